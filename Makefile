@@ -1,0 +1,48 @@
+# pose2rig: two commands on a fresh machine.
+#   make demo   installs everything, converts the bundled clip, prints where the outputs are
+#   make test   installs everything, runs the whole test suite
+# A second run reuses .venv (it reinstalls only when pyproject.toml changes).
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.pose2rig-installed
+CLIP   ?= samples/sports2d_demo.mp4
+NAME   := $(basename $(notdir $(CLIP)))
+
+# Debian packages: OpenCV's and Blender's shared libraries, EGL for offscreen rendering.
+APT_PACKAGES := libgl1 libglib2.0-0 libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 libx11-6 \
+                libxrender1 libxfixes3 libxi6 libxkbcommon0 libsm6 libice6
+
+.PHONY: demo test install apt clean
+
+demo: $(STAMP)
+	@mkdir -p out
+	$(BIN)/pose2rig convert $(CLIP) --bvh out/$(NAME).bvh --npz out/$(NAME).npz \
+	    --preview out/$(NAME)_preview.mp4
+	@echo "Outputs:"; ls -l out/$(NAME).bvh out/$(NAME).npz out/$(NAME)_preview.mp4
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+install: $(STAMP)
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "Installing Debian packages: $$missing"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml | apt
+	@command -v $(PYTHON) >/dev/null || { echo "pose2rig needs $(PYTHON) (bpy 5.0.1 is built for Python 3.11 only)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first and pinned exactly: a looser requirement pulls a multi-GB CUDA build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[blender,test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf out

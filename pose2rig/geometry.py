@@ -1,0 +1,150 @@
+"""Rotations, axis changes and alignment: the one place where conventions live.
+
+Convention:
+    - Quaternions are ``(w, x, y, z)``, unit length, and act on column vectors: ``v' = q v q*``.
+    - Rotation matrices act on column vectors: ``v' = R @ v``; batched as ``(..., 3, 3)``.
+    - Euler angles follow BVH: an order string such as ``"ZXY"`` names the channels as written in
+      the file, and the rotation is ``R = R_Z @ R_X @ R_Y`` (intrinsic, first channel outermost).
+      Angles in radians unless a function says degrees.
+    - World: right-handed, Y up, subject facing +Z. Camera: OpenCV, x right, y down, z forward.
+
+Backed by :class:`scipy.spatial.transform.Rotation`; these wrappers pin the conventions above so
+no caller has to remember scipy's scalar-last default.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from pose2rig.errors import Pose2RigError
+
+
+def _check_order(order: str) -> str:
+    order = order.upper()
+    if len(order) != 3 or set(order) != {"X", "Y", "Z"}:
+        raise Pose2RigError(f"Euler order must be a permutation of XYZ, got {order!r}")
+    return order
+
+
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """``(..., 4)`` quaternions ``(w, x, y, z)`` -> ``(..., 3, 3)`` rotation matrices."""
+    q = np.asarray(q, dtype=np.float64)
+    flat = q.reshape(-1, 4)
+    m = Rotation.from_quat(flat, scalar_first=True).as_matrix()
+    return m.reshape(q.shape[:-1] + (3, 3))
+
+
+def matrix_to_quat(m: np.ndarray) -> np.ndarray:
+    """``(..., 3, 3)`` rotation matrices -> ``(..., 4)`` quaternions ``(w, x, y, z)``, w >= 0."""
+    m = np.asarray(m, dtype=np.float64)
+    q = Rotation.from_matrix(m.reshape(-1, 3, 3)).as_quat(scalar_first=True, canonical=True)
+    return q.reshape(m.shape[:-2] + (4,))
+
+
+def euler_to_matrix(angles: np.ndarray, order: str, *, degrees: bool = False) -> np.ndarray:
+    """``(..., 3)`` angles, in the channel order ``order`` -> ``(..., 3, 3)`` matrices.
+
+    ``order="ZXY"`` with angles ``(a, b, c)`` gives ``Rz(a) @ Rx(b) @ Ry(c)``.
+    """
+    order = _check_order(order)
+    a = np.asarray(angles, dtype=np.float64)
+    m = Rotation.from_euler(order, a.reshape(-1, 3), degrees=degrees).as_matrix()
+    return m.reshape(a.shape[:-1] + (3, 3))
+
+
+def matrix_to_euler(m: np.ndarray, order: str, *, degrees: bool = False) -> np.ndarray:
+    """Inverse of :func:`euler_to_matrix`: ``(..., 3, 3)`` -> ``(..., 3)`` angles in ``order``."""
+    order = _check_order(order)
+    m = np.asarray(m, dtype=np.float64)
+    import warnings
+
+    with warnings.catch_warnings():  # gimbal lock is handled by scipy; the warning is noise
+        warnings.simplefilter("ignore", UserWarning)
+        e = Rotation.from_matrix(m.reshape(-1, 3, 3)).as_euler(order, degrees=degrees)
+    return e.reshape(m.shape[:-2] + (3,))
+
+
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Smallest rotations taking directions ``a (..., 3)`` onto ``b (..., 3)``: ``(..., 3, 3)``.
+
+    Antiparallel pairs rotate by pi about an axis perpendicular to ``a``.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    v = np.cross(a, b)
+    c = np.sum(a * b, axis=-1)
+    s = np.linalg.norm(v, axis=-1)
+    # axis-angle; for antiparallel vectors pick any axis perpendicular to a
+    axis = np.where(s[..., None] > 1e-9, v / np.maximum(s, 1e-12)[..., None], _perpendicular(a))
+    angle = np.arctan2(s, c)
+    rv = axis * angle[..., None]
+    m = Rotation.from_rotvec(rv.reshape(-1, 3)).as_matrix()
+    return m.reshape(a.shape[:-1] + (3, 3))
+
+
+def _perpendicular(a: np.ndarray) -> np.ndarray:
+    helper = np.where(np.abs(a[..., :1]) < 0.9, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
+    p = np.cross(a, helper)
+    return p / np.linalg.norm(p, axis=-1, keepdims=True)
+
+
+def frame_from_vectors(primary: np.ndarray, secondary: np.ndarray, axes: str = "yx") -> np.ndarray:
+    """Orthonormal frames ``(..., 3, 3)`` (columns are the frame's x, y, z axes in the parent).
+
+    The axis named ``axes[0]`` points along ``primary``; the axis ``axes[1]`` lies in the plane
+    of ``primary`` and ``secondary``, on ``secondary``'s side; the third completes a right-handed
+    frame. Used to build a bone's orientation from its direction and a reference plane.
+    """
+    if len(axes) != 2 or axes[0] == axes[1] or set(axes) - set("xyz"):
+        raise Pose2RigError(f"axes must name two different axes of xyz, got {axes!r}")
+    p = np.asarray(primary, dtype=np.float64)
+    s = np.asarray(secondary, dtype=np.float64)
+    e0 = p / np.linalg.norm(p, axis=-1, keepdims=True)
+    s = s - np.sum(s * e0, axis=-1, keepdims=True) * e0
+    e1 = s / np.linalg.norm(s, axis=-1, keepdims=True)
+    i0, i1 = "xyz".index(axes[0]), "xyz".index(axes[1])
+    i2 = 3 - i0 - i1
+    # right-handed: e_{i2} = e_{i0} x e_{i1} when (i0, i1, i2) is an even permutation
+    even = (i1 - i0) % 3 == 1
+    e2 = np.cross(e0, e1) if even else np.cross(e1, e0)
+    out = np.empty(e0.shape[:-1] + (3, 3))
+    out[..., :, i0] = e0
+    out[..., :, i1] = e1
+    out[..., :, i2] = e2
+    return out
+
+
+def procrustes_align(source: np.ndarray, target: np.ndarray, *, scale: bool = True) -> np.ndarray:
+    """Align ``source (..., J, 3)`` onto ``target`` by the best similarity transform per pose.
+
+    Rotation (no reflection), translation and, when ``scale``, a uniform scale are fitted in the
+    least-squares sense (Umeyama). Returns the aligned copy of ``source``.
+    """
+    x = np.asarray(source, dtype=np.float64)
+    y = np.asarray(target, dtype=np.float64)
+    if x.shape != y.shape or x.shape[-1] != 3:
+        raise Pose2RigError(f"procrustes_align: shapes differ or are not (..., J, 3): {x.shape} {y.shape}")
+    mx = x.mean(axis=-2, keepdims=True)
+    my = y.mean(axis=-2, keepdims=True)
+    x0, y0 = x - mx, y - my
+    h = np.swapaxes(x0, -1, -2) @ y0  # (..., 3, 3)
+    u, s, vt = np.linalg.svd(h)
+    d = np.sign(np.linalg.det(np.swapaxes(vt, -1, -2) @ np.swapaxes(u, -1, -2)))
+    fix = np.ones(s.shape)
+    fix[..., -1] = d
+    r = np.swapaxes(vt, -1, -2) @ (fix[..., :, None] * np.swapaxes(u, -1, -2))
+    if scale:
+        var = np.sum(x0**2, axis=(-1, -2))
+        k = np.sum(s * fix, axis=-1) / np.maximum(var, 1e-12)
+    else:
+        k = np.ones(x.shape[:-2])
+    return k[..., None, None] * (x0 @ np.swapaxes(r, -1, -2)) + my
+
+
+# Axis change from the camera frame (OpenCV: x right, y down, z forward) to a Y-up frame with
+# the same origin: flip y and z (a rotation by pi about x). A subject facing the camera faces
+# -z in the camera frame and +Z after this change.
+CAMERA_TO_YUP = np.diag([1.0, -1.0, -1.0])

@@ -1,0 +1,34 @@
+"""Joint sets by name and the documented mappings between them.
+
+``H36M17``: Human3.6M's 17 joints, the lifter's joint set::
+
+     0 pelvis          5 left_knee      10 head             15 right_elbow
+     1 right_hip       6 left_ankle     11 left_shoulder    16 right_wrist
+     2 right_knee      7 spine          12 left_elbow
+     3 right_ankle     8 thorax         13 left_wrist
+     4 left_hip        9 neck (nose)    14 right_shoulder
+
+``MEDIAPIPE33``: BlazePose's 33 landmarks in MediaPipe's order. ``COCO17``: the COCO keypoints.
+"Left" always means the subject's own left.
+"""
+
+from __future__ import annotations
+
+from pose2rig.skeletons.joint_sets import COCO17, H36M17, MEDIAPIPE33, by_name
+from pose2rig.skeletons.mapping import (
+    COCO17_TO_H36M17,
+    MEDIAPIPE33_TO_H36M17,
+    JointMapping,
+    map_points,
+)
+
+__all__ = [
+    "COCO17",
+    "COCO17_TO_H36M17",
+    "H36M17",
+    "MEDIAPIPE33",
+    "MEDIAPIPE33_TO_H36M17",
+    "JointMapping",
+    "by_name",
+    "map_points",
+]
