@@ -1,0 +1,1 @@
+"""File formats: npz (canonical), BVH (pure Python); FBX/glTF through bpy later."""
