@@ -1,0 +1,270 @@
+"""The ``pose2rig`` command: parses options and calls the library, with no logic of its own.
+
+Every failure the user can cause ends in one line on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+import types
+import typing
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pose2rig import __version__
+from pose2rig.errors import Pose2RigError
+
+log = logging.getLogger("pose2rig")
+
+EXIT_USER_ERROR = 1
+EXIT_INTERNAL_ERROR = 3
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(levelname)s: %(message)s" if quiet else "%(message)s",
+        force=True,
+    )
+    logging.captureWarnings(True)
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"  # one line, no source
+    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+class _Group(click.Group):
+    """Turns library errors into one line and an exit status instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Pose2RigError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(EXIT_USER_ERROR)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except OSError as e:
+            click.echo(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), err=True)
+            ctx.exit(EXIT_USER_ERROR)
+        except Exception as e:  # a bug of ours: say so in one line; --debug shows the traceback
+            if ctx.params.get("debug") or os.environ.get("POSE2RIG_DEBUG"):
+                raise
+            click.echo(
+                f"internal error: {type(e).__name__}: {e} (rerun with --debug for details)",
+                err=True,
+            )
+            ctx.exit(EXIT_INTERNAL_ERROR)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pose2rig")
+@click.option("--debug", is_flag=True, help="Show full tracebacks for internal errors.")
+def cli(debug: bool) -> None:
+    """Turn a video of a person into animation for a 3D character.
+
+    \b
+    Quick start:
+      pose2rig convert clip.mp4 --bvh clip.bvh --preview clip_preview.mp4
+    """
+
+
+_existing_file = click.Path(exists=False, dir_okay=False, path_type=Path)
+
+
+@cli.command()
+@click.argument("video", type=_existing_file)
+@click.option("--bvh", type=_existing_file, help="Write the animation as BVH.")
+@click.option("--npz", type=_existing_file, help="Write 2D/3D joints and camera as .npz.")
+@click.option("--preview", type=_existing_file, help="Write a side-by-side preview video (.mp4).")
+@click.option("--start", type=float, help="Start time in seconds.")
+@click.option("--end", type=float, help="End time in seconds.")
+@click.option("--fps", type=float, help="Resample the output to this frame rate.")
+@click.option("--mirror", is_flag=True, help="Flip the video horizontally (selfie footage).")
+@click.option("--height", type=float, default=1.70, show_default=True, help="Subject height (m).")
+@click.option("--fov", type=float, default=60.0, show_default=True, help="Horizontal FOV (deg).")
+@click.option(
+    "--root-motion",
+    type=click.Choice(["on", "off"]),
+    default="on",
+    show_default=True,
+    help="Keep the subject's travel; off keeps the character in place.",
+)
+@click.option(
+    "--smooth",
+    type=click.Choice(["one_euro", "savgol", "none"]),
+    default="one_euro",
+    show_default=True,
+    help="Temporal filter against jitter.",
+)
+@click.option("--min-cutoff", type=float, default=1.0, show_default=True,
+              help="One-Euro minimum cutoff (Hz): lower is smoother when still.")
+@click.option("--beta", type=float, default=0.3, show_default=True,
+              help="One-Euro speed coefficient: higher lags less on fast moves.")
+@click.option("--window", type=float, default=0.2, show_default=True,
+              help="Savitzky-Golay window (s).")
+@click.option("--max-gap", type=float, default=0.5, show_default=True,
+              help="Fill detection gaps up to this long (s).")
+@click.option("--units", type=click.Choice(["cm", "m"]), default="cm", show_default=True,
+              help="BVH length units.")
+@click.option("--checkpoint", type=_existing_file, help="Lifter checkpoint (default: bundled).")
+@click.option("--no-cache", is_flag=True, help="Do not reuse or write cached detections.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or info messages.")
+def convert(video: Path, quiet: bool, no_cache: bool, root_motion: str, **kwargs: Any) -> None:
+    """Convert VIDEO into a BVH animation (and optionally an npz and a preview)."""
+    from pose2rig.pipeline import convert as run
+
+    _setup_logging(quiet)
+    result = run(
+        video,
+        root_motion=root_motion == "on",
+        cache=not no_cache,
+        progress=not quiet,
+        **kwargs,
+    )
+    if not quiet:
+        if result.detection_cached:
+            click.echo("reused cached detections", err=True)
+        for kind, path in result.outputs.items():
+            click.echo(f"wrote {kind}: {path}")
+
+
+@cli.command()
+@click.argument("video", type=_existing_file)
+@click.option("-o", "--output", type=_existing_file, required=True, help="Keypoints .npz to write.")
+@click.option("--start", type=float, help="Start time in seconds.")
+@click.option("--end", type=float, help="End time in seconds.")
+@click.option("--mirror", is_flag=True, help="Flip the video horizontally (selfie footage).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or info messages.")
+def detect(video: Path, output: Path, start: float | None, end: float | None, mirror: bool,
+           quiet: bool) -> None:
+    """Detect 2D keypoints in VIDEO (Human3.6M-17 order, plus MediaPipe's 33 landmarks)."""
+    from pose2rig.detect import detect_video
+    from pose2rig.io.atomic import check_writable
+    from pose2rig.io.npz import save_keypoints
+
+    _setup_logging(quiet)
+    check_writable(output)
+    kp = detect_video(video, start=start, end=end, mirror=mirror, progress=not quiet)
+    save_keypoints(output, kp)
+    if not quiet:
+        click.echo(f"wrote keypoints: {output} ({kp.num_frames} frames)")
+
+
+@cli.command()
+@click.argument("keypoints", type=_existing_file)
+@click.option("-o", "--output", type=_existing_file, required=True, help="Pose .npz to write.")
+@click.option("--height", type=float, default=1.70, show_default=True, help="Subject height (m).")
+@click.option("--fov", type=float, default=60.0, show_default=True, help="Horizontal FOV (deg).")
+@click.option("--checkpoint", type=_existing_file, help="Lifter checkpoint (default: bundled).")
+@click.option("--quiet", "-q", is_flag=True, help="No info messages.")
+def lift(keypoints: Path, output: Path, height: float, fov: float, checkpoint: Path | None,
+         quiet: bool) -> None:
+    """Lift a keypoints .npz (from `pose2rig detect` or another tool) to 3D camera coordinates."""
+    from pose2rig.io.atomic import check_writable
+    from pose2rig.io.npz import load_keypoints, save_pose
+    from pose2rig.lift import lift as run
+    from pose2rig.lift import load_lifter
+
+    _setup_logging(quiet)
+    check_writable(output)
+    kp = load_keypoints(keypoints)
+    pose = run(kp, lifter=load_lifter(checkpoint), height=height, fov=fov)
+    save_pose(output, pose)
+    if not quiet:
+        click.echo(f"wrote pose: {output} ({pose.num_frames} frames)")
+
+
+def _option_type(annotation: Any) -> tuple[Any, bool]:
+    """click type and 'multiple' flag for a dataclass field annotation."""
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _option_type(args[0])
+    if origin in (tuple, list):
+        inner, _ = _option_type(args[0])
+        return inner, True
+    if annotation is bool:
+        return bool, False
+    if annotation in (int, float, str):
+        return annotation, False
+    if annotation is Path or annotation == "Path":
+        return click.Path(path_type=Path), False
+    if origin is typing.Literal:
+        return click.Choice([str(a) for a in typing.get_args(annotation)]), False
+    return str, False
+
+
+def _options_from_dataclass(cls: type) -> Any:
+    """Decorator adding one ``--field-name`` option per dataclass field (defaults from the class)."""
+    hints = typing.get_type_hints(cls)
+
+    def decorate(f: Any) -> Any:
+        for fld in reversed(dataclasses.fields(cls)):
+            kind, multiple = _option_type(hints[fld.name])
+            default = fld.default if fld.default is not dataclasses.MISSING else None
+            if fld.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+                default = fld.default_factory()  # type: ignore[misc]
+            name = "--" + fld.name.replace("_", "-")
+            doc = (fld.metadata or {}).get("help", "")
+            if kind is bool:
+                opt = click.option(f"{name}/--no-{name[2:]}", default=bool(default), show_default=True,
+                                   help=doc)
+            else:
+                if isinstance(default, (tuple, list)):
+                    default = tuple(str(d) for d in default)
+                opt = click.option(name, fld.name, type=kind, multiple=multiple, default=default,
+                                   show_default=True, help=doc)
+            f = opt(f)
+        return f
+
+    return decorate
+
+
+def _train_command() -> click.Command:
+    from pose2rig.train import TrainConfig
+
+    @click.command(name="train")
+    @_options_from_dataclass(TrainConfig)
+    @click.option("--fresh", is_flag=True, help="Start over instead of resuming from the last checkpoint.")
+    @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+    def train(fresh: bool, quiet: bool, **fields: Any) -> None:
+        """Train the 2D-to-3D lifter adversarially from 2D projections (Drover et al. 2018).
+
+        Every option maps onto a field of pose2rig.train.TrainConfig.
+        """
+        from pose2rig.train import train as run
+
+        _setup_logging(quiet)
+        hints = typing.get_type_hints(TrainConfig)
+        for name, value in list(fields.items()):
+            if isinstance(value, tuple):
+                inner = typing.get_args(hints[name])
+                fields[name] = tuple(Path(v) if Path in inner else v for v in value)
+        path = run(TrainConfig(**fields), resume=not fresh, progress=not quiet)
+        click.echo(f"wrote checkpoint: {path}")
+
+    return train
+
+
+try:
+    cli.add_command(_train_command())
+except ImportError:  # pragma: no cover - the training module is part of the package
+    pass
+
+
+def main() -> None:
+    cli(prog_name="pose2rig")
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
