@@ -1,0 +1,101 @@
+"""Joint sets and the MediaPipe-33 -> Human3.6M-17 mapping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pose2rig.errors import Pose2RigError
+from pose2rig.skeletons import (
+    COCO17,
+    COCO17_TO_H36M17,
+    H36M17,
+    MEDIAPIPE33,
+    MEDIAPIPE33_TO_H36M17,
+    by_name,
+    map_points,
+)
+
+H36M_ORDER = (
+    "pelvis right_hip right_knee right_ankle left_hip left_knee left_ankle spine thorax neck head "
+    "left_shoulder left_elbow left_wrist right_shoulder right_elbow right_wrist"
+).split()
+
+
+def test_h36m17_is_the_standard_order() -> None:
+    assert list(H36M17.joint_names) == H36M_ORDER
+    assert H36M17.parents[H36M17.index("head")] == H36M17.index("neck")
+    assert H36M17.parents[H36M17.index("left_shoulder")] == H36M17.index("thorax")
+
+
+@pytest.mark.parametrize("skel", [H36M17, MEDIAPIPE33, COCO17])
+def test_mirror_twice_is_identity_and_swaps_sides(skel) -> None:
+    m = np.array(skel.mirror)
+    assert np.array_equal(m[m], np.arange(skel.num_joints))
+    for i, name in enumerate(skel.joint_names):
+        twin = skel.joint_names[m[i]]
+        if name.startswith("left_"):
+            assert twin == "right_" + name[5:]
+        elif not name.startswith("right_"):
+            assert twin == name
+
+
+def test_mediapipe_has_33_landmarks_in_mediapipe_order() -> None:
+    assert MEDIAPIPE33.num_joints == 33
+    assert MEDIAPIPE33.index("left_hip") == 23 and MEDIAPIPE33.index("right_foot_index") == 32
+    assert MEDIAPIPE33.index("left_shoulder") == 11 and MEDIAPIPE33.index("nose") == 0
+
+
+def test_by_name_and_unknown_name() -> None:
+    assert by_name("h36m17") is H36M17
+    with pytest.raises(Pose2RigError, match="unknown joint set"):
+        by_name("smpl99")
+
+
+def test_mediapipe_mapping_places_each_joint() -> None:
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(4, 33, 2)).astype(np.float32)
+    conf = rng.uniform(0.5, 1.0, size=(4, 33)).astype(np.float32)
+    out, c = map_points(pts, conf, MEDIAPIPE33_TO_H36M17)
+    mp = MEDIAPIPE33.index
+    h = H36M17.index
+    mid_hip = (pts[:, mp("left_hip")] + pts[:, mp("right_hip")]) / 2
+    mid_sh = (pts[:, mp("left_shoulder")] + pts[:, mp("right_shoulder")]) / 2
+    mid_ear = (pts[:, mp("left_ear")] + pts[:, mp("right_ear")]) / 2
+    np.testing.assert_allclose(out[:, h("pelvis")], mid_hip, atol=1e-5)
+    np.testing.assert_allclose(out[:, h("thorax")], mid_sh, atol=1e-5)
+    np.testing.assert_allclose(out[:, h("spine")], (mid_hip + mid_sh) / 2, atol=1e-5)
+    np.testing.assert_allclose(out[:, h("neck")], pts[:, mp("nose")], atol=1e-5)
+    np.testing.assert_allclose(out[:, h("head")], mid_ear + 0.5 * (mid_ear - mid_sh), atol=1e-5)
+    for side in ("left", "right"):
+        for part in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"):
+            np.testing.assert_allclose(out[:, h(f"{side}_{part}")], pts[:, mp(f"{side}_{part}")])
+    # confidence of a composite joint is the least confident of its sources
+    np.testing.assert_allclose(
+        c[:, h("pelvis")], np.minimum(conf[:, mp("left_hip")], conf[:, mp("right_hip")])
+    )
+
+
+def test_mapping_propagates_missing_as_nan_with_zero_confidence() -> None:
+    pts = np.ones((2, 33, 2), np.float32)
+    conf = np.ones((2, 33), np.float32)
+    pts[1, MEDIAPIPE33.index("left_hip")] = np.nan
+    out, c = map_points(pts, conf, MEDIAPIPE33_TO_H36M17)
+    for name in ("pelvis", "left_hip", "spine"):
+        assert np.isnan(out[1, H36M17.index(name)]).all() and c[1, H36M17.index(name)] == 0
+    assert np.isfinite(out[1, H36M17.index("right_hip")]).all()
+    assert np.isfinite(out[0]).all()
+
+
+def test_coco_mapping_matches_mediapipe_mapping_on_shared_landmarks() -> None:
+    rng = np.random.default_rng(1)
+    mp_pts = rng.normal(size=(3, 33, 2))
+    coco_pts = np.stack([mp_pts[:, MEDIAPIPE33.index(n)] for n in COCO17.joint_names], axis=1)
+    a, _ = map_points(mp_pts, np.ones((3, 33)), MEDIAPIPE33_TO_H36M17)
+    b, _ = map_points(coco_pts, np.ones((3, 17)), COCO17_TO_H36M17)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_map_points_rejects_wrong_shape() -> None:
+    with pytest.raises(Pose2RigError, match="expected points"):
+        map_points(np.zeros((2, 17, 2)), np.zeros((2, 17)), MEDIAPIPE33_TO_H36M17)
