@@ -36,7 +36,9 @@ def test_mirror_twice_is_identity_and_swaps_sides(skel) -> None:
         twin = skel.joint_names[m[i]]
         if name.startswith("left_"):
             assert twin == "right_" + name[5:]
-        elif not name.startswith("right_"):
+        elif name.endswith("_left"):
+            assert twin == name[:-5] + "_right"
+        elif "right" not in name:
             assert twin == name
 
 
