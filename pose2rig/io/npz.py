@@ -51,6 +51,8 @@ def _read(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     p = Path(path)
     if not p.is_file():
         raise Pose2RigError(f"{p}: no such file")
+    if not zipfile.is_zipfile(p):
+        raise Pose2RigError(f"{p}: not a readable .npz file (expected a zip archive of arrays)")
     try:
         with np.load(p, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
