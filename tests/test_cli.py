@@ -1,0 +1,103 @@
+"""The command line: version/help, and bad input ending in one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+CLIP = REPO / "samples" / "sports2d_demo.mp4"
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-m", "pose2rig.cli", *args],
+        capture_output=True, text=True, cwd=cwd, env=env, timeout=600,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, proc.stderr
+    for needle in needles:
+        assert needle.lower() in errors[0].lower(), errors[0]
+
+
+def test_version_and_help() -> None:
+    from pose2rig import __version__
+
+    proc = run("--version")
+    assert proc.returncode == 0 and __version__ in proc.stdout
+    proc = run("--help")
+    assert proc.returncode == 0
+    for command in ("convert", "detect", "lift", "train"):
+        assert command in proc.stdout
+
+
+def test_missing_video(tmp_path: Path) -> None:
+    proc = run("convert", str(tmp_path / "nope.mp4"), "--bvh", str(tmp_path / "o.bvh"))
+    assert_one_line_error(proc, "nope.mp4")
+    assert not (tmp_path / "o.bvh").exists()
+
+
+def test_text_file_is_not_a_video(tmp_path: Path) -> None:
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is not a video\n" * 50)
+    proc = run("convert", str(fake), "--bvh", str(tmp_path / "o.bvh"))
+    assert_one_line_error(proc, "notes.mp4")
+
+
+def test_empty_video_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    proc = run("detect", str(empty), "-o", str(tmp_path / "kp.npz"))
+    assert_one_line_error(proc, "empty.mp4")
+
+
+def test_unwritable_output_folder_fails_before_any_work(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores permissions: use a path under a file
+            target = tmp_path / "afile"
+            target.write_text("x")
+            out = target / "o.bvh"
+        else:
+            out = locked / "o.bvh"
+        proc = run("convert", str(CLIP), "--bvh", str(out))
+        assert_one_line_error(proc, "output")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_nothing_to_write(tmp_path: Path) -> None:
+    proc = run("convert", str(CLIP))
+    assert_one_line_error(proc, "nothing to write")
+
+
+def test_lift_rejects_npz_with_wrong_keys_and_keeps_existing_output(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, points=np.zeros((3, 17, 2)))
+    out = tmp_path / "pose.npz"
+    out.write_bytes(b"keep me")
+    proc = run("lift", str(bad), "-o", str(out))
+    assert_one_line_error(proc, "missing key", "keypoints2d")
+    assert out.read_bytes() == b"keep me"
+
+
+def test_lift_rejects_wrong_shapes(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, keypoints2d=np.zeros((3, 33, 2)), confidence=np.ones((3, 33)),
+             image_size=np.array([640, 480]), fps=np.float64(30))
+    proc = run("lift", str(bad), "-o", str(tmp_path / "pose.npz"))
+    assert_one_line_error(proc, "(T, 17, 2)")
