@@ -1,0 +1,90 @@
+"""End to end on a short real clip: video -> BVH, npz and preview."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pose2rig.io.bvh import read_bvh
+from pose2rig.io.npz import load_pose
+from pose2rig.pipeline import convert
+from pose2rig.skeletons import H36M17
+
+REPO = Path(__file__).resolve().parents[1]
+CLIP = REPO / "samples" / "sports2d_demo.mp4"
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("convert")
+    result = convert(
+        CLIP, bvh=out / "clip.bvh", npz=out / "clip.npz", preview=out / "clip_preview.mp4",
+        end=2.0, progress=False,
+    )
+    return out, result
+
+
+@pytest.mark.slow
+def test_convert_writes_one_bvh_frame_per_video_frame(converted) -> None:
+    out, result = converted
+    motion = read_bvh(out / "clip.bvh")
+    assert result.keypoints.num_frames == 60  # 2 s at 30 fps
+    assert motion.motion.shape[0] == 60
+    assert motion.frame_time == pytest.approx(1 / 30, rel=1e-3)
+    assert np.all(np.isfinite(motion.motion))
+
+
+@pytest.mark.slow
+def test_convert_bone_lengths_constant_in_bvh(converted) -> None:
+    out, _ = converted
+    motion = read_bvh(out / "clip.bvh")
+    pos, _ = motion.forward_kinematics()
+    lengths = np.stack(
+        [np.linalg.norm(pos[:, c] - pos[:, p], axis=-1)
+         for c, p in enumerate(motion.parents) if p >= 0], axis=1,
+    )
+    assert np.ptp(lengths, axis=0).max() < 1e-3 * max(lengths.max(), 1.0)
+
+
+@pytest.mark.slow
+def test_convert_npz_reprojects_and_stands_on_floor(converted) -> None:
+    out, result = converted
+    cam = load_pose(out / "clip.npz", space="camera")
+    world = load_pose(out / "clip.npz")
+    assert cam.joints.shape == world.joints.shape == (60, 17, 3)
+    assert world.space == "world"
+    ok = np.all(np.isfinite(world.joints), axis=(1, 2))
+    assert ok.mean() > 0.9
+    w = world.joints[ok]
+    head_above_pelvis = w[:, H36M17.index("head"), 1] > w[:, H36M17.index("pelvis"), 1]
+    assert head_above_pelvis.mean() > 0.95
+    ankles = w[:, [H36M17.index("left_ankle"), H36M17.index("right_ankle")], 1]
+    assert -0.05 < np.percentile(ankles.min(axis=1), 5) < 0.2  # feet near the floor
+    # the subject is about the requested height (1.70 m): head top to ankles, upright frames
+    span = w[:, H36M17.index("head"), 1] - ankles.min(axis=1)
+    assert 1.2 < np.median(span) < 1.9
+
+
+@pytest.mark.slow
+def test_convert_preview_is_a_playable_video(converted) -> None:
+    import cv2
+
+    out, _ = converted
+    cap = cv2.VideoCapture(str(out / "clip_preview.mp4"))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == 60
+    assert cap.get(cv2.CAP_PROP_FRAME_WIDTH) > cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
+
+
+@pytest.mark.slow
+def test_second_run_reuses_cached_detections(converted) -> None:
+    out, _ = converted
+    again = convert(CLIP, bvh=out / "again.bvh", end=2.0, height=1.8, progress=False)
+    assert again.detection_cached
+    assert (out / "again.bvh").exists()
