@@ -1,0 +1,161 @@
+"""Camera space -> world space: Y up, feet on the floor, facing +Z, starting at the origin.
+
+Convention:
+    - Input: a ``space="camera"`` :class:`~pose2rig.types.PoseSequence` in OpenCV axes (x right,
+      y down, z forward), metres.
+    - Output: ``space="world"``: right-handed, Y up, the floor at y = 0, the subject facing +Z at
+      the start (the subject's left towards +X), the pelvis at x = z = 0 in its first valid frame.
+    - The camera is assumed static and level (no roll, no pitch): camera "down" is gravity, so
+      the change of axes is :data:`pose2rig.geometry.CAMERA_TO_YUP` followed by a turn about Y.
+      A camera pitched by a few degrees leaves the floor tilted by the same angle.
+    - Joints are found by name (``pelvis``, ``left_hip``, ``right_hip``, ``left_shoulder``,
+      ``right_shoulder``, ``left_ankle``, ``right_ankle``), so any joint set with these names
+      works; Human3.6M's ``h36m17`` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+
+from pose2rig.errors import Pose2RigError
+from pose2rig.geometry import CAMERA_TO_YUP, rotation_between
+from pose2rig.types import PoseSequence, Skeleton
+
+__all__ = ["ANKLE_HEIGHT", "to_world", "world_transform"]
+
+log = logging.getLogger(__name__)
+
+ANKLE_HEIGHT = 0.08
+"""Height of the ankle joint above the sole of a standing adult, metres (Human3.6M's ankle
+joint sits on the lateral malleolus, 7-9 cm above the floor)."""
+
+
+def _joint(skeleton: Skeleton, joints: np.ndarray, name: str) -> np.ndarray | None:
+    """``joints[:, index(name)]`` or None when the joint set has no such joint."""
+    return joints[:, skeleton.index(name)] if name in skeleton.joint_names else None
+
+
+def _facing_yaw(p: np.ndarray, skeleton: Skeleton, timestamps: np.ndarray, seconds: float) -> np.ndarray:
+    """Rotation ``(3, 3)`` about Y turning the subject's start facing onto +Z (Y-up input)."""
+    lines = []
+    for a, b in (("left_hip", "right_hip"), ("left_shoulder", "right_shoulder")):
+        pa, pb = _joint(skeleton, p, a), _joint(skeleton, p, b)
+        if pa is not None and pb is not None:
+            lines.append(pa - pb)
+    if not lines:
+        raise Pose2RigError(
+            f"to_world: expected hip or shoulder joints named left_/right_hip or left_/right_shoulder "
+            f"to find the facing, got joint set {skeleton.name!r}"
+        )
+    left = np.stack(lines)  # (L, T, 3): towards the subject's left
+    left[..., 1] = 0.0
+    ok = np.all(np.isfinite(left), axis=(0, 2)) & (np.linalg.norm(left, axis=-1).min(axis=0) > 1e-6)
+    if not ok.any():
+        warnings.warn("to_world: no frame shows both hips and shoulders; facing left as seen", stacklevel=3)
+        return np.eye(3)
+    first = timestamps[np.flatnonzero(ok)[0]]
+    use = ok & (timestamps <= first + seconds)
+    unit = left[:, use] / np.linalg.norm(left[:, use], axis=-1, keepdims=True)
+    mean_left = unit.sum(axis=(0, 1))
+    forward = np.cross(mean_left, [0.0, 1.0, 0.0])  # left x up = forward (left is +X, facing +Z)
+    if np.linalg.norm(forward) < 1e-9:
+        return np.eye(3)
+    return rotation_between(forward, np.array([0.0, 0.0, 1.0]))
+
+
+def world_transform(
+    seq: PoseSequence,
+    *,
+    ankle_height: float = ANKLE_HEIGHT,
+    floor_percentile: float = 5.0,
+    facing_seconds: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rigid map ``p_world = R @ p_camera + t`` that :func:`to_world` applies.
+
+    Args:
+        seq: a camera-space sequence.
+        ankle_height: how far the ankle joints sit above the floor, metres.
+        floor_percentile: the floor is this percentile of the lower ankle's height per frame
+            over the clip, minus ``ankle_height`` (a low percentile ignores stray low frames;
+            frames in the air, as in a jump, are above it).
+        facing_seconds: the facing is the mean hip and shoulder line over this long from the
+            first frame that shows them.
+
+    Returns:
+        ``R (3, 3)`` float64, a proper rotation, and ``t (3,)`` float64 metres.
+    """
+    if not isinstance(seq, PoseSequence):
+        raise Pose2RigError(f"to_world: expected a PoseSequence, got {type(seq).__name__}")
+    if seq.space != "camera":
+        raise Pose2RigError(f"to_world: expected a camera-space PoseSequence, got space={seq.space!r}")
+    if not 0.0 <= floor_percentile <= 100.0:
+        raise Pose2RigError(f"to_world: floor_percentile must be in [0, 100], got {floor_percentile}")
+    sk = seq.skeleton
+    p = seq.joints.astype(np.float64) @ CAMERA_TO_YUP.T
+    yaw = _facing_yaw(p, sk, seq.timestamps, facing_seconds)
+    rot = yaw @ CAMERA_TO_YUP
+    p = p @ yaw.T
+
+    ankles = [a for a in (_joint(sk, p, "left_ankle"), _joint(sk, p, "right_ankle")) if a is not None]
+    with warnings.catch_warnings():  # all-NaN frames are expected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if ankles:
+            low = np.nanmin(np.stack([a[:, 1] for a in ankles]), axis=0)
+            offset = ankle_height
+        else:
+            low = np.nanmin(p[..., 1], axis=1)
+            offset = 0.0
+            warnings.warn("to_world: no ankle joints; the floor is under the lowest joint", stacklevel=2)
+    low = low[np.isfinite(low)]
+    if low.size == 0:
+        raise Pose2RigError("to_world: expected at least one frame with joints, got none")
+    floor = float(np.percentile(low, floor_percentile)) - offset
+
+    pelvis = _joint(sk, p, "pelvis")
+    if pelvis is None:
+        pelvis = p[:, 0]  # the root
+    valid = np.all(np.isfinite(pelvis), axis=-1)
+    origin = pelvis[np.flatnonzero(valid)[0]] if valid.any() else np.zeros(3)
+    t = -np.array([origin[0], floor, origin[2]])
+    log.debug("to_world: floor at %.3f m (camera y-up), start pelvis %s", floor, origin)
+    return rot, t
+
+
+def to_world(
+    seq: PoseSequence,
+    *,
+    root_motion: bool = True,
+    ankle_height: float = ANKLE_HEIGHT,
+    floor_percentile: float = 5.0,
+    facing_seconds: float = 0.5,
+) -> PoseSequence:
+    """Move a camera-space sequence into the world frame (see the module's Convention).
+
+    Args:
+        seq: ``space="camera"`` sequence; joints ``(T, J, 3)`` metres, OpenCV axes.
+        root_motion: keep the pelvis's travel over the floor. False pins the pelvis at
+            x = z = 0 in every frame (vertical motion such as jumps stays); frames whose pelvis
+            is missing use the pelvis interpolated from the nearest frames that show it.
+        ankle_height, floor_percentile, facing_seconds: see :func:`world_transform`.
+
+    Returns:
+        A new ``space="world"`` sequence; confidence, timestamps and camera carried over.
+    """
+    rot, t = world_transform(
+        seq, ankle_height=ankle_height, floor_percentile=floor_percentile, facing_seconds=facing_seconds
+    )
+    p = seq.joints.astype(np.float64) @ rot.T + t
+    if not root_motion:
+        sk = seq.skeleton
+        root = sk.index("pelvis") if "pelvis" in sk.joint_names else 0
+        pelvis = p[:, root]
+        valid = np.all(np.isfinite(pelvis), axis=-1)
+        if valid.any():
+            ts = seq.timestamps
+            for axis in (0, 2):
+                track = np.interp(ts, ts[valid], pelvis[valid, axis])
+                p[..., axis] -= track[:, None]
+    return seq.replace(joints=p.astype(np.float32), space="world")
