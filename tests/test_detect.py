@@ -1,0 +1,373 @@
+"""2D detection: backends behind the Detector protocol, the H36M17 mapping, the subject guard,
+the cache, and agreement with the tfjs BlazePose reference on a real clip."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pose2rig.detect import (
+    Detection,
+    Detector,
+    MediaPipePoseDetector,
+    SubjectGuard,
+    detect,
+    detect_video,
+)
+from pose2rig.errors import Pose2RigError
+from pose2rig.skeletons import COCO17, H36M17, MEDIAPIPE33
+from pose2rig.video import Frame
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
+SQUATS = DATA / "tfjs_pose_squats.mp4"
+SQUATS_REF = DATA / "tfjs_pose_squats.full.json"
+
+MP = {n: MEDIAPIPE33.index(n) for n in MEDIAPIPE33.joint_names}
+H = {n: H36M17.index(n) for n in H36M17.joint_names}
+
+
+# ------------------------------------------------------------------------------------------------
+# fakes and fixtures
+
+
+def coco_person(cx: float, cy: float, scale: float = 100.0) -> np.ndarray:
+    """``(17, 2)`` COCO points of an upright figure: torso centre ``(cx, cy)``, torso height ``scale``."""
+    layout = {
+        "nose": (0, -0.9), "left_eye": (0.05, -0.95), "right_eye": (-0.05, -0.95),
+        "left_ear": (0.1, -0.9), "right_ear": (-0.1, -0.9),
+        "left_shoulder": (0.25, -0.5), "right_shoulder": (-0.25, -0.5),
+        "left_elbow": (0.35, -0.1), "right_elbow": (-0.35, -0.1),
+        "left_wrist": (0.4, 0.3), "right_wrist": (-0.4, 0.3),
+        "left_hip": (0.15, 0.5), "right_hip": (-0.15, 0.5),
+        "left_knee": (0.15, 1.0), "right_knee": (-0.15, 1.0),
+        "left_ankle": (0.15, 1.5), "right_ankle": (-0.15, 1.5),
+    }
+    pts = np.array([layout[n] for n in COCO17.joint_names], dtype=np.float64)
+    return pts * scale + (cx, cy)
+
+
+class ScriptedCoco:
+    """A coco17 Detector that returns ``script[i]`` (points or None) on its i-th call."""
+
+    skeleton = COCO17
+
+    def __init__(self, script: list[np.ndarray | None], *, identity: str = "scripted-coco v1"):
+        self.script = script
+        self.identity = identity
+        self.calls = 0
+        self.resets = 0
+        self.closed = False
+
+    def __call__(self, image_bgr: np.ndarray, time_s: float) -> Detection | None:
+        pts = self.script[min(self.calls, len(self.script) - 1)]
+        self.calls += 1
+        if pts is None:
+            return None
+        return Detection(points=pts, confidence=np.full(len(pts), 0.9))
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def blank_frames(n: int, *, size: tuple[int, int] = (64, 48), fps: float = 30.0) -> list[Frame]:
+    w, h = size
+    return [Frame(i, i / fps, np.zeros((h, w, 3), np.uint8)) for i in range(n)]
+
+
+def read_frames(path: Path, n: int) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while len(out) < n:
+        ok, img = cap.read()
+        if not ok:
+            break
+        out.append(img)
+    cap.release()
+    return out
+
+
+@pytest.fixture(scope="module")
+def squats() -> tuple:
+    """Our detection of the whole squats clip (65 frames) and the tfjs BlazePose reference."""
+    kp = detect_video(SQUATS, progress=False)
+    ref = np.array(json.loads(SQUATS_REF.read_text()), dtype=np.float64)
+    return kp, ref
+
+
+# ------------------------------------------------------------------------------------------------
+# Detection and the protocol
+
+
+def test_detection_marks_nan_points_with_zero_confidence():
+    pts = np.zeros((17, 2))
+    pts[3] = np.nan
+    d = Detection(points=pts, confidence=np.full(17, 1.5))
+    assert d.confidence[3] == 0.0
+    assert np.all(d.confidence[np.arange(17) != 3] == 1.0)
+    with pytest.raises(Pose2RigError, match=r"expected points \(J, 2\)"):
+        Detection(points=np.zeros((17, 3)), confidence=np.zeros(17))
+
+
+def test_mediapipe_detector_is_a_detector_and_rejects_bad_images():
+    det = MediaPipePoseDetector(min_detection_confidence=0.3)
+    assert isinstance(det, Detector)
+    assert det.skeleton is MEDIAPIPE33
+    assert "det=0.3" in det.identity
+    with pytest.raises(Pose2RigError, match="uint8 BGR image"):
+        det(np.zeros((8, 8), np.uint8), 0.0)
+    with pytest.raises(Pose2RigError, match="between 0 and 1"):
+        MediaPipePoseDetector(min_tracking_confidence=1.5)
+    det.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# detect() with fake backends
+
+
+def test_coco17_backend_goes_through_detect_as_h36m17():
+    pts = coco_person(30, 20, scale=10)
+    fake = ScriptedCoco([pts])
+    kp = detect(blank_frames(4), image_size=(64, 48), fps=30.0, detector=fake, progress=False)
+    assert kp.skeleton is H36M17 and kp.landmarks33 is None
+    assert kp.keypoints.shape == (4, 17, 2)
+    c = {n: COCO17.index(n) for n in COCO17.joint_names}
+    np.testing.assert_allclose(
+        kp.keypoints[:, H["pelvis"]], np.tile((pts[c["left_hip"]] + pts[c["right_hip"]]) / 2, (4, 1)),
+        atol=1e-4,
+    )
+    np.testing.assert_allclose(kp.keypoints[:, H["left_wrist"]], np.tile(pts[c["left_wrist"]], (4, 1)))
+    np.testing.assert_allclose(kp.confidence, 0.9, atol=1e-6)
+    np.testing.assert_allclose(kp.timestamps, np.arange(4) / 30.0)
+    assert fake.calls == 4 and not fake.closed  # a detector passed in is the caller's to close
+
+
+def test_frames_without_anyone_are_nan_with_zero_confidence():
+    pts = coco_person(30, 20, scale=10)
+    fake = ScriptedCoco([pts, None, None, pts, pts])
+    kp = detect(blank_frames(5), image_size=(64, 48), fps=30.0, detector=fake, progress=False)
+    assert np.all(np.isnan(kp.keypoints[1:3])) and np.all(kp.confidence[1:3] == 0)
+    assert np.all(np.isfinite(kp.keypoints[[0, 3, 4]])) and np.all(kp.confidence[[0, 3, 4]] > 0)
+
+
+def test_nobody_in_any_frame_raises_a_clear_error():
+    fake = ScriptedCoco([None])
+    with pytest.raises(Pose2RigError, match="no person detected in any of the 6 frames"):
+        detect(blank_frames(6), image_size=(64, 48), fps=30.0, detector=fake, progress=False)
+
+
+def test_wrong_image_size_and_empty_input_are_refused():
+    fake = ScriptedCoco([coco_person(30, 20, 10)])
+    with pytest.raises(Pose2RigError, match=r"expected a \(40, 64, 3\) image"):
+        detect(blank_frames(2), image_size=(64, 40), fps=30.0, detector=fake, progress=False)
+    with pytest.raises(Pose2RigError, match="no frames"):
+        detect([], image_size=(64, 48), fps=30.0, detector=fake, progress=False)
+
+
+# ------------------------------------------------------------------------------------------------
+# the subject guard
+
+
+def test_guard_rejects_a_jump_to_another_person_and_returns_to_the_subject():
+    a, b = coco_person(100, 200, 100), coco_person(600, 200, 100)  # 5 torso heights apart
+    script = [a, a, a, None, b, b, a, a]
+    fake = ScriptedCoco(script)
+    with pytest.warns(UserWarning, match="2 of 8 frames"):
+        kp = detect(blank_frames(8, size=(800, 400)), image_size=(800, 400), fps=30.0,
+                    detector=fake, progress=False)
+    pelvis_x = kp.keypoints[:, H["pelvis"], 0]
+    assert np.all(np.isnan(pelvis_x[3:6]))
+    np.testing.assert_allclose(pelvis_x[[0, 1, 2, 6, 7]], 100.0, atol=1e-3)
+    assert fake.resets == 2  # the tracker is asked to search the image again after each jump
+
+
+def test_guard_follows_the_new_person_once_the_subject_has_been_gone_long_enough():
+    a, b = coco_person(100, 200, 100), coco_person(600, 200, 100)
+    guard = SubjectGuard(max_jump=1.0, reacquire_s=0.5)
+    accepted = [guard.accept(_h36(a), time_s=0.0, frame=0)]
+    # b is seen every 0.1 s from 0.1 s on; the subject was last accepted at t=0
+    accepted += [guard.accept(_h36(b), time_s=0.1 * i, frame=i) for i in range(1, 9)]
+    assert accepted == [True, False, False, False, False, False, True, True, True]
+    assert guard.switches == [6] and guard.rejected == [1, 2, 3, 4, 5]
+
+
+def test_guard_allows_ordinary_motion_and_scales_with_torso_height():
+    guard = SubjectGuard(max_jump=1.0, reacquire_s=1.0)
+    # walking right at 0.3 torso heights per frame is followed
+    assert all(guard.accept(_h36(coco_person(100 + 30 * i, 200, 100)), time_s=i / 30) for i in range(20))
+    small = SubjectGuard(max_jump=1.0, reacquire_s=1.0)
+    assert small.accept(_h36(coco_person(100, 200, 20)), time_s=0.0)
+    # the same 60 px move is 3 torso heights for a small (distant) figure
+    assert not small.accept(_h36(coco_person(160, 200, 20)), time_s=1 / 30)
+
+
+def _h36(coco_pts: np.ndarray) -> np.ndarray:
+    from pose2rig.skeletons import COCO17_TO_H36M17, map_points
+
+    p, _ = map_points(coco_pts[None], np.ones((1, 17)), COCO17_TO_H36M17)
+    return p[0]
+
+
+@pytest.mark.slow
+def test_guard_on_real_detections_after_a_lost_track():
+    """Composite clip: the squatter on the left, one black frame (track lost), then the same
+    woman on the far right: a jump of several torso heights that is not followed until the
+    subject has been gone for ``reacquire_s``."""
+    imgs = [cv2.resize(im, (180, 320)) for im in read_frames(SQUATS, 10)]
+    w, h = 720, 320
+    frames = []
+    for i in range(12):
+        canvas = np.zeros((h, w, 3), np.uint8)
+        if i < 5:
+            canvas[:, :180] = imgs[i]
+        elif i > 5:
+            canvas[:, w - 180:] = imgs[i - 2]
+        frames.append(Frame(i, i * 0.2, canvas))
+    with MediaPipePoseDetector() as det:
+        with pytest.warns(UserWarning, match="left out as another person"):
+            kp = detect(frames, image_size=(w, h), fps=5.0, detector=det, reacquire_s=0.9,
+                        progress=False)
+    x = kp.keypoints[:, H["pelvis"], 0]
+    assert np.all(x[:5] < 180)
+    assert np.isnan(x[5])
+    # last subject frame at t=0.8 s: frames 6-8 (1.2-1.6 s) are within 0.9 s and left out
+    assert np.all(np.isnan(x[6:9]))
+    # from t=1.8 s on the woman on the right is the subject
+    assert np.all(x[9:] > w - 180)
+
+
+# ------------------------------------------------------------------------------------------------
+# the cache
+
+
+def _copy_clip(tmp_path: Path) -> Path:
+    dst = tmp_path / "clip.mp4"
+    shutil.copyfile(SQUATS, dst)
+    return dst
+
+
+def test_cache_is_reused_without_running_the_detector(tmp_path):
+    clip, cache = _copy_clip(tmp_path), tmp_path / "clip.keypoints.npz"
+    first = ScriptedCoco([coco_person(300, 500, 200)])
+    kp1 = detect_video(clip, end=1.0, cache=cache, detector=first, progress=False)
+    assert first.calls == kp1.num_frames == 5 and cache.is_file()
+    with np.load(cache, allow_pickle=False) as z:  # no pickles needed to read it
+        assert "key" in z.files
+    second = ScriptedCoco([coco_person(300, 500, 200)])
+    kp2 = detect_video(clip, end=1.0, cache=cache, detector=second, progress=False)
+    assert second.calls == 0
+    np.testing.assert_array_equal(kp2.keypoints, kp1.keypoints)
+    np.testing.assert_array_equal(kp2.timestamps, kp1.timestamps)
+    assert kp2.image_size == kp1.image_size == (720, 1280) and kp2.skeleton is H36M17
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["detector_options", "mirror", "end", "max_jump", "video_mtime"],
+)
+def test_cache_is_invalidated_when_an_option_changes(tmp_path, change):
+    clip, cache = _copy_clip(tmp_path), tmp_path / "clip.keypoints.npz"
+    pts = coco_person(300, 500, 200)
+    detect_video(clip, end=1.0, cache=cache, detector=ScriptedCoco([pts]), progress=False)
+    kwargs = dict(end=1.0, cache=cache, progress=False)
+    ident = "scripted-coco v1"
+    if change == "detector_options":
+        ident = "scripted-coco v1 threshold=0.3"
+    elif change == "mirror":
+        kwargs["mirror"] = True
+    elif change == "end":
+        kwargs["end"] = 0.6
+    elif change == "max_jump":
+        kwargs["max_jump"] = 2.0
+    elif change == "video_mtime":
+        st = clip.stat()
+        os.utime(clip, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    again = ScriptedCoco([pts], identity=ident)
+    kp = detect_video(clip, detector=again, **kwargs)
+    assert again.calls == kp.num_frames > 0
+    # the fresh result replaced the old one: the same call now hits the cache
+    third = ScriptedCoco([pts], identity=ident)
+    detect_video(clip, detector=third, **kwargs)
+    assert third.calls == 0
+
+
+def test_unreadable_cache_is_recomputed(tmp_path):
+    clip, cache = _copy_clip(tmp_path), tmp_path / "clip.keypoints.npz"
+    cache.write_bytes(b"not an npz")
+    fake = ScriptedCoco([coco_person(300, 500, 200)])
+    with pytest.warns(UserWarning, match="unreadable"):
+        kp = detect_video(clip, end=0.6, cache=cache, detector=fake, progress=False)
+    assert fake.calls == kp.num_frames == 3
+    assert np.load(cache, allow_pickle=False)["keypoints"].shape == (3, 17, 2)
+
+
+# ------------------------------------------------------------------------------------------------
+# MediaPipe on real footage
+
+
+@pytest.mark.slow
+def test_agrees_with_the_tfjs_blazepose_reference(squats):
+    kp, ref = squats
+    assert kp.num_frames == len(ref) == 65
+    ref_xy = ref[:, :, :2]
+    torso = np.linalg.norm(
+        (ref_xy[:, MP["left_shoulder"]] + ref_xy[:, MP["right_shoulder"]]) / 2
+        - (ref_xy[:, MP["left_hip"]] + ref_xy[:, MP["right_hip"]]) / 2,
+        axis=-1,
+    )
+    err = np.linalg.norm(kp.landmarks33[:, :, :2] - ref_xy, axis=-1) / torso[:, None]
+    assert np.all(np.isfinite(err))
+    assert err.mean() < 0.05, f"mean error {err.mean():.3%} of torso height"
+
+
+@pytest.mark.slow
+def test_mapping_on_real_detections(squats):
+    kp, _ = squats
+    lm = kp.landmarks33
+    assert lm.shape == (65, 33, 3)
+    np.testing.assert_allclose(
+        kp.keypoints[:, H["pelvis"]], (lm[:, MP["left_hip"], :2] + lm[:, MP["right_hip"], :2]) / 2,
+        atol=1e-3,
+    )
+    np.testing.assert_allclose(
+        kp.keypoints[:, H["thorax"]],
+        (lm[:, MP["left_shoulder"], :2] + lm[:, MP["right_shoulder"], :2]) / 2, atol=1e-3,
+    )
+    np.testing.assert_allclose(kp.keypoints[:, H["right_knee"]], lm[:, MP["right_knee"], :2])
+    np.testing.assert_allclose(kp.keypoints[:, H["neck"]], lm[:, MP["nose"], :2])
+    np.testing.assert_allclose(
+        kp.confidence[:, H["pelvis"]],
+        np.minimum(lm[:, MP["left_hip"], 2], lm[:, MP["right_hip"], 2]), atol=1e-6,
+    )
+    # she faces the camera: her own left is on the image's right
+    assert np.all(kp.keypoints[:, H["left_hip"], 0] > kp.keypoints[:, H["right_hip"], 0])
+    assert np.all(kp.keypoints[:, H["left_shoulder"], 0] > kp.keypoints[:, H["right_shoulder"], 0])
+    # the head lies above the nose, the nose above the thorax (image y grows downwards)
+    assert np.all(kp.keypoints[:, H["head"], 1] < kp.keypoints[:, H["thorax"], 1])
+    assert np.all(kp.keypoints[:, H["neck"], 1] < kp.keypoints[:, H["thorax"], 1])
+    assert kp.confidence.min() >= 0 and kp.confidence.max() <= 1 and kp.confidence.mean() > 0.8
+    np.testing.assert_allclose(np.diff(kp.timestamps), 0.2, atol=1e-3)
+    assert kp.image_size == (720, 1280) and kp.fps == pytest.approx(5.0)
+
+
+@pytest.mark.slow
+def test_black_frames_give_nan_and_a_black_clip_raises():
+    imgs = read_frames(SQUATS, 4)
+    black = np.zeros_like(imgs[0])
+    seq = [imgs[0], imgs[1], black, black, imgs[2], imgs[3]]
+    frames = [Frame(i, i * 0.2, im) for i, im in enumerate(seq)]
+    kp = detect(frames, image_size=(720, 1280), fps=5.0, progress=False)
+    assert np.all(np.isnan(kp.keypoints[2:4])) and np.all(kp.confidence[2:4] == 0)
+    assert np.all(np.isnan(kp.landmarks33[2:4, :, :2]))
+    assert np.all(np.isfinite(kp.keypoints[[0, 1, 4, 5]]))
+    small_black = [Frame(i, i / 30, np.zeros((120, 160, 3), np.uint8)) for i in range(5)]
+    with pytest.raises(Pose2RigError, match="no person detected in any of the 5 frames"):
+        detect(small_black, image_size=(160, 120), fps=30.0, progress=False)
