@@ -316,8 +316,8 @@ class VideoReader:
         if len(chosen) == 0:
             if lo > times[-1]:
                 raise Pose2RigError(
-                    f"expected start within the clip, got start={lo} s but the last frame is at "
-                    f"{times[-1]:.3f} s (duration {self.info.duration:.3f} s): {p}"
+                    f"expected start before the clip's end, got start={lo} s, beyond its last "
+                    f"frame at {times[-1]:.3f} s (duration {self.info.duration:.3f} s): {p}"
                 )
             raise Pose2RigError(
                 f"expected at least one frame between start={lo} s and end={hi} s, found none "
