@@ -1,0 +1,95 @@
+"""The one normalisation of 2D poses, shared by training and inference.
+
+A 2D pose in the image's pixel axes (x right, y down) is made root-relative and scale-free:
+
+    normalised = (kp2d - root) / (d * scale)
+
+where ``root`` is the pelvis and ``scale`` is the 2D head-to-root distance, so that the head lies
+at distance ``1/d`` from the origin (Drover et al. 2018, with ``d = DEPTH = 10``).
+
+Robust variant: when the head-to-root distance is degenerate (the torso points at the camera,
+as when a person bows towards it), dividing by it would blow the pose up. The scale is therefore
+``max(|head - root|, MIN_HEAD_RATIO * rms)``, with ``rms`` the root-mean-square 2D distance of all
+joints from the root. For upright poses ``|head - root|`` is about 1.3 x ``rms`` and the floor is
+never reached; it only holds the scale when the head-root distance collapses.
+
+Convention:
+    - Joint set: Human3.6M 17 (:data:`pose2rig.skeletons.H36M17`), root 0 (pelvis), head 10.
+    - Axes: the image's pixel axes, x right, y down; no flip.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pose2rig.errors import Pose2RigError
+
+DEPTH = 10.0
+"""``d``: the distance of the normalised pose from the camera, in head-to-root units x d."""
+ROOT = 0
+HEAD = 10
+MIN_HEAD_RATIO = 0.5
+"""The scale never drops below this fraction of the pose's 2D RMS radius."""
+
+
+def constants() -> dict[str, float | int]:
+    """The normalisation constants, as stored in a checkpoint (plain ints and floats)."""
+    return {"depth": DEPTH, "root": ROOT, "head": HEAD, "min_head_ratio": MIN_HEAD_RATIO}
+
+
+def _check(kp2d: np.ndarray) -> np.ndarray:
+    kp = np.asarray(kp2d, dtype=np.float64)
+    if kp.ndim < 2 or kp.shape[-1] != 2 or kp.shape[-2] <= HEAD:
+        raise Pose2RigError(
+            f"normalise: expected 2D poses (..., 17, 2) in the h36m17 joint set, got {kp.shape}"
+        )
+    return kp
+
+
+def normalise(kp2d: np.ndarray, *, d: float = DEPTH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Root-centre and scale 2D poses.
+
+    Args:
+        kp2d: ``(..., J, 2)`` pixel coordinates (x right, y down), h36m17 order.
+        d: the paper's depth constant; the head lands at distance ``1/d`` from the origin.
+
+    Returns:
+        normalised ``(..., J, 2)`` float32, root ``(..., 2)`` float32 pixels and scale ``(...,)``
+        float32 pixels (head-to-root distance, or its robust floor). Poses with NaN joints give
+        NaN outputs.
+    """
+    kp = _check(kp2d)
+    root = kp[..., ROOT, :]
+    rel = kp - root[..., None, :]
+    head = np.linalg.norm(rel[..., HEAD, :], axis=-1)
+    rms = np.sqrt(np.mean(np.sum(rel**2, axis=-1), axis=-1))
+    scale = np.maximum(head, MIN_HEAD_RATIO * rms)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(scale > 0, scale, np.nan)
+        out = rel / (d * scale[..., None, None])
+    return out.astype(np.float32), root.astype(np.float32), scale.astype(np.float32)
+
+
+def denormalise(
+    normalised: np.ndarray, root: np.ndarray, scale: np.ndarray, *, d: float = DEPTH
+) -> np.ndarray:
+    """Inverse of :func:`normalise`: ``(..., J, 2)`` normalised -> ``(..., J, 2)`` pixels."""
+    n = np.asarray(normalised, dtype=np.float64)
+    root = np.asarray(root, dtype=np.float64)
+    scale = np.asarray(scale, dtype=np.float64)
+    return (n * (d * scale[..., None, None]) + root[..., None, :]).astype(np.float32)
+
+
+def normalise_torch(kp2d, *, d: float = DEPTH):  # noqa: ANN001, ANN201 (torch only inside lift/)
+    """:func:`normalise` for a torch tensor ``(B, J, 2)`` -> normalised ``(B, J, 2)`` only.
+
+    Differentiable; used on the discriminator's fake samples so that real and fake 2D poses go
+    through the same normalisation.
+    """
+    import torch
+
+    rel = kp2d - kp2d[..., ROOT : ROOT + 1, :]
+    head = torch.linalg.norm(rel[..., HEAD, :], dim=-1)
+    rms = torch.sqrt(torch.mean(torch.sum(rel**2, dim=-1), dim=-1))
+    scale = torch.maximum(head, MIN_HEAD_RATIO * rms).clamp_min(1e-8)
+    return rel / (d * scale[..., None, None])

@@ -1,0 +1,231 @@
+"""Lifting 2D keypoints to absolute 3D camera coordinates with a trained generator.
+
+The lifter predicts a scale-free, root-relative 3D shape from each normalised 2D pose. :func:`lift`
+gives it metric size from the subject's standing height and places every joint on its own camera
+ray, so the result reprojects exactly onto the input keypoints.
+
+Checkpoint format (one file, loadable with ``torch.load(weights_only=True)``; plain dicts, lists,
+str, int, float and tensors only)::
+
+    format: "pose2rig-lifter", version: 1, skeleton: "h36m17", joint_names: [17 str]
+    codec: {depth, root, head, min_head_ratio}        # pose2rig.lift.codec.constants()
+    generator: {n_joints, width, blocks}, generator_state: state_dict
+    discriminator: {n_joints, width, blocks}, discriminator_state: state_dict
+    config: {TrainConfig fields as plain values}, step: int, metrics: {name: float}
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from pose2rig.errors import Pose2RigError
+from pose2rig.geometry import rotation_between
+from pose2rig.lift import codec
+from pose2rig.skeletons import COCO17_TO_H36M17, H36M17, MEDIAPIPE33_TO_H36M17, map_points
+from pose2rig.types import Camera, Keypoints2D, PoseSequence
+
+log = logging.getLogger(__name__)
+
+FORMAT = "pose2rig-lifter"
+VERSION = 1
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "models" / "lifter_h36m17.pt"
+
+# Standing height from the skeleton: (mean leg hip-knee-ankle + pelvis-spine-thorax-neck-head
+# chain) x HEIGHT_PER_CHAIN. The factor adds the ankle's height above the floor and the crown
+# above the h36m17 head joint; measured on the CMU training clips (standing frames).
+HEIGHT_PER_CHAIN = 1.10
+_LEG = ((1, 2), (2, 3), (4, 5), (5, 6))
+_SPINE = ((0, 7), (7, 8), (8, 9), (9, 10))
+
+
+def skeleton_height(joints: np.ndarray) -> np.ndarray:
+    """Standing height implied by h36m17 bone lengths: ``(..., 17, 3)`` -> ``(...,)`` metres."""
+    j = np.asarray(joints, dtype=np.float64)
+
+    def length(pairs: tuple[tuple[int, int], ...]) -> np.ndarray:
+        return sum(np.linalg.norm(j[..., b, :] - j[..., a, :], axis=-1) for a, b in pairs)
+
+    return (0.5 * length(_LEG) + length(_SPINE)) * HEIGHT_PER_CHAIN
+
+
+class Lifter:
+    """A trained generator with its normalisation; ``generator=None`` is the constant-depth
+    baseline (every depth offset zero), evaluated through the same code path."""
+
+    def __init__(self, generator=None, *, d: float = codec.DEPTH, meta: dict | None = None) -> None:  # noqa: ANN001
+        self.generator = generator
+        self.d = float(d)
+        self.meta = dict(meta or {})
+
+    @classmethod
+    def constant_depth(cls) -> Lifter:
+        return cls(None, meta={"name": "constant depth"})
+
+    def offsets(self, xy_norm: np.ndarray, *, batch: int = 4096) -> np.ndarray:
+        """Depth offsets ``(N, J)`` for normalised 2D poses ``(N, J, 2)`` (finite)."""
+        xy = np.asarray(xy_norm, dtype=np.float32)
+        if self.generator is None:
+            return np.zeros(xy.shape[:-1], dtype=np.float32)
+        import torch
+
+        out = []
+        self.generator.eval()
+        with torch.no_grad():
+            for i in range(0, len(xy), batch):
+                out.append(self.generator(torch.from_numpy(xy[i : i + batch])).numpy())
+        return np.concatenate(out) if out else np.zeros(xy.shape[:-1], dtype=np.float32)
+
+    def shape(self, xy_norm: np.ndarray) -> np.ndarray:
+        """Root-relative 3D shape ``(N, J, 3)`` in normalised units (camera axes) from ``(N, J, 2)``.
+
+        ``X_i = [z_i x_i, z_i y_i, z_i]`` with ``z_i = max(d + o_i, 1)``, minus the root.
+        """
+        xy = np.asarray(xy_norm, dtype=np.float64)
+        z = np.maximum(self.d + self.offsets(xy).astype(np.float64), 1.0)
+        x3 = np.concatenate([xy * z[..., None], z[..., None]], axis=-1)
+        return (x3 - x3[..., codec.ROOT : codec.ROOT + 1, :]).astype(np.float32)
+
+
+def load_lifter(path: Path | None = None) -> Lifter:
+    """Load a lifter checkpoint (default ``models/lifter_h36m17.pt``).
+
+    Uses ``torch.load(weights_only=True)`` only. Raises :class:`Pose2RigError` naming the file
+    when it is missing, unreadable, not a pose2rig lifter or made for another model shape.
+    """
+    import torch
+
+    from pose2rig.lift.model import Generator
+
+    p = Path(path) if path is not None else DEFAULT_PATH
+    if not p.is_file():
+        raise Pose2RigError(f"lifter checkpoint {p} not found; expected a file written by pose2rig train")
+    try:
+        ck = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 (torch raises many types for a corrupt file)
+        raise Pose2RigError(
+            f"lifter checkpoint {p} is corrupt or not a torch file ({type(e).__name__}); "
+            "expected a pose2rig lifter checkpoint"
+        ) from None
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise Pose2RigError(f"{p} is not a pose2rig lifter checkpoint (format {FORMAT!r} expected)")
+    if ck.get("version") != VERSION:
+        raise Pose2RigError(f"{p}: lifter checkpoint version {ck.get('version')}, expected {VERSION}")
+    if ck.get("skeleton") != H36M17.name or list(ck.get("joint_names", [])) != list(H36M17.joint_names):
+        raise Pose2RigError(f"{p}: lifter for joint set {ck.get('skeleton')!r}, expected 'h36m17'")
+    cc = ck.get("codec", {})
+    if cc.get("root") != codec.ROOT or cc.get("head") != codec.HEAD or cc.get(
+        "min_head_ratio"
+    ) != codec.MIN_HEAD_RATIO:
+        raise Pose2RigError(f"{p}: normalisation {cc} differs from this version's {codec.constants()}")
+    try:
+        g = ck["generator"]
+        gen = Generator(n_joints=int(g["n_joints"]), width=int(g["width"]), blocks=int(g["blocks"]))
+        gen.load_state_dict(ck["generator_state"])
+    except (KeyError, TypeError, RuntimeError) as e:
+        raise Pose2RigError(f"{p}: generator weights do not fit the stored model shape ({e})") from None
+    gen.eval()
+    meta = {k: ck.get(k) for k in ("config", "step", "metrics")}
+    return Lifter(gen, d=float(cc.get("depth", codec.DEPTH)), meta=meta)
+
+
+def _to_h36m17(keypoints: Keypoints2D) -> tuple[np.ndarray, np.ndarray]:
+    name = keypoints.skeleton.name
+    if name == H36M17.name:
+        return keypoints.keypoints, keypoints.confidence
+    mapping = {"mediapipe33": MEDIAPIPE33_TO_H36M17, "coco17": COCO17_TO_H36M17}.get(name)
+    if mapping is None:
+        raise Pose2RigError(
+            f"lift: expected keypoints in h36m17, mediapipe33 or coco17, got {name!r}"
+        )
+    return map_points(keypoints.keypoints, keypoints.confidence, mapping)
+
+
+def place_on_rays(shape: np.ndarray, pixels: np.ndarray, camera: Camera) -> np.ndarray:
+    """Absolute camera-frame joints from a metric root-relative shape and the pixels it came from.
+
+    Args:
+        shape: ``(N, J, 3)`` metric, root-relative, camera axes, as seen with the root on the
+            optical axis (the lifter's frame).
+        pixels: ``(N, J, 2)`` the 2D keypoints.
+        camera: intrinsics of the image.
+
+    Returns:
+        ``(N, J, 3)`` joints ``P_i = lambda_i K^-1 [u_i, v_i, 1]``: each exactly on its pixel's
+        ray. The shape is first turned so its axis points along the root's ray, then the root's
+        distance ``s`` is the least-squares fit of the rays' spread to the shape's x, y extent
+        (the ratio of 3D size to 2D size), and each joint's depth is the root's depth plus the
+        shape's relative depth.
+    """
+    n = shape.shape[0]
+    uv1 = np.concatenate([pixels, np.ones(pixels.shape[:-1] + (1,))], axis=-1).astype(np.float64)
+    rays = uv1 @ np.linalg.inv(camera.matrix).T  # (N, J, 3), z = 1
+    root_dir = rays[:, codec.ROOT] / np.linalg.norm(rays[:, codec.ROOT], axis=-1, keepdims=True)
+    align = rotation_between(np.broadcast_to([0.0, 0.0, 1.0], (n, 3)), root_dir)
+    m = np.einsum("nij,nkj->nki", align, shape.astype(np.float64))
+    a = root_dir[:, None, 2:3] * rays[..., :2] - root_dir[:, None, :2]
+    b = m[..., :2] - m[..., 2:3] * rays[..., :2]
+    s = np.sum(a * b, axis=(1, 2)) / np.maximum(np.sum(a * a, axis=(1, 2)), 1e-12)
+    # keep every joint in front of the camera (10 cm at least)
+    s_min = (0.1 - np.min(m[..., 2], axis=-1)) / root_dir[:, 2]
+    s = np.maximum(s, s_min)
+    depth = s[:, None] * root_dir[:, None, 2] + m[..., 2]
+    return (depth[..., None] * rays).astype(np.float32)
+
+
+def lift(
+    keypoints: Keypoints2D,
+    *,
+    lifter: Lifter | None = None,
+    height: float = 1.70,
+    fov: float = 60.0,
+) -> PoseSequence:
+    """Lift 2D keypoints to absolute 3D joints in the camera frame.
+
+    Args:
+        keypoints: ``(T, 17, 2)`` h36m17 keypoints (mediapipe33 and coco17 are mapped first).
+        lifter: a loaded lifter; default :func:`load_lifter` ``()``.
+        height: the subject's standing height in metres; sets the metric size (per frame, from
+            the lifted bone lengths, see :func:`skeleton_height`) and thereby the root depth.
+        fov: the camera's horizontal field of view in degrees.
+
+    Returns:
+        ``PoseSequence`` with ``space="camera"``, ``camera=Camera.from_fov(image_size, fov)``,
+        skeleton h36m17, joints ``(T, 17, 3)`` metres that reproject onto the keypoints. Frames
+        with any missing joint are NaN with confidence 0.
+    """
+    if not (np.isfinite(height) and 0.3 <= height <= 3.0):
+        raise Pose2RigError(f"--height must be a standing height in metres (0.3 to 3), got {height}")
+    if not isinstance(keypoints, Keypoints2D):
+        raise Pose2RigError(f"lift: expected Keypoints2D, got {type(keypoints).__name__}")
+    camera = Camera.from_fov(keypoints.image_size, fov)
+    lifter = lifter if lifter is not None else load_lifter()
+    kp, conf = _to_h36m17(keypoints)
+    t = kp.shape[0]
+    ok = np.all(np.isfinite(kp), axis=(1, 2))
+    joints = np.full((t, H36M17.num_joints, 3), np.nan, dtype=np.float32)
+    if ok.any():
+        norm, _, _ = codec.normalise(kp[ok], d=lifter.d)
+        good = np.all(np.isfinite(norm), axis=(1, 2))
+        idx = np.flatnonzero(ok)[good]
+        ok[:] = False
+        ok[idx] = True
+        if len(idx):
+            shape = lifter.shape(norm[good]).astype(np.float64)
+            alpha = height / np.maximum(skeleton_height(shape), 1e-9)
+            joints[idx] = place_on_rays(shape * alpha[:, None, None], kp[idx], camera)
+    conf = np.where(ok[:, None], conf, 0.0).astype(np.float32)
+    if not ok.all():
+        log.info("lift: %d of %d frames had missing joints and were left empty", (~ok).sum(), t)
+    return PoseSequence(
+        joints=joints,
+        skeleton=H36M17,
+        fps=keypoints.fps,
+        timestamps=keypoints.timestamps,
+        space="camera",
+        confidence=conf,
+        camera=camera,
+        landmarks33=keypoints.landmarks33,
+    )

@@ -1,0 +1,12 @@
+"""Adversarial training of the lifter on 2D views of mocap (Drover et al. 2018).
+
+``config`` holds :class:`TrainConfig`, ``data`` the mocap poses and virtual cameras, ``losses``
+the GAN and symmetry losses, ``loop`` the resumable :func:`train`.
+"""
+
+from __future__ import annotations
+
+from pose2rig.train.config import TrainConfig
+from pose2rig.train.loop import train
+
+__all__ = ["TrainConfig", "train"]

@@ -1,0 +1,109 @@
+"""Training data: mocap poses (world frame, metres) and their 2D views by virtual cameras.
+
+Only 2D poses reach the adversarial training; the 3D mocap makes the 2D views and validates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pose2rig.errors import Pose2RigError
+from pose2rig.io.atomic import atomic_path
+from pose2rig.lift.codec import normalise_torch
+from pose2rig.lift.projection import virtual_camera_views
+from pose2rig.skeletons import H36M17
+
+log = logging.getLogger(__name__)
+
+
+def subject_of(path: Path) -> int | None:
+    """CMU subject number from a file name: ``007_03`` -> 7, ``scaled_131_01`` -> 131,
+    ``fairmotion_01_01`` -> 1 (the second-last number); None when there is none."""
+    nums = re.findall(r"\d+", Path(path).stem)
+    return int(nums[-2]) if len(nums) >= 2 else None
+
+
+def bvh_files(data: tuple[Path, ...]) -> list[Path]:
+    files: list[Path] = []
+    for p in data:
+        p = Path(p)
+        if p.is_dir():
+            files += sorted(p.glob("*.bvh"))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise Pose2RigError(f"training data {p} not found; expected a BVH file or a folder of them")
+    if not files:
+        raise Pose2RigError(f"no .bvh files in {', '.join(map(str, data))}")
+    return files
+
+
+def load_poses(
+    data: tuple[Path, ...], *, val_subject: int, target_fps: float = 30.0, cache_dir: Path | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """World-frame h36m17 poses from mocap, split by subject.
+
+    Returns ``(N, 17, 3)`` training and ``(M, 17, 3)`` validation poses (float32 metres), each clip
+    subsampled to about ``target_fps``. Cached in ``cache_dir`` (keyed by file names and sizes).
+    """
+    from pose2rig.io.mocap import load_bvh_as_h36m17
+
+    files = bvh_files(data)
+    key = hashlib.sha1(
+        repr([(str(f.resolve()), f.stat().st_size) for f in files] + [val_subject, target_fps]).encode()
+    ).hexdigest()[:16]
+    cache = Path(cache_dir) / f"mocap_{key}.p2rcache.npz" if cache_dir is not None else None
+    if cache is not None and cache.is_file():
+        with np.load(cache) as z:
+            return z["train"], z["val"]
+    train, val = [], []
+    for f in files:
+        seq = load_bvh_as_h36m17(f)
+        step = max(1, round(seq.fps / target_fps))
+        j = seq.joints[::step]
+        j = j[np.all(np.isfinite(j), axis=(1, 2))]
+        (val if subject_of(f) == val_subject else train).append(j)
+        log.info("%s: %d poses (%s)", f.name, len(j), "val" if subject_of(f) == val_subject else "train")
+    if not train:
+        raise Pose2RigError(f"no training clips left after holding out subject {val_subject}")
+    tr = np.concatenate(train).astype(np.float32)
+    va = np.concatenate(val).astype(np.float32) if val else np.zeros((0, 17, 3), np.float32)
+    if cache is not None:
+        with atomic_path(cache) as tmp:
+            np.savez(tmp, train=tr, val=va)
+    return tr, va
+
+
+def mirror_poses(joints: torch.Tensor) -> torch.Tensor:
+    """Left/right mirror of world poses ``(B, J, 3)``: negate X and swap twin joints."""
+    m = joints[:, list(H36M17.mirror)].clone()
+    m[..., 0] = -m[..., 0]
+    return m
+
+
+class PoseViews:
+    """Random normalised 2D views of a pose bank, drawn with one torch generator.
+
+    Each draw picks poses uniformly, mirrors half of them and films each with its own virtual
+    camera (:func:`pose2rig.lift.projection.virtual_camera_views`).
+    """
+
+    def __init__(self, poses: np.ndarray, *, device: str = "cpu") -> None:
+        if len(poses) == 0:
+            raise Pose2RigError("no training poses")
+        self.poses = torch.as_tensor(np.asarray(poses, dtype=np.float32), device=device)
+
+    def sample(self, batch: int, generator: torch.Generator) -> torch.Tensor:
+        """``(batch, 17, 2)`` normalised 2D poses."""
+        idx = torch.randint(len(self.poses), (batch,), generator=generator, device=self.poses.device)
+        j = self.poses[idx]
+        flip = torch.rand(batch, generator=generator, device=j.device) < 0.5
+        j = torch.where(flip[:, None, None], mirror_poses(j), j)
+        px, _ = virtual_camera_views(j, generator=generator)
+        return normalise_torch(px)
