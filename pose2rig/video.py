@@ -326,6 +326,7 @@ class VideoReader:
         self._first = int(chosen[0])
         self._count = len(chosen)
         self._live: list[Iterator[Frame]] = []
+        self._decoded = 0  # frames decoded by the latest iteration (shows that seeking works)
 
     def __len__(self) -> int:
         return self._count
@@ -353,6 +354,7 @@ class VideoReader:
         end_pts = tl.pts[self._first + self._count - 1]
         seek = self._first > 0
         emitted = 0
+        self._decoded = 0
         while True:
             restart = False
             container, stream = _open_input(self.info.path)
@@ -375,6 +377,7 @@ class VideoReader:
                             stacklevel=2,
                         )
                         break
+                    self._decoded += 1
                     index, pts = self._locate(frame.pts, counter)
                     counter = index + 1
                     if seek and not first_seen and pts > target:
