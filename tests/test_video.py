@@ -44,17 +44,20 @@ def make_clip(
     pts_ms: list[int] | None = None,
     rotation_ccw: float | None = None,
     faststart: bool = False,
+    codec: str = "mpeg4",
 ) -> Path:
-    """Write an MPEG-4 Part 2 clip with PyAV (independent of VideoWriter).
+    """Write a clip with PyAV directly (independent of VideoWriter); MPEG-4 Part 2 by default.
 
     ``pts_ms`` gives each frame's timestamp in milliseconds (variable frame rate);
     ``rotation_ccw`` stores a display matrix as phones do (-90 is a ``rotate=90`` portrait clip).
     """
     options = {"movflags": "+faststart"} if faststart else {}
     with av.open(str(path), "w", options=options) as c:
-        s = c.add_stream("mpeg4", rate=rate)
+        s = c.add_stream(codec, rate=rate)
         s.width, s.height, s.pix_fmt = width, height, "yuv420p"
         s.bit_rate = 4_000_000
+        if codec == "libx264":
+            s.options = {"crf": "12", "bf": "3"}  # B-frames: decode order differs from display
         if pts_ms is not None:
             s.codec_context.time_base = Fraction(1, 1000)
         if rotation_ccw is not None:
@@ -147,6 +150,23 @@ def test_vfr_select_by_time_uses_pts(tmp_path: Path) -> None:
     path = make_clip(tmp_path / "vfr.mp4", pts_ms=pts_ms)
     frames = list(open_video(path, start=0.12, end=0.3))
     assert [f.index for f in frames] == [3, 4, 5, 6]
+
+
+def test_phone_like_clip_h264_bframes_vfr_portrait(tmp_path: Path) -> None:
+    """H.264 with B-frames, irregular timestamps and a rotate=90 display matrix, as phones write."""
+    pts_ms = [0, 33, 67, 100, 150, 183, 250, 283, 317, 350, 400, 433]
+    path = make_clip(
+        tmp_path / "phone.mp4", pts_ms=pts_ms, width=64, height=48, rotation_ccw=-90,
+        codec="libx264",
+    )
+    info = probe(path)
+    assert (info.codec, info.rotation, info.width, info.height) == ("h264", 90, 48, 64)
+    assert info.variable_frame_rate and info.frame_count == len(pts_ms)
+    frames = list(open_video(path, start=0.1))
+    assert [f.index for f in frames] == list(range(3, len(pts_ms)))
+    assert [f.time for f in frames] == pytest.approx([p / 1000 for p in pts_ms[3:]], abs=1e-6)
+    assert [index_of(f.image) for f in frames] == list(range(3, len(pts_ms)))
+    assert all(f.image.shape == (64, 48, 3) for f in frames)
 
 
 # --- rotation and mirror ------------------------------------------------------------------------
