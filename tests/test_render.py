@@ -1,0 +1,127 @@
+"""pose2rig.render: the side-by-side preview video and stills."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+import numpy as np
+import pytest
+
+from pose2rig.errors import Pose2RigError
+from pose2rig.geometry import CAMERA_TO_YUP
+from pose2rig.render import LEFT_COLOR, RIGHT_COLOR, render_preview, render_still
+from pose2rig.skeletons import H36M17
+from pose2rig.types import Camera, Keypoints2D, PoseSequence
+
+FPS = 30.0
+SIZE = (320, 240)
+GREY = 128
+
+
+@dataclass(frozen=True)
+class FakeFrame:  # the fields of pose2rig.video.Frame that the renderer reads
+    index: int
+    time: float
+    image: np.ndarray
+
+
+def standing_walk(t: np.ndarray) -> np.ndarray:
+    """``(T, 17, 3)`` Y-up world joints, arms held out sideways so the wrists stand clear."""
+    ix = H36M17.index
+    out = np.zeros((t.size, 17, 3))
+    sway = 0.1 * np.sin(2 * np.pi * t)
+    pelvis = np.stack([sway, np.full_like(t, 0.95), 0.3 * t], -1)
+    table = {
+        "pelvis": [0, 0, 0], "spine": [0, 0.25, 0], "thorax": [0, 0.5, 0], "neck": [0, 0.6, 0.05],
+        "head": [0, 0.75, 0],
+        "left_hip": [0.13, 0, 0], "left_knee": [0.14, -0.45, 0.03], "left_ankle": [0.15, -0.87, 0],
+        "right_hip": [-0.13, 0, 0], "right_knee": [-0.14, -0.45, 0.03], "right_ankle": [-0.15, -0.87, 0],
+        "left_shoulder": [0.18, 0.5, 0], "left_elbow": [0.45, 0.5, 0], "left_wrist": [0.7, 0.55, 0],
+        "right_shoulder": [-0.18, 0.5, 0], "right_elbow": [-0.45, 0.5, 0], "right_wrist": [-0.7, 0.55, 0],
+    }
+    for name, off in table.items():
+        out[:, ix(name)] = pelvis + off
+    return out
+
+
+@pytest.fixture(scope="module")
+def clip():
+    """15 grey frames of a subject facing a camera 3.5 m away, its 2D keypoints and 3D pose."""
+    t = np.arange(15) / FPS
+    world = standing_walk(t)
+    # the subject faces the camera: turn it half a turn, put it 3.5 m in front, 1 m below the lens
+    facing_camera = world * [-1.0, 1.0, -1.0] + [0.0, -1.0, 3.5]
+    cam_joints = facing_camera @ CAMERA_TO_YUP.T
+    camera = Camera.from_fov(SIZE, 70.0)
+    px = camera.project(cam_joints)
+    conf = np.ones((t.size, 17), np.float32)
+    conf[:, H36M17.index("right_wrist")] = 0.2  # faded
+    kp = Keypoints2D(px, conf, H36M17, SIZE, FPS, t)
+    pose = PoseSequence(world, H36M17, FPS, t, space="world")
+    frames = [FakeFrame(i, float(ti), np.full((SIZE[1], SIZE[0], 3), GREY, np.uint8)) for i, ti in enumerate(t)]
+    return frames, kp, pose
+
+
+def colourfulness(pixel: np.ndarray) -> int:
+    return int(pixel.max()) - int(pixel.min())
+
+
+def test_render_preview_writes_playable_video_with_skeleton(clip, tmp_path):
+    frames, kp, pose = clip
+    out = tmp_path / "preview.mp4"
+    codec = render_preview(out, frames, kp, pose, fps=FPS, progress=False, height=240)
+    assert codec in ("h264", "mp4v")
+    with av.open(str(out)) as container:
+        images = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    assert len(images) == len(frames)
+    h, w = images[0].shape[:2]
+    assert (h, w) == (240, 320 + 240)
+    img = images[7]
+    left = img[:, :320]
+    lw = tuple(int(round(v)) for v in kp.keypoints[7, H36M17.index("left_wrist")])
+    pelvis = tuple(int(round(v)) for v in kp.keypoints[7, H36M17.index("pelvis")])
+    b, g, r = (int(v) for v in left[lw[1], lw[0]])
+    assert b > r + 60  # the subject's left is blue
+    assert colourfulness(left[pelvis[1], pelvis[0]]) < 40 and left[pelvis[1], pelvis[0]].mean() > 170  # mid-line: light
+    assert colourfulness(left[5, 5]) < 10 and abs(int(left[5, 5].mean()) - GREY) < 6  # background untouched
+    right = img[:, 320:].astype(int)
+    coloured = (np.abs(right - right.mean(axis=-1, keepdims=True)).max(axis=-1) > 60).sum()
+    assert coloured > 200  # the 3D skeleton's coloured bones are there
+
+
+def test_render_still_colours_sides_and_fades_low_confidence(clip):
+    frames, kp, pose = clip
+    img = render_still(frames[3].image, kp, pose, time=frames[3].time, height=240)
+    assert img.shape == (240, 560, 3) and img.dtype == np.uint8
+    ix = H36M17.index
+    lw = tuple(int(round(v)) for v in kp.keypoints[3, ix("left_wrist")])
+    rw = tuple(int(round(v)) for v in kp.keypoints[3, ix("right_wrist")])
+    re = tuple(int(round(v)) for v in kp.keypoints[3, ix("right_elbow")])
+    np.testing.assert_array_equal(img[lw[1], lw[0]], LEFT_COLOR)
+    np.testing.assert_array_equal(img[re[1], re[0]], RIGHT_COLOR)
+    faded = img[rw[1], rw[0]].astype(int)  # right wrist, confidence 0.2: a blend with the grey
+    assert 0 < np.abs(faded - GREY).max() < 0.5 * np.abs(np.array(RIGHT_COLOR) - GREY).max()
+
+
+def test_render_matches_pose_by_timestamp(clip):
+    frames, kp, pose = clip
+    sparse = PoseSequence(pose.joints[::5], H36M17, 6.0, pose.timestamps[::5], space="world")
+    drawn = render_still(frames[1].image, kp, sparse, time=frames[1].time, height=240)
+    empty = render_still(frames[1].image, kp, sparse.replace(timestamps=sparse.timestamps + 5.0),
+                         time=frames[1].time, height=240)
+    def coloured(img):
+        right = img[:, 320:].astype(int)
+        return (np.abs(right - right.mean(axis=-1, keepdims=True)).max(axis=-1) > 60).sum()
+    assert coloured(drawn) > 200  # frame 1 (t = 1/30 s) takes the pose sample at t = 0
+    assert coloured(empty) == 0  # no pose sample near this time: grid only
+    # keypoints far from the frame's time are not drawn either: the left half is the frame
+    bare = render_still(frames[1].image, kp, pose, time=10.0, height=240)
+    assert (bare[:, :320] == GREY).all()
+
+
+def test_render_preview_rejects_empty_input(clip, tmp_path):
+    _, kp, pose = clip
+    with pytest.raises(Pose2RigError, match="at least one video frame"):
+        render_preview(tmp_path / "x.mp4", [], kp, pose, fps=FPS, progress=False)
+    assert not (tmp_path / "x.mp4").exists()
