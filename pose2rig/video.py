@@ -21,7 +21,8 @@ import contextlib
 import logging
 import math
 import warnings
-from collections.abc import Iterator
+import weakref
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -325,7 +326,8 @@ class VideoReader:
             )
         self._first = int(chosen[0])
         self._count = len(chosen)
-        self._live: list[Iterator[Frame]] = []
+        # Iterations in progress; weak, so an abandoned one is collected and closes its file.
+        self._live: weakref.WeakSet[Generator[Frame, None, None]] = weakref.WeakSet()
         self._decoded = 0  # frames decoded by the latest iteration (shows that seeking works)
 
     def __len__(self) -> int:
@@ -339,16 +341,16 @@ class VideoReader:
 
     def close(self) -> None:
         """Stop any iteration in progress and release its file."""
-        while self._live:
-            gen = self._live.pop()
-            gen.close()  # type: ignore[attr-defined]
+        for gen in list(self._live):
+            gen.close()
+        self._live.clear()
 
     def __iter__(self) -> Iterator[Frame]:
         gen = self._frames()
-        self._live.append(gen)
+        self._live.add(gen)
         return gen
 
-    def _frames(self) -> Iterator[Frame]:
+    def _frames(self) -> Generator[Frame, None, None]:
         tl = self._timeline
         target = int(tl.pts[self._first])
         end_pts = tl.pts[self._first + self._count - 1]

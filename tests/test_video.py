@@ -115,6 +115,13 @@ def test_frames_carry_index_time_and_content(clip: Path) -> None:
     assert frames[0].image[2, 2, 2] > 200 and frames[0].image[2, 2, 0] < 60
 
 
+def test_closing_reader_stops_iteration(clip: Path) -> None:
+    with open_video(clip) as reader:
+        it = iter(reader)
+        assert next(it).index == 0
+    assert list(it) == []  # the context closed the file under the running iteration
+
+
 def test_reader_iterates_again_from_the_start(clip: Path) -> None:
     reader = open_video(clip, start=0.2)
     first = [f.index for f in reader]
@@ -407,6 +414,25 @@ def test_writer_uses_h264_when_pyav_has_libx264(tmp_path: Path) -> None:
     # faststart: the index (moov) comes before the frame data (mdat), so browsers stream it.
     data = (tmp_path / "a.mp4").read_bytes()
     assert 0 < data.find(b"moov") < data.find(b"mdat")
+    # A second, independent decoder (OpenCV's own FFmpeg) plays it too.
+    cap = cv2.VideoCapture(str(tmp_path / "a.mp4"))
+    ok, image = cap.read()
+    cap.release()
+    assert ok and image.shape == (48, 64, 3)
+
+
+def test_writer_falls_back_to_mp4v_without_h264(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pose2rig.video as video
+
+    monkeypatch.setattr(video, "h264_available", lambda: False)
+    with VideoWriter(tmp_path / "b.mp4", fps=10.0, size=(64, 48)) as w:
+        w.write(pattern(0, 64, 48))
+        w.write(pattern(1, 64, 48))
+    assert w.codec == "mp4v"
+    info = probe(tmp_path / "b.mp4")
+    assert (info.codec, info.frame_count) == ("mpeg4", 2)
 
 
 @pytest.mark.parametrize("codec", ["h264", "mp4v"])
