@@ -1,0 +1,202 @@
+"""Motion capture (BVH) -> Human3.6M-17 joint positions, for training and evaluation.
+
+How each Human3.6M joint is placed from the BVH joints (bones found by name through
+:mod:`pose2rig.skeletons.names`, so cgspeed CMU, MotionBuilder/Mixamo, Reallusion CC and
+Bandai-Namco files all work):
+
+================  ==========================================================================
+h36m17            from the BVH
+================  ==========================================================================
+pelvis            the hips joint (cgspeed/MB ``Hips``, CC ``CC_Base_Hip``, Bandai ``Hips``)
+hips, knees,      the thigh, shin and foot joints (``LeftUpLeg``/``LeftLeg``/``LeftFoot``,
+ankles            ``LeftHip``/``LeftKnee``/``LeftAnkle``, ``CC_Base_L_Thigh``/``_Calf``/``_Foot``,
+                  ``UpperLeg_L``/``LowerLeg_L``/``Foot_L``)
+thorax            the base of the neck: the first neck joint (``Neck``, ``CC_Base_NeckTwist01``;
+                  cgspeed's ``Neck`` sits between the upper-arm joints, its ``lowerneck`` lower)
+spine             mid-torso: the mid-point of pelvis and thorax (as the MediaPipe mapping does)
+neck (nose)       the head joint (about chin level)
+head              the head's end site (head top); where it is missing or has zero length
+                  (Bandai, Reallusion CC) it is extrapolated from the head joint along the
+                  neck->head bone direction turned with the head, by 7% of standing height
+shoulders,        the upper-arm, forearm and hand joints, not the clavicles (``LeftArm``,
+elbows, wrists    cgspeed ``LeftShoulder``, ``CC_Base_L_Upperarm``, ``UpperArm_L``, ...)
+================  ==========================================================================
+
+Differences from Human3.6M's own skeleton that are kept, not corrected: Bandai's hip joints are
+13 cm apart (27 cm in Human3.6M) and its shoulders are narrower than CMU's; CMU's pelvis is
+level with its hip joints, Human3.6M's a little above.
+
+Convention: world frame, Y up (the files in ``../shared/data/mocap`` are Y up already), metres
+(:func:`pose2rig.io.bvh.detect_unit_scale`), floor at y = 0 (the median over frames of the
+lowest joint or end site, moved to 0 when it is more than 5 cm off; some Reallusion exports put
+the floor a metre below the origin), and with ``face_forward`` the subject turned about Y to face
++Z in the first frame, its pelvis over the origin.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pose2rig.errors import Pose2RigError
+from pose2rig.io.bvh import BvhMotion, detect_unit_scale, read_bvh, standing_height
+from pose2rig.skeletons import H36M17
+from pose2rig.skeletons.names import require_bones
+from pose2rig.types import PoseSequence
+
+log = logging.getLogger(__name__)
+
+#: roles needed from the BVH, by the H36M joint they place
+_ROLES: tuple[str, ...] = (
+    "hips",
+    "left_thigh", "left_shin", "left_foot",
+    "right_thigh", "right_shin", "right_foot",
+    "neck", "head",
+    "left_upper_arm", "left_forearm", "left_hand",
+    "right_upper_arm", "right_forearm", "right_hand",
+)
+_DIRECT: dict[str, str] = {
+    "pelvis": "hips",
+    "right_hip": "right_thigh",
+    "right_knee": "right_shin",
+    "right_ankle": "right_foot",
+    "left_hip": "left_thigh",
+    "left_knee": "left_shin",
+    "left_ankle": "left_foot",
+    "thorax": "neck",
+    "neck": "head",
+    "left_shoulder": "left_upper_arm",
+    "left_elbow": "left_forearm",
+    "left_wrist": "left_hand",
+    "right_shoulder": "right_upper_arm",
+    "right_elbow": "right_forearm",
+    "right_wrist": "right_hand",
+}
+HEAD_TOP_FRACTION = 0.07  # head top above the head joint, as a fraction of standing height
+_FLOOR_TOLERANCE_M = 0.05
+
+
+def bvh_to_h36m17(
+    motion: BvhMotion,
+    *,
+    scale: float | None = None,
+    face_forward: bool = True,
+    floor: bool = True,
+    source: str = "BVH",
+) -> np.ndarray:
+    """Human3.6M-17 joints ``(T, 17, 3)`` float64 metres from a BVH motion (see module doc).
+
+    ``scale``: metres per file unit (default: :func:`detect_unit_scale`).
+    """
+    found = require_bones(motion.names, _ROLES, what=source)
+    if scale is None:
+        scale = detect_unit_scale(motion)
+    pos, rot = motion.forward_kinematics(scale=scale)
+    t = motion.num_frames
+    out = np.empty((t, H36M17.num_joints, 3))
+    for joint, role in _DIRECT.items():
+        out[:, H36M17.index(joint)] = pos[:, found[role]]
+    pelvis, thorax = out[:, H36M17.index("pelvis")], out[:, H36M17.index("thorax")]
+    out[:, H36M17.index("spine")] = 0.5 * (pelvis + thorax)
+
+    head = found["head"]
+    end = motion.end_sites.get(head)
+    if end is not None and np.linalg.norm(end) > 1e-6:
+        top = pos[:, head] + np.einsum("tab,b->ta", rot[:, head], end * scale)
+    else:
+        bone = motion.offsets[head]
+        n = np.linalg.norm(bone)
+        local = bone / n if n > 1e-9 else np.array([0.0, 1.0, 0.0])
+        length = HEAD_TOP_FRACTION * standing_height(motion) * scale
+        top = pos[:, head] + length * np.einsum("tab,b->ta", rot[:, head], local)
+    out[:, H36M17.index("head")] = top
+
+    if floor and t:
+        ends = motion.end_site_positions(scale=scale, fk=(pos, rot))
+        lowest = pos[..., 1].min(axis=1)
+        if ends:
+            lowest = np.minimum(lowest, np.stack([e[:, 1] for e in ends.values()], 1).min(axis=1))
+        level = float(np.median(lowest))
+        if abs(level) > _FLOOR_TOLERANCE_M:
+            log.info("%s: floor at y = %.3f m; moving it to 0", source, level)
+            out[..., 1] -= level
+    if face_forward and t:
+        left = out[0, H36M17.index("left_hip")] - out[0, H36M17.index("right_hip")]
+        yaw = np.arctan2(-left[2], left[0])  # angle of the hip line from +X, about +Y
+        c, s = np.cos(yaw), np.sin(yaw)
+        turn = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])  # rotation by yaw about Y
+        centre = out[0, H36M17.index("pelvis")] * np.array([1.0, 0.0, 1.0])
+        out = (out - centre) @ turn  # row vectors: v @ R == R.T v, undoing the yaw
+    return out
+
+
+def load_bvh_as_h36m17(
+    path: str | os.PathLike[str],
+    *,
+    scale: float | None = None,
+    face_forward: bool = True,
+    floor: bool = True,
+) -> PoseSequence:
+    """Read a BVH file as a world-space Human3.6M-17 :class:`PoseSequence` (see module doc).
+
+    fps is ``1 / frame_time``; ``scale`` (metres per file unit) is detected when not given.
+    Raises :class:`Pose2RigError` naming the missing bones and the names tried.
+    """
+    motion = read_bvh(path)
+    joints = bvh_to_h36m17(
+        motion, scale=scale, face_forward=face_forward, floor=floor, source=str(path)
+    )
+    return PoseSequence(
+        joints=joints.astype(np.float32),
+        skeleton=H36M17,
+        fps=motion.fps,
+        timestamps=np.arange(motion.num_frames) * motion.frame_time,
+        space="world",
+    )
+
+
+def _bvh_files(folder_or_files: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
+    if isinstance(folder_or_files, (str, os.PathLike)):
+        items: list[Path] = [Path(folder_or_files)]
+    else:
+        items = [Path(p) for p in folder_or_files]
+    files: list[Path] = []
+    for p in items:
+        if p.is_dir():
+            files.extend(sorted(q for q in p.rglob("*") if q.suffix.lower() == ".bvh"))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise Pose2RigError(f"mocap: expected a BVH file or a folder, got {p} (does not exist)")
+    return files
+
+
+def iter_mocap_h36m17(
+    folder_or_files: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    skip_errors: bool = False,
+    progress: bool = False,
+    face_forward: bool = True,
+    floor: bool = True,
+) -> Iterator[tuple[Path, PoseSequence]]:
+    """Yield ``(path, sequence)`` for every ``.bvh`` file (folders searched recursively, sorted).
+
+    With ``skip_errors`` a file that cannot be read or mapped is skipped with a warning instead
+    of raising.
+    """
+    files = _bvh_files(folder_or_files)
+    for f in tqdm(files, desc="mocap", unit="clip", disable=not progress):
+        try:
+            seq = load_bvh_as_h36m17(f, face_forward=face_forward, floor=floor)
+        except Pose2RigError as e:
+            if not skip_errors:
+                raise
+            warnings.warn(f"skipping {f}: {e}", stacklevel=2)
+            continue
+        yield f, seq
