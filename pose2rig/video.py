@@ -166,7 +166,7 @@ def _scan(p: Path) -> tuple[VideoInfo, _Timeline]:
         tb = stream.time_base or Fraction(1, 90000)
         claimed = int(stream.frames or 0)
         pts: list[int] = []
-        last_duration = 0
+        last_pts, last_duration = -(2**62), 0
         no_pts = 0
         try:
             for packet in container.demux(stream):
@@ -177,7 +177,8 @@ def _scan(p: Path) -> tuple[VideoInfo, _Timeline]:
                     no_pts += 1
                     continue
                 pts.append(int(ts))
-                last_duration = max(last_duration, int(packet.duration or 0))
+                if ts >= last_pts:  # the duration of the frame shown last ends the clip
+                    last_pts, last_duration = ts, int(packet.duration or 0)
         except av.FFmpegError as e:
             warnings.warn(
                 f"{p}: stopped reading after {len(pts)} frames ({_reason(e)}); the file looks "
