@@ -36,7 +36,15 @@ import numpy as np
 from pose2rig.errors import Pose2RigError
 from pose2rig.io.atomic import atomic_path
 
-__all__ = ["Frame", "VideoInfo", "VideoReader", "VideoWriter", "open_video", "probe"]
+__all__ = [
+    "Frame",
+    "VideoInfo",
+    "VideoReader",
+    "VideoWriter",
+    "h264_available",
+    "open_video",
+    "probe",
+]
 
 log = logging.getLogger(__name__)
 
