@@ -54,11 +54,6 @@ _VFR_TOLERANCE = 0.10
 _IMAGE_FORMATS = {"image2", "image2pipe", "apng", "gif_pipe", "webp_pipe"}
 _WRITER_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv"}
 
-# Silence FFmpeg's own console chatter (truncated files, probing); problems reach the user
-# through Pose2RigError and warnings instead.
-av.logging.set_level(av.logging.ERROR)
-
-
 @dataclass(frozen=True)
 class VideoInfo:
     """What a video file holds, measured from its timestamps.
