@@ -164,7 +164,7 @@ class _View3D:
         d = np.array(
             [np.sin(azimuth) * np.cos(elevation), np.sin(elevation), np.cos(azimuth) * np.cos(elevation)]
         )
-        dist = 1.08 * radius / np.sin(fov / 2.0)
+        dist = 0.95 * radius / np.sin(fov / 2.0)
         self.eye = centre + dist * d
         f = -d
         right = np.cross(f, [0.0, 1.0, 0.0])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import av
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import CAMERA_TO_YUP
 from pose2rig.render import LEFT_COLOR, RIGHT_COLOR, render_preview, render_still
-from pose2rig.skeletons import H36M17
+from pose2rig.skeletons import H36M17, MEDIAPIPE33_TO_H36M17, map_points
 from pose2rig.types import Camera, Keypoints2D, PoseSequence
 
 FPS = 30.0
@@ -125,3 +127,32 @@ def test_render_preview_rejects_empty_input(clip, tmp_path):
     with pytest.raises(Pose2RigError, match="at least one video frame"):
         render_preview(tmp_path / "x.mp4", [], kp, pose, fps=FPS, progress=False)
     assert not (tmp_path / "x.mp4").exists()
+
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
+
+
+def test_render_preview_of_real_clip_through_open_video(tmp_path):
+    # the first 2 s (10 frames) of a real portrait clip, with BlazePose's reference 2D and 3D
+    from pose2rig.video import open_video
+    from pose2rig.world import to_world
+
+    k2 = np.array(json.loads((DATA / "tfjs_pose_squats.full.json").read_text()))[:, :, :2]
+    k3 = np.array(json.loads((DATA / "tfjs_pose_squats_3d.full.json").read_text()))
+    t = np.arange(k2.shape[0]) / 5.0
+    p2, c2 = map_points(k2, np.ones(k2.shape[:2]), MEDIAPIPE33_TO_H36M17)
+    p3, c3 = map_points(k3, np.ones(k3.shape[:2]), MEDIAPIPE33_TO_H36M17)
+    kp = Keypoints2D(p2, c2, H36M17, (720, 1280), 5.0, t)
+    pose = to_world(PoseSequence(p3 + [0, 0, 3.0], H36M17, 5.0, t, space="camera"))
+    out = tmp_path / "squats.mp4"
+    with open_video(DATA / "tfjs_pose_squats.mp4", end=2.0) as frames:
+        codec = render_preview(out, frames, kp, pose, fps=5.0, progress=False, height=320)
+    with av.open(str(out)) as container:
+        images = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    assert len(images) == 10
+    assert images[0].shape == (320, 180 + 320, 3)
+    assert codec in ("h264", "mp4v")
+    # the left half shows the drawn skeleton: the subject's left hip (blue) where BlazePose put it
+    x, y = (kp.keypoints[4, H36M17.index("left_hip")] * 320 / 1280).round().astype(int)
+    b, g, r = (int(v) for v in images[4][y, x])
+    assert b > r + 50

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import CAMERA_TO_YUP
-from pose2rig.skeletons import H36M17
+from pose2rig.skeletons import H36M17, MEDIAPIPE33_TO_H36M17, map_points
 from pose2rig.types import Camera, PoseSequence
 from pose2rig.world import ANKLE_HEIGHT, to_world, world_transform
 
@@ -132,3 +135,23 @@ def test_to_world_rejects_world_space_input(scene):
     world = PoseSequence(truth, H36M17, FPS, np.arange(truth.shape[0]) / FPS, space="world")
     with pytest.raises(Pose2RigError, match="camera-space"):
         to_world(world)
+
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
+
+
+def test_real_blazepose_3d_lands_upright_facing_pos_z():
+    # BlazePose's own 3D output for a woman doing squats towards the camera (metres, hip-centred,
+    # x right, y down, z away from the camera): push it 3 m in front of a camera and convert.
+    world33 = np.array(json.loads((DATA / "tfjs_pose_squats_3d.full.json").read_text()))
+    joints, conf = map_points(world33, np.ones(world33.shape[:2]), MEDIAPIPE33_TO_H36M17)
+    t = np.arange(joints.shape[0]) / 5.0
+    cam_seq = PoseSequence(joints + [0.0, 0.0, 3.0], H36M17, 5.0, t, space="camera", confidence=conf)
+    w = to_world(cam_seq).joints
+    ix = H36M17.index
+    assert np.all(w[:, ix("head"), 1] > w[:, ix("pelvis"), 1] + 0.3)
+    low = np.minimum(w[:, ix("left_ankle"), 1], w[:, ix("right_ankle"), 1])
+    assert np.percentile(low, 5) == pytest.approx(ANKLE_HEIGHT, abs=1e-3)
+    # facing +Z: the nose is in front of the pelvis and the left hip on the +X side
+    assert w[0, ix("neck"), 2] > w[0, ix("pelvis"), 2] + 0.03
+    assert w[0, ix("left_hip"), 0] > w[0, ix("right_hip"), 0] + 0.1
