@@ -24,6 +24,7 @@ import logging
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -32,6 +33,9 @@ from tqdm import tqdm
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import CAMERA_TO_YUP
 from pose2rig.types import Keypoints2D, PoseSequence, Skeleton
+
+if TYPE_CHECKING:
+    from pose2rig.video import Frame
 
 __all__ = ["LEFT_COLOR", "MID_COLOR", "RIGHT_COLOR", "render_preview", "render_still"]
 
@@ -66,7 +70,7 @@ def _even(n: float) -> int:
 
 
 def _nearest(times: np.ndarray, t: float, tolerance: float) -> int | None:
-    """Index of the sample in ``times`` nearest to ``t``, or None when none is within ``tolerance``."""
+    """Index of the sample of ``times`` nearest ``t``; None when none is within ``tolerance``."""
     if times.size == 0:
         return None
     i = int(np.searchsorted(times, t))
@@ -161,9 +165,8 @@ class _View3D:
         lo[1] = min(lo[1], floor)
         centre = 0.5 * (lo + hi)
         radius = max(0.5 * float(np.linalg.norm(hi - lo)), 0.9)
-        d = np.array(
-            [np.sin(azimuth) * np.cos(elevation), np.sin(elevation), np.cos(azimuth) * np.cos(elevation)]
-        )
+        ce = np.cos(elevation)
+        d = np.array([np.sin(azimuth) * ce, np.sin(elevation), np.cos(azimuth) * ce])
         dist = 0.95 * radius / np.sin(fov / 2.0)
         self.eye = centre + dist * d
         f = -d
@@ -199,12 +202,13 @@ class _View3D:
         hi = np.ceil(self.grid_hi / step) * step
         samples = np.linspace(0.0, 1.0, 24)
         lines = []
+        floor = np.full_like(samples, self.floor)
+        along_x = lo[0] + samples * (hi[0] - lo[0])
+        along_z = lo[2] + samples * (hi[2] - lo[2])
         for x in np.arange(lo[0], hi[0] + 1e-9, step):
-            lines.append(np.stack([np.full_like(samples, x), np.full_like(samples, self.floor),
-                                   lo[2] + samples * (hi[2] - lo[2])], -1))
+            lines.append(np.stack([np.full_like(samples, x), floor, along_z], -1))
         for z in np.arange(lo[2], hi[2] + 1e-9, step):
-            lines.append(np.stack([lo[0] + samples * (hi[0] - lo[0]),
-                                   np.full_like(samples, self.floor), np.full_like(samples, z)], -1))
+            lines.append(np.stack([along_x, floor, np.full_like(samples, z)], -1))
         for line in lines:
             px, depth = self.project(line)
             for k in range(len(line) - 1):
@@ -236,8 +240,9 @@ class _View3D:
                 cv2.line(img, _pt(spx[p]), _pt(spx[c]), _SHADOW, thick, cv2.LINE_AA)
         px, z = self.project(joints)
         colors = _side_colors(skeleton)
+        visible = ok & (z > 0.05)
         order = sorted(
-            (b for b in skeleton.bones if ok[b[0]] and ok[b[1]] and z[b[0]] > 0.05 and z[b[1]] > 0.05),
+            (b for b in skeleton.bones if visible[b[0]] and visible[b[1]]),
             key=lambda b: -(z[b[0]] + z[b[1]]),
         )
         strong = img
@@ -313,9 +318,13 @@ class _Compositor:
         else:
             img = np.asarray(image)
             if img.ndim != 3 or img.shape[2] != 3:
-                raise Pose2RigError(f"render: expected an (H, W, 3) BGR image, got shape {img.shape}")
+                raise Pose2RigError(
+                    f"render: expected an (H, W, 3) BGR image, got shape {img.shape}"
+                )
             interp = cv2.INTER_AREA if img.shape[0] > self.height else cv2.INTER_LINEAR
-            left = cv2.resize(img.astype(np.uint8, copy=False), (self.left_w, self.height), interpolation=interp)
+            left = cv2.resize(
+                img.astype(np.uint8, copy=False), (self.left_w, self.height), interpolation=interp
+            )
         k = _nearest(self.keypoints.timestamps, time, self.kp_tol)
         if k is not None:
             left = draw_skeleton_2d(
@@ -329,11 +338,20 @@ class _Compositor:
         if i is None:
             right = self.view_bg.copy()
         else:
-            right = self.view.draw(self.view_bg, self.joints[i], self.pose.confidence[i], self.pose.skeleton)
+            right = self.view.draw(
+                self.view_bg, self.joints[i], self.pose.confidence[i], self.pose.skeleton
+            )
         scale = self.height / 720.0
-        cv2.putText(right, f"{time:6.2f} s", (int(12 * scale), int(self.height - 14 * scale)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, (200, 200, 200), max(1, int(round(scale * 1.5))),
-                    cv2.LINE_AA)
+        cv2.putText(
+            right,
+            f"{time:6.2f} s",
+            (int(12 * scale), int(self.height - 14 * scale)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.7 * scale,
+            (200, 200, 200),
+            max(1, int(round(scale * 1.5))),
+            cv2.LINE_AA,
+        )
         return np.concatenate([left, right], axis=1)
 
 
@@ -370,7 +388,7 @@ def render_still(
 
 def render_preview(
     path: str | Path,
-    frames: Iterable,
+    frames: Iterable[Frame],
     keypoints: Keypoints2D,
     pose: PoseSequence,
     *,
@@ -404,16 +422,21 @@ def render_preview(
         raise Pose2RigError("render_preview: expected at least one video frame, got none") from None
     image = np.asarray(first.image)
     comp = _Compositor(
-        (image.shape[1], image.shape[0]), keypoints, pose, height=height, azimuth=azimuth, elevation=elevation
+        (image.shape[1], image.shape[0]),
+        keypoints,
+        pose,
+        height=height,
+        azimuth=azimuth,
+        elevation=elevation,
     )
     total = len(frames) if hasattr(frames, "__len__") else keypoints.num_frames
-    bar = tqdm(total=total, desc="preview", unit="frame", disable=not progress)
-    with VideoWriter(path, fps=fps, size=comp.size) as writer:
+    with tqdm(total=total, desc="preview", unit="frame", disable=not progress) as bar, VideoWriter(
+        path, fps=fps, size=comp.size
+    ) as writer:
         frame = first
         while frame is not None:
             writer.write(comp.compose(frame.image, float(frame.time)))
             bar.update(1)
             frame = next(it, None)
-    bar.close()
     log.info("wrote preview %s (%d frames, %s)", path, writer.frames_written, writer.codec)
     return writer.codec

@@ -38,7 +38,9 @@ def _joint(skeleton: Skeleton, joints: np.ndarray, name: str) -> np.ndarray | No
     return joints[:, skeleton.index(name)] if name in skeleton.joint_names else None
 
 
-def _facing_yaw(p: np.ndarray, skeleton: Skeleton, timestamps: np.ndarray, seconds: float) -> np.ndarray:
+def _facing_yaw(
+    p: np.ndarray, skeleton: Skeleton, timestamps: np.ndarray, seconds: float
+) -> np.ndarray:
     """Rotation ``(3, 3)`` about Y turning the subject's start facing onto +Z (Y-up input)."""
     lines = []
     for a, b in (("left_hip", "right_hip"), ("left_shoulder", "right_shoulder")):
@@ -47,14 +49,16 @@ def _facing_yaw(p: np.ndarray, skeleton: Skeleton, timestamps: np.ndarray, secon
             lines.append(pa - pb)
     if not lines:
         raise Pose2RigError(
-            f"to_world: expected hip or shoulder joints named left_/right_hip or left_/right_shoulder "
-            f"to find the facing, got joint set {skeleton.name!r}"
+            "to_world: expected hip or shoulder joints named left_/right_hip or "
+            f"left_/right_shoulder to find the facing, got joint set {skeleton.name!r}"
         )
     left = np.stack(lines)  # (L, T, 3): towards the subject's left
     left[..., 1] = 0.0
     ok = np.all(np.isfinite(left), axis=(0, 2)) & (np.linalg.norm(left, axis=-1).min(axis=0) > 1e-6)
     if not ok.any():
-        warnings.warn("to_world: no frame shows both hips and shoulders; facing left as seen", stacklevel=3)
+        warnings.warn(
+            "to_world: no frame shows both hips and shoulders; facing left as seen", stacklevel=3
+        )
         return np.eye(3)
     first = timestamps[np.flatnonzero(ok)[0]]
     use = ok & (timestamps <= first + seconds)
@@ -90,16 +94,21 @@ def world_transform(
     if not isinstance(seq, PoseSequence):
         raise Pose2RigError(f"to_world: expected a PoseSequence, got {type(seq).__name__}")
     if seq.space != "camera":
-        raise Pose2RigError(f"to_world: expected a camera-space PoseSequence, got space={seq.space!r}")
+        raise Pose2RigError(
+            f"to_world: expected a camera-space PoseSequence, got space={seq.space!r}"
+        )
     if not 0.0 <= floor_percentile <= 100.0:
-        raise Pose2RigError(f"to_world: floor_percentile must be in [0, 100], got {floor_percentile}")
+        raise Pose2RigError(
+            f"to_world: floor_percentile must be in [0, 100], got {floor_percentile}"
+        )
     sk = seq.skeleton
     p = seq.joints.astype(np.float64) @ CAMERA_TO_YUP.T
     yaw = _facing_yaw(p, sk, seq.timestamps, facing_seconds)
     rot = yaw @ CAMERA_TO_YUP
     p = p @ yaw.T
 
-    ankles = [a for a in (_joint(sk, p, "left_ankle"), _joint(sk, p, "right_ankle")) if a is not None]
+    ankles = [_joint(sk, p, "left_ankle"), _joint(sk, p, "right_ankle")]
+    ankles = [a for a in ankles if a is not None]
     with warnings.catch_warnings():  # all-NaN frames are expected
         warnings.simplefilter("ignore", RuntimeWarning)
         if ankles:
@@ -108,7 +117,9 @@ def world_transform(
         else:
             low = np.nanmin(p[..., 1], axis=1)
             offset = 0.0
-            warnings.warn("to_world: no ankle joints; the floor is under the lowest joint", stacklevel=2)
+            warnings.warn(
+                "to_world: no ankle joints; the floor is under the lowest joint", stacklevel=2
+            )
     low = low[np.isfinite(low)]
     if low.size == 0:
         raise Pose2RigError("to_world: expected at least one frame with joints, got none")
@@ -145,7 +156,10 @@ def to_world(
         A new ``space="world"`` sequence; confidence, timestamps and camera carried over.
     """
     rot, t = world_transform(
-        seq, ankle_height=ankle_height, floor_percentile=floor_percentile, facing_seconds=facing_seconds
+        seq,
+        ankle_height=ankle_height,
+        floor_percentile=floor_percentile,
+        facing_seconds=facing_seconds,
     )
     p = seq.joints.astype(np.float64) @ rot.T + t
     if not root_motion:

@@ -28,7 +28,8 @@ def synthetic_walk(t: np.ndarray, *, speed: float = 1.2, freq: float = 1.0) -> n
         ankle = knee + 0.44 * np.stack([0 * t, -np.cos(swing - 0.2), np.sin(swing - 0.2)], -1)
         shoulder = pelvis + [0.18 * s, 0.5, 0]
         elbow = shoulder + 0.28 * np.stack([0 * t, -np.cos(-0.6 * swing), np.sin(-0.6 * swing)], -1)
-        wrist = elbow + 0.25 * np.stack([0 * t, -np.cos(0.3 - 0.6 * swing), np.sin(0.3 - 0.6 * swing)], -1)
+        fore = 0.3 - 0.6 * swing
+        wrist = elbow + 0.25 * np.stack([0 * t, -np.cos(fore), np.sin(fore)], -1)
         for name, v in (("hip", hip), ("knee", knee), ("ankle", ankle), ("shoulder", shoulder),
                         ("elbow", elbow), ("wrist", wrist)):
             out[:, ix(f"{side}_{name}")] = v
@@ -91,7 +92,7 @@ def test_fill_gaps_uses_timestamps_not_frame_counts():
 
 def test_fill_gaps_keeps_keypoints2d_type_and_fields():
     t = np.arange(10) / 30.0
-    kp = np.tile(np.arange(34, dtype=np.float32).reshape(1, 17, 2), (10, 1, 1)) + t[:, None, None] * 30
+    kp = np.arange(34, dtype=np.float32).reshape(1, 17, 2) + t[:, None, None] * 30
     kp[4, 2] = np.nan
     k = Keypoints2D(kp, np.ones((10, 17)), H36M17, image_size=(640, 480), fps=30.0, timestamps=t)
     out = fill_gaps(k)

@@ -38,9 +38,11 @@ def standing_walk(t: np.ndarray) -> np.ndarray:
         "pelvis": [0, 0, 0], "spine": [0, 0.25, 0], "thorax": [0, 0.5, 0], "neck": [0, 0.6, 0.05],
         "head": [0, 0.75, 0],
         "left_hip": [0.13, 0, 0], "left_knee": [0.14, -0.45, 0.03], "left_ankle": [0.15, -0.87, 0],
-        "right_hip": [-0.13, 0, 0], "right_knee": [-0.14, -0.45, 0.03], "right_ankle": [-0.15, -0.87, 0],
+        "right_hip": [-0.13, 0, 0], "right_knee": [-0.14, -0.45, 0.03],
+        "right_ankle": [-0.15, -0.87, 0],
         "left_shoulder": [0.18, 0.5, 0], "left_elbow": [0.45, 0.5, 0], "left_wrist": [0.7, 0.55, 0],
-        "right_shoulder": [-0.18, 0.5, 0], "right_elbow": [-0.45, 0.5, 0], "right_wrist": [-0.7, 0.55, 0],
+        "right_shoulder": [-0.18, 0.5, 0], "right_elbow": [-0.45, 0.5, 0],
+        "right_wrist": [-0.7, 0.55, 0],
     }
     for name, off in table.items():
         out[:, ix(name)] = pelvis + off
@@ -61,7 +63,8 @@ def clip():
     conf[:, H36M17.index("right_wrist")] = 0.2  # faded
     kp = Keypoints2D(px, conf, H36M17, SIZE, FPS, t)
     pose = PoseSequence(world, H36M17, FPS, t, space="world")
-    frames = [FakeFrame(i, float(ti), np.full((SIZE[1], SIZE[0], 3), GREY, np.uint8)) for i, ti in enumerate(t)]
+    grey = np.full((SIZE[1], SIZE[0], 3), GREY, np.uint8)
+    frames = [FakeFrame(i, float(ti), grey.copy()) for i, ti in enumerate(t)]
     return frames, kp, pose
 
 
@@ -85,8 +88,10 @@ def test_render_preview_writes_playable_video_with_skeleton(clip, tmp_path):
     pelvis = tuple(int(round(v)) for v in kp.keypoints[7, H36M17.index("pelvis")])
     b, g, r = (int(v) for v in left[lw[1], lw[0]])
     assert b > r + 60  # the subject's left is blue
-    assert colourfulness(left[pelvis[1], pelvis[0]]) < 40 and left[pelvis[1], pelvis[0]].mean() > 170  # mid-line: light
-    assert colourfulness(left[5, 5]) < 10 and abs(int(left[5, 5].mean()) - GREY) < 6  # background untouched
+    mid = left[pelvis[1], pelvis[0]]
+    assert colourfulness(mid) < 40 and mid.mean() > 170  # the mid-line is light grey
+    corner = left[5, 5]
+    assert colourfulness(corner) < 10 and abs(int(corner.mean()) - GREY) < 6  # background kept
     right = img[:, 320:].astype(int)
     coloured = (np.abs(right - right.mean(axis=-1, keepdims=True)).max(axis=-1) > 60).sum()
     assert coloured > 200  # the 3D skeleton's coloured bones are there

@@ -53,7 +53,9 @@ def yaw(angle: float) -> np.ndarray:
     return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
-def seen_by_camera(world: np.ndarray, *, subject_yaw: float, camera_pos, camera_yaw: float) -> PoseSequence:
+def seen_by_camera(
+    world: np.ndarray, *, subject_yaw: float, camera_pos, camera_yaw: float
+) -> PoseSequence:
     """Place ``world`` (canonical) turned by ``subject_yaw`` in a scene and look at it through a
     static, level camera; returns the camera-space (OpenCV axes) sequence."""
     scene = world @ yaw(subject_yaw).T + np.array([1.5, 0.0, 2.0])
@@ -146,7 +148,9 @@ def test_real_blazepose_3d_lands_upright_facing_pos_z():
     world33 = np.array(json.loads((DATA / "tfjs_pose_squats_3d.full.json").read_text()))
     joints, conf = map_points(world33, np.ones(world33.shape[:2]), MEDIAPIPE33_TO_H36M17)
     t = np.arange(joints.shape[0]) / 5.0
-    cam_seq = PoseSequence(joints + [0.0, 0.0, 3.0], H36M17, 5.0, t, space="camera", confidence=conf)
+    cam_seq = PoseSequence(
+        joints + [0.0, 0.0, 3.0], H36M17, 5.0, t, space="camera", confidence=conf
+    )
     w = to_world(cam_seq).joints
     ix = H36M17.index
     assert np.all(w[:, ix("head"), 1] > w[:, ix("pelvis"), 1] + 0.3)

@@ -23,7 +23,9 @@ def points_of(x: Keypoints2D | PoseSequence, caller: str) -> np.ndarray:
     raise Pose2RigError(f"{caller}: expected Keypoints2D or PoseSequence, got {type(x).__name__}")
 
 
-def with_points(x: Track, points: np.ndarray, confidence: np.ndarray | None = None, **changes: object) -> Track:
+def with_points(
+    x: Track, points: np.ndarray, confidence: np.ndarray | None = None, **changes: object
+) -> Track:
     """A copy of ``x`` with new coordinates (and confidence, timestamps, ... when given)."""
     key = "keypoints" if isinstance(x, Keypoints2D) else "joints"
     changes[key] = points

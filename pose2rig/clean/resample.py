@@ -87,5 +87,6 @@ def resample(x: Track, *, fps: float) -> Track:
     new_p, new_c, times = resample_array(p, x.confidence, x.timestamps, fps=fps)
     changes: dict[str, object] = {"timestamps": times, "fps": float(fps)}
     if x.landmarks33 is not None:
-        changes["landmarks33"] = interpolate_at(x.landmarks33, x.timestamps, times).astype(np.float32)
+        lm = interpolate_at(x.landmarks33, x.timestamps, times)
+        changes["landmarks33"] = lm.astype(np.float32)
     return with_points(x, new_p, new_c, **changes)

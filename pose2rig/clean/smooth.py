@@ -160,7 +160,8 @@ def savgol_array(
             w = min(frames, n if n % 2 else n - 1)
             if w <= polyorder or w < 3:
                 continue
-            out[start:stop, j] = savgol_filter(x[start:stop, j], w, polyorder, axis=0, mode="interp")
+            seg = x[start:stop, j]
+            out[start:stop, j] = savgol_filter(seg, w, polyorder, axis=0, mode="interp")
     return out
 
 
