@@ -191,7 +191,7 @@ def test_guard_rejects_a_jump_to_another_person_and_returns_to_the_subject():
 
 def test_guard_follows_the_new_person_once_the_subject_has_been_gone_long_enough():
     a, b = coco_person(100, 200, 100), coco_person(600, 200, 100)
-    guard = SubjectGuard(max_jump=1.0, reacquire_s=0.5)
+    guard = SubjectGuard(max_jump=1.0, max_speed=5.0, reacquire_s=0.5)
     accepted = [guard.accept(_h36(a), time_s=0.0, frame=0)]
     # b is seen every 0.1 s from 0.1 s on; the subject was last accepted at t=0
     accepted += [guard.accept(_h36(b), time_s=0.1 * i, frame=i) for i in range(1, 9)]
@@ -199,14 +199,34 @@ def test_guard_follows_the_new_person_once_the_subject_has_been_gone_long_enough
     assert guard.switches == [6] and guard.rejected == [1, 2, 3, 4, 5]
 
 
+def test_guard_takes_back_the_subject_after_a_gap_but_not_the_bystander():
+    a = coco_person(100, 200, 100)
+    bystander = coco_person(400, 200, 100)  # 3 torso heights from the subject
+    guard = SubjectGuard(max_jump=1.0, max_speed=5.0, reacquire_s=2.0)
+    assert guard.accept(_h36(a), time_s=0.0)
+    # the tracker jumps to the bystander and stays there: still rejected once the growing
+    # allowance (1 + 5 * t torso heights) reaches them, because they continue the rival track
+    assert not any(guard.accept(_h36(bystander), time_s=t) for t in (0.1, 0.5, 1.0, 1.5))
+    # the subject reappears 4 torso heights away (on the other side) after 1.6 s: taken back
+    assert guard.accept(_h36(coco_person(-300, 200, 100)), time_s=1.6)
+    assert guard.switches == []
+
+
 def test_guard_allows_ordinary_motion_and_scales_with_torso_height():
-    guard = SubjectGuard(max_jump=1.0, reacquire_s=1.0)
+    guard = SubjectGuard(max_jump=1.0, max_speed=5.0, reacquire_s=1.0)
     # walking right at 0.3 torso heights per frame is followed
     assert all(guard.accept(_h36(coco_person(100 + 30 * i, 200, 100)), time_s=i / 30) for i in range(20))
-    small = SubjectGuard(max_jump=1.0, reacquire_s=1.0)
+    small = SubjectGuard(max_jump=1.0, max_speed=5.0, reacquire_s=1.0)
     assert small.accept(_h36(coco_person(100, 200, 20)), time_s=0.0)
     # the same 60 px move is 3 torso heights for a small (distant) figure
     assert not small.accept(_h36(coco_person(160, 200, 20)), time_s=1 / 30)
+
+
+def test_guard_refuses_bad_settings():
+    with pytest.raises(Pose2RigError, match="max_jump must be positive"):
+        SubjectGuard(max_jump=0)
+    with pytest.raises(Pose2RigError, match="reacquire_s"):
+        SubjectGuard(reacquire_s=-1)
 
 
 def _h36(coco_pts: np.ndarray) -> np.ndarray:
@@ -242,6 +262,25 @@ def test_guard_on_real_detections_after_a_lost_track():
     assert np.all(np.isnan(x[6:9]))
     # from t=1.8 s on the woman on the right is the subject
     assert np.all(x[9:] > w - 180)
+
+
+@pytest.mark.slow
+def test_guard_on_two_real_people():
+    """sports2d_demo.mp4, 0-6.9 s: BlazePose tracks a man from the start, loses him mid-backflip
+    (frame ~169, upside down) and jumps to a woman walking below (pelvis low and left in the
+    image; a fresh detection ranks her first). With the guard those frames are empty, and the
+    man, landing on the right, is followed again."""
+    with pytest.warns(UserWarning, match="another person") as record:
+        kp = detect_video(DATA / "sports2d_demo.mp4", end=6.9, progress=False)
+    msg = next(str(w.message) for w in record if "another person" in str(w.message))
+    left_out, first = int(msg.split()[0]), int(msg.rsplit("frame ", 1)[1].rstrip(")"))
+    assert left_out >= 10 and 165 <= first <= 175  # the tracker did jump, at the flip
+    frame = np.rint(kp.timestamps * 30).astype(int)
+    x, y = kp.keypoints[:, H["pelvis"], 0], kp.keypoints[:, H["pelvis"], 1]
+    assert not np.any(np.isfinite(x) & (x < 900) & (y > 600))  # never the woman
+    assert np.isfinite(x[(frame > 10) & (frame < 169)]).mean() > 0.95  # the man before the flip
+    landed = frame >= 198
+    assert np.all(np.isfinite(x[landed])) and np.all(x[landed] > 1000)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ def cache_key(
     mirror: bool,
     detector: str,
     max_jump: float,
+    max_speed: float,
     reacquire_s: float,
 ) -> str:
     """A JSON string naming everything the cached result depends on."""
@@ -44,6 +45,7 @@ def cache_key(
             "mirror": bool(mirror),
             "detector": detector,
             "max_jump": float(max_jump),
+            "max_speed": float(max_speed),
             "reacquire_s": float(reacquire_s),
         },
         sort_keys=True,

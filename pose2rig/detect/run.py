@@ -33,7 +33,8 @@ def detect(
     detector: Detector | None = None,
     total: int | None = None,
     max_jump: float = 1.0,
-    reacquire_s: float = 1.0,
+    max_speed: float = 5.0,
+    reacquire_s: float = 2.0,
     progress: bool = True,
 ) -> Keypoints2D:
     """Detect the subject's 2D joints in every frame.
@@ -46,7 +47,7 @@ def detect(
         detector: the backend; a new :class:`MediaPipePoseDetector` (closed afterwards) when
             ``None``. A detector passed in is not closed.
         total: number of frames, for the progress bar only.
-        max_jump, reacquire_s: the subject guard, see :mod:`pose2rig.detect.subject`.
+        max_jump, max_speed, reacquire_s: the subject guard, see :mod:`pose2rig.detect.subject`.
         progress: show a progress bar.
 
     Returns:
@@ -65,7 +66,8 @@ def detect(
     try:
         return _detect(
             frames, image_size=image_size, fps=fps, detector=detector, total=total,
-            guard=SubjectGuard(max_jump=max_jump, reacquire_s=reacquire_s), progress=progress,
+            guard=SubjectGuard(max_jump=max_jump, max_speed=max_speed, reacquire_s=reacquire_s),
+            progress=progress,
         )
     finally:
         if own:
@@ -160,7 +162,8 @@ def detect_video(
     cache: str | os.PathLike[str] | None = None,
     detector: Detector | None = None,
     max_jump: float = 1.0,
-    reacquire_s: float = 1.0,
+    max_speed: float = 5.0,
+    reacquire_s: float = 2.0,
     progress: bool = True,
 ) -> Keypoints2D:
     """Open the video at ``path`` and :func:`detect` the subject in it.
@@ -185,7 +188,7 @@ def detect_video(
         if cache is not None:
             key = cache_key(
                 path, start=start, end=end, mirror=mirror, detector=detector_identity(detector),
-                max_jump=max_jump, reacquire_s=reacquire_s,
+                max_jump=max_jump, max_speed=max_speed, reacquire_s=reacquire_s,
             )
             hit = load_cache(cache, key)
             if hit is not None:
@@ -196,7 +199,9 @@ def detect_video(
             kp = _detect(
                 video, image_size=(info.width, info.height), fps=info.fps, detector=detector,
                 total=len(video) if hasattr(video, "__len__") else None,
-                guard=SubjectGuard(max_jump=max_jump, reacquire_s=reacquire_s),
+                guard=SubjectGuard(
+                    max_jump=max_jump, max_speed=max_speed, reacquire_s=reacquire_s
+                ),
                 progress=progress,
             )
         if cache is not None:
