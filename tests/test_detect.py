@@ -37,7 +37,8 @@ H = {n: H36M17.index(n) for n in H36M17.joint_names}
 
 
 def coco_person(cx: float, cy: float, scale: float = 100.0) -> np.ndarray:
-    """``(17, 2)`` COCO points of an upright figure: torso centre ``(cx, cy)``, torso height ``scale``."""
+    """``(17, 2)`` COCO points of an upright figure, torso centre ``(cx, cy)``, torso height
+    ``scale`` (pelvis to thorax)."""
     layout = {
         "nose": (0, -0.9), "left_eye": (0.05, -0.95), "right_eye": (-0.05, -0.95),
         "left_ear": (0.1, -0.9), "right_ear": (-0.1, -0.9),
@@ -141,10 +142,12 @@ def test_coco17_backend_goes_through_detect_as_h36m17():
     assert kp.keypoints.shape == (4, 17, 2)
     c = {n: COCO17.index(n) for n in COCO17.joint_names}
     np.testing.assert_allclose(
-        kp.keypoints[:, H["pelvis"]], np.tile((pts[c["left_hip"]] + pts[c["right_hip"]]) / 2, (4, 1)),
-        atol=1e-4,
+        kp.keypoints[:, H["pelvis"]],
+        np.tile((pts[c["left_hip"]] + pts[c["right_hip"]]) / 2, (4, 1)), atol=1e-4,
     )
-    np.testing.assert_allclose(kp.keypoints[:, H["left_wrist"]], np.tile(pts[c["left_wrist"]], (4, 1)))
+    np.testing.assert_allclose(
+        kp.keypoints[:, H["left_wrist"]], np.tile(pts[c["left_wrist"]], (4, 1))
+    )
     np.testing.assert_allclose(kp.confidence, 0.9, atol=1e-6)
     np.testing.assert_allclose(kp.timestamps, np.arange(4) / 30.0)
     assert fake.calls == 4 and not fake.closed  # a detector passed in is the caller's to close
@@ -215,7 +218,8 @@ def test_guard_takes_back_the_subject_after_a_gap_but_not_the_bystander():
 def test_guard_allows_ordinary_motion_and_scales_with_torso_height():
     guard = SubjectGuard(max_jump=1.0, max_speed=5.0, reacquire_s=1.0)
     # walking right at 0.3 torso heights per frame is followed
-    assert all(guard.accept(_h36(coco_person(100 + 30 * i, 200, 100)), time_s=i / 30) for i in range(20))
+    walk = [_h36(coco_person(100 + 30 * i, 200, 100)) for i in range(20)]
+    assert all(guard.accept(p, time_s=i / 30) for i, p in enumerate(walk))
     small = SubjectGuard(max_jump=1.0, max_speed=5.0, reacquire_s=1.0)
     assert small.accept(_h36(coco_person(100, 200, 20)), time_s=0.0)
     # the same 60 px move is 3 torso heights for a small (distant) figure

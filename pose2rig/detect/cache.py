@@ -1,4 +1,4 @@
-"""The detection cache: one ``.npz`` (no pickles) holding a Keypoints2D and the key it was made for."""
+"""The detection cache: one ``.npz`` (no pickles) holding a Keypoints2D and its key."""
 
 from __future__ import annotations
 

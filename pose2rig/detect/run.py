@@ -128,7 +128,9 @@ def _detect(
             lms.append(np.concatenate([det.points, det.confidence[:, None]], axis=1))
     n = len(times)
     if n == 0:
-        raise Pose2RigError("no frames to detect people in: the video (or the chosen range) is empty")
+        raise Pose2RigError(
+            "no frames to detect people in: the video (or the chosen range) is empty"
+        )
     if seen == 0:
         raise Pose2RigError(
             f"no person detected in any of the {n} frames; expected one person in view "

@@ -16,9 +16,9 @@ missing (NaN, confidence 0), the detector is reset when it can be so that the ne
 the whole image again, and the detection starts or continues a *rival* track. Later detections
 that continue the rival track (within the same allowance of the rival's last position) and are
 not within ``max_jump`` of the anchor are rejected too, even once the growing allowance reaches
-them, so a bystander is not taken for the returning subject. Once ``reacquire_s`` seconds have passed
-without an accepted detection, the subject is taken to have left and the next person seen becomes
-the subject (a warning names the frame).
+them, so a bystander is not taken for the returning subject. Once ``reacquire_s`` seconds have
+passed without an accepted detection, the subject is taken to have left and the next person seen
+becomes the subject (a warning names the frame).
 
 Seen on ``sports2d_demo.mp4``: BlazePose loses a man mid-backflip (upside down) and jumps to a
 woman walking below; the guard leaves those frames empty and takes the man back when he lands
