@@ -167,3 +167,76 @@ def test_bad_input_raises():
     j[0, H36M17.index("left_knee")] = j[0, H36M17.index("left_hip")]
     with pytest.raises(Pose2RigError, match="zero length.*left_knee"):
         solve_bvh(_seq(j))
+
+
+_BLENDER_SCRIPT = r"""
+import json, sys
+import bpy
+from mathutils import Matrix
+from bpy_extras.io_utils import axis_conversion
+
+src, dst = sys.argv[1], sys.argv[2]
+bpy.ops.wm.read_factory_settings(use_empty=True)
+bpy.context.scene.frame_end = 1  # the importer only ever extends the scene
+bpy.ops.import_anim.bvh(filepath=src, global_scale=1.0, update_scene_fps=True,
+                        update_scene_duration=True, axis_forward="-Z", axis_up="Y")
+scene = bpy.context.scene
+arm = next(o for o in scene.objects if o.type == "ARMATURE")
+to_bvh = axis_conversion(from_forward="-Z", from_up="Y").to_4x4().inverted()
+first, last = arm.animation_data.action.frame_range  # keyed frames, first to last
+frames = list(range(int(round(first)), int(round(last)) + 1))
+heads = []
+for f in frames:
+    scene.frame_set(f)
+    heads.append({b.name: list(to_bvh @ arm.matrix_world @ b.head) for b in arm.pose.bones})
+json.dump({"fps": scene.render.fps / scene.render.fps_base, "frames": len(frames), "heads": heads},
+          open(dst, "w"))
+"""
+
+
+def _blender_heads(path: Path, tmp_path: Path) -> dict:
+    script = tmp_path / "blender_check.py"
+    script.write_text(_BLENDER_SCRIPT)
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender_user"))
+    out = tmp_path / "heads.json"
+    run = subprocess.run([sys.executable, str(script), str(path), str(out)], env=env,
+                         capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_blender_imports_solved_bvh_and_agrees(tmp_path):
+    """Blender's own BVH importer (an outside reader) gets the same joints as our FK."""
+    seq = load_bvh_as_h36m17(MOCAP / "cmu/scaled_131_01.bvh")
+    seq = seq.replace(joints=seq.joints[:30], timestamps=seq.timestamps[:30], confidence=None)
+    motion = solve_bvh(seq, units="m")
+    path = tmp_path / "solved.bvh"
+    write_bvh(path, motion)
+    got = _blender_heads(path, tmp_path)
+    assert got["frames"] == 30
+    assert got["fps"] == pytest.approx(seq.fps, rel=1e-6)  # 1 / 0.008333 s, as in the file
+    pos, _ = read_bvh(path).forward_kinematics()
+    blender = np.array([[h[n] for n in H36M17.joint_names] for h in got["heads"]])
+    err = np.linalg.norm(blender - pos, axis=-1)
+    print(f"Blender vs pose2rig FK: max {err.max() * 1000:.2e} mm, mean {err.mean() * 1000:.2e} mm")
+    assert err.max() < 1e-3, err.max()
+    # and those joints are the input's, up to the branch bones' small direction changes
+    assert np.median(np.linalg.norm(blender - seq.joints, axis=-1)) < 0.02
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clip", ["bandai1/dataset-1_walk_normal_001.bvh", "cmu/scaled_131_01.bvh"])
+def test_blender_agrees_with_reader_fk_on_real_files(tmp_path, clip):
+    """Position channels on every joint (Bandai) and mixed ZYX/ZXY orders (CMU): same FK."""
+    src = read_bvh(MOCAP / clip)
+    short = type(src)(src.names, src.parents, src.offsets, src.channels, src.end_sites,
+                      src.motion[:10], src.frame_time)
+    path = tmp_path / "short.bvh"
+    write_bvh(path, short)
+    got = _blender_heads(path, tmp_path)
+    assert got["frames"] == 10
+    pos, _ = short.forward_kinematics()
+    blender = np.array([[h[n] for n in short.names] for h in got["heads"]])
+    scale = 0.01 if "bandai" in clip else 1.0
+    assert np.linalg.norm(blender - pos, axis=-1).max() * scale < 1e-3
