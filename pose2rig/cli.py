@@ -77,6 +77,14 @@ def cli(debug: bool) -> None:
     """
 
 
+def _convert_defaults() -> dict[str, Any]:
+    from pose2rig.pipeline import _defaults, convert
+
+    return _defaults(convert)
+
+
+_CONVERT = _convert_defaults()  # defaults live once: in the stage functions' signatures
+
 _existing_file = click.Path(exists=False, dir_okay=False, path_type=Path)
 
 
@@ -89,31 +97,33 @@ _existing_file = click.Path(exists=False, dir_okay=False, path_type=Path)
 @click.option("--end", type=float, help="End time in seconds.")
 @click.option("--fps", type=float, help="Resample the output to this frame rate.")
 @click.option("--mirror", is_flag=True, help="Flip the video horizontally (selfie footage).")
-@click.option("--height", type=float, default=1.70, show_default=True, help="Subject height (m).")
-@click.option("--fov", type=float, default=60.0, show_default=True, help="Horizontal FOV (deg).")
+@click.option("--height", type=float, default=_CONVERT["height"], show_default=True,
+              help="Subject's standing height (m).")
+@click.option("--fov", type=float, default=_CONVERT["fov"], show_default=True,
+              help="Horizontal field of view (deg).")
 @click.option(
     "--root-motion",
     type=click.Choice(["on", "off"]),
-    default="on",
+    default="on" if _CONVERT["root_motion"] else "off",
     show_default=True,
     help="Keep the subject's travel; off keeps the character in place.",
 )
 @click.option(
     "--smooth",
     type=click.Choice(["one_euro", "savgol", "none"]),
-    default="one_euro",
+    default=_CONVERT["smooth"],
     show_default=True,
     help="Temporal filter against jitter.",
 )
-@click.option("--min-cutoff", type=float, default=1.0, show_default=True,
-              help="One-Euro minimum cutoff (Hz): lower is smoother when still.")
-@click.option("--beta", type=float, default=0.3, show_default=True,
+@click.option("--min-cutoff", type=float, default=_CONVERT["min_cutoff"],
+              show_default=True, help="One-Euro minimum cutoff (Hz): lower is smoother when still.")
+@click.option("--beta", type=float, default=_CONVERT["beta"], show_default=True,
               help="One-Euro speed coefficient: higher lags less on fast moves.")
-@click.option("--window", type=float, default=0.2, show_default=True,
+@click.option("--window", type=float, default=_CONVERT["window"], show_default=True,
               help="Savitzky-Golay window (s).")
-@click.option("--max-gap", type=float, default=0.5, show_default=True,
+@click.option("--max-gap", type=float, default=_CONVERT["max_gap"], show_default=True,
               help="Fill detection gaps up to this long (s).")
-@click.option("--units", type=click.Choice(["cm", "m"]), default="cm", show_default=True,
+@click.option("--units", type=click.Choice(["cm", "m"]), default=_CONVERT["units"], show_default=True,
               help="BVH length units.")
 @click.option("--checkpoint", type=_existing_file, help="Lifter checkpoint (default: bundled).")
 @click.option("--no-cache", is_flag=True, help="Do not reuse or write cached detections.")

@@ -6,6 +6,7 @@ outputs can be written before any work starts, and times each stage.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Iterator
@@ -20,6 +21,30 @@ from pose2rig.io.atomic import check_writable
 from pose2rig.types import Keypoints2D, PoseSequence
 
 log = logging.getLogger(__name__)
+
+
+def _defaults(func: object) -> dict[str, object]:
+    """Keyword defaults of a stage function: defaults live once, in the stage's signature."""
+    return {
+        k: p.default
+        for k, p in inspect.signature(func).parameters.items()  # type: ignore[arg-type]
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+def _stage_defaults() -> dict[str, object]:
+    from pose2rig.clean import fill_gaps, smooth
+    from pose2rig.lift.infer import lift
+    from pose2rig.retarget import solve_bvh
+    from pose2rig.world import to_world
+
+    d: dict[str, object] = {}
+    for f in (fill_gaps, smooth, to_world, lift, solve_bvh):
+        d.update(_defaults(f))
+    return d
+
+
+_D = _stage_defaults()
 
 
 @dataclass
@@ -84,15 +109,15 @@ def convert(
     end: float | None = None,
     fps: float | None = None,
     mirror: bool = False,
-    height: float = 1.70,
-    fov: float = 60.0,
-    root_motion: bool = True,
-    smooth: str = "one_euro",
-    min_cutoff: float = 1.0,
-    beta: float = 0.3,
-    window: float = 0.2,
-    max_gap: float = 0.5,
-    units: str = "cm",
+    height: float = _D["height"],  # type: ignore[assignment]
+    fov: float = _D["fov"],  # type: ignore[assignment]
+    root_motion: bool = _D["root_motion"],  # type: ignore[assignment]
+    smooth: str = _D["method"],  # type: ignore[assignment]
+    min_cutoff: float = _D["min_cutoff"],  # type: ignore[assignment]
+    beta: float = _D["beta"],  # type: ignore[assignment]
+    window: float = _D["window"],  # type: ignore[assignment]
+    max_gap: float = _D["max_gap"],  # type: ignore[assignment]
+    units: str = _D["units"],  # type: ignore[assignment]
     checkpoint: str | Path | None = None,
     cache: bool = True,
     progress: bool = True,
@@ -129,8 +154,6 @@ def convert(
         raise Pose2RigError("nothing to write: give at least one of --bvh, --npz, --preview")
     if units not in ("cm", "m"):
         raise Pose2RigError(f"--units must be cm or m, got {units!r}")
-    if not 0.5 <= height <= 2.5:
-        raise Pose2RigError(f"--height is the subject's height in metres (0.5-2.5), got {height}")
     if fps is not None and not 0 < fps <= 240:
         raise Pose2RigError(f"--fps must be in (0, 240], got {fps}")
     for p in outputs.values():
