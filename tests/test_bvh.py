@@ -152,14 +152,13 @@ def test_write_refuses_nan(tmp_path):
                   {}, np.array([[0.0, np.nan, 0.0]]), 0.1)
 
 
-def test_failed_write_keeps_old_file(tmp_path, clip):
-    m, *_ = clip
+def test_failed_write_keeps_old_file(tmp_path):
     out = tmp_path / "keep.bvh"
     out.write_text("old")
-    bad = BvhMotion(("r", "a", "b"), (-1, 0, 0), np.zeros((3, 3)),
-                    (("Xrotation",), ("Xrotation",), ("Xrotation",)), {}, np.zeros((1, 3)), 0.1)
-    object.__setattr__(bad, "parents", (-1, 0, 1))  # simulate a broken in-memory value
-    object.__setattr__(bad, "names", ("r", "a"))  # now inconsistent: writing must fail
-    with pytest.raises(Exception):
-        write_bvh(out, bad)
+    # joint 2 is a child of the root listed after joint 1's subtree would have to hold joint 3
+    scrambled = BvhMotion(("r", "a", "b", "c"), (-1, 0, 0, 1), np.zeros((4, 3)),
+                          (("Xrotation",),) * 4, {}, np.zeros((1, 4)), 0.1)
+    with pytest.raises(Pose2RigError, match="depth-first"):
+        write_bvh(out, scrambled)
     assert out.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.bvh"]
