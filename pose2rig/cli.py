@@ -141,8 +141,6 @@ def convert(video: Path, quiet: bool, no_cache: bool, root_motion: str, **kwargs
         **kwargs,
     )
     if not quiet:
-        if result.detection_cached:
-            click.echo("reused cached detections", err=True)
         for kind, path in result.outputs.items():
             click.echo(f"wrote {kind}: {path}")
 

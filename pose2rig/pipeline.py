@@ -56,7 +56,6 @@ class ConvertResult:
     world_pose: PoseSequence
     outputs: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    detection_cached: bool = False
 
 
 @contextmanager
@@ -165,7 +164,6 @@ def convert(
     lifter = load_lifter(Path(checkpoint) if checkpoint else None)
 
     cache_path = keypoints_cache_path(video, next(iter(outputs.values())).parent) if cache else None
-    cached_before = cache_path is not None and cache_path.exists()
     with _timed(timings, "decode+detect"):
         kp = detect_video(
             video, start=start, end=end, mirror=mirror, cache=cache_path, progress=progress
@@ -182,7 +180,7 @@ def convert(
     with _timed(timings, "world"):
         world = to_world(cam, root_motion=root_motion)
 
-    result = ConvertResult(kp, cam, world, timings=timings, detection_cached=cached_before)
+    result = ConvertResult(kp, cam, world, timings=timings)
     with _timed(timings, "export"):
         if "bvh" in outputs:
             from pose2rig.io.bvh import write_bvh

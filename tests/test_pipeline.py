@@ -83,8 +83,17 @@ def test_convert_preview_is_a_playable_video(converted) -> None:
 
 
 @pytest.mark.slow
-def test_second_run_reuses_cached_detections(converted) -> None:
-    out, _ = converted
-    again = convert(CLIP, bvh=out / "again.bvh", end=2.0, height=1.8, progress=False)
-    assert again.detection_cached
+def test_second_run_reuses_cached_detections(converted, caplog, monkeypatch) -> None:
+    import pose2rig.detect.mediapipe as mp_backend
+
+    out, first = converted
+
+    def no_detector(*a, **k):
+        raise AssertionError("the detector ran although detections were cached")
+
+    monkeypatch.setattr(mp_backend.MediaPipePoseDetector, "__call__", no_detector)
+    with caplog.at_level("INFO"):
+        again = convert(CLIP, bvh=out / "again.bvh", end=2.0, height=1.8, progress=False)
+    assert "from cache" in caplog.text
+    np.testing.assert_array_equal(again.keypoints.keypoints, first.keypoints.keypoints)
     assert (out / "again.bvh").exists()
