@@ -20,9 +20,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import queue
+import threading
 import warnings
 import weakref
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -449,6 +451,53 @@ def open_video(
             past the last frame.
     """
     return VideoReader(path, start=start, end=end, mirror=mirror)
+
+
+def prefetch(frames: Iterable[Frame], *, depth: int = 4) -> Iterator[Frame]:
+    """Decode ahead in a background thread, so decoding overlaps the caller's per-frame work.
+
+    Yields the same frames in the same order, holding at most ``depth`` decoded frames (memory
+    stays flat). FFmpeg decodes with the GIL released, so on two cores the detector and the
+    decoder run side by side. An error in the decoder is raised in the caller at the frame where
+    it happened; leaving the loop early stops the thread.
+    """
+    if depth < 1:
+        raise Pose2RigError(f"prefetch depth must be at least 1, got {depth}")
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for frame in frames:
+                if not put(("frame", frame)):
+                    return
+            put(("end", None))
+        except BaseException as e:  # handed to the consumer, raised there
+            put(("error", e))
+
+    thread = threading.Thread(target=work, name="pose2rig-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "frame":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -549,3 +549,50 @@ def test_real_clip_squats_decodes_every_frame() -> None:
             assert frame.image.shape == (1280, 720, 3)
             count += 1
     assert count == 65
+
+
+# --- prefetching --------------------------------------------------------------------------------
+
+
+def test_prefetch_yields_the_same_frames_in_order(clip: Path) -> None:
+    from pose2rig.video import prefetch
+
+    with open_video(clip) as v:
+        direct = [(f.index, f.time, f.image.copy()) for f in v]
+    with open_video(clip) as v:
+        ahead = [(f.index, f.time, f.image) for f in prefetch(v, depth=2)]
+    assert [a[:2] for a in ahead] == [d[:2] for d in direct]
+    assert all(np.array_equal(a[2], d[2]) for a, d in zip(ahead, direct))
+
+
+def test_prefetch_raises_decoder_errors_in_the_caller_and_stops_early() -> None:
+    import threading
+
+    from pose2rig.video import prefetch
+
+    def broken():
+        yield 1
+        yield 2
+        raise Pose2RigError("decoder broke at frame 2")
+
+    got = []
+    with pytest.raises(Pose2RigError, match="frame 2"):
+        for x in prefetch(broken(), depth=1):
+            got.append(x)
+    assert got == [1, 2]
+
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    for x in prefetch(endless(), depth=3):
+        if x == 5:
+            break
+    n = len(produced)
+    assert not any(t.name == "pose2rig-decode" and t.is_alive() for t in threading.enumerate())
+    assert n <= 5 + 3 + 2  # bounded read-ahead, then the thread stopped

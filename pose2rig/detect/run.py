@@ -175,7 +175,7 @@ def detect_video(
     range, mirroring, detector identity and guard settings, it is returned without running the
     detector; otherwise the result is computed and written there atomically.
     """
-    from pose2rig.video import open_video
+    from pose2rig.video import open_video, prefetch
 
     path = Path(path)
     if not path.is_file():
@@ -199,7 +199,7 @@ def detect_video(
         with open_video(path, start=start, end=end, mirror=mirror) as video:
             info = video.info
             kp = _detect(
-                video, image_size=(info.width, info.height), fps=info.fps, detector=detector,
+                prefetch(video), image_size=(info.width, info.height), fps=info.fps, detector=detector,
                 total=len(video) if hasattr(video, "__len__") else None,
                 guard=SubjectGuard(
                     max_jump=max_jump, max_speed=max_speed, reacquire_s=reacquire_s
