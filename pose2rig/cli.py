@@ -26,7 +26,33 @@ EXIT_USER_ERROR = 1
 EXIT_INTERNAL_ERROR = 3
 
 
+def _silence_native_stderr() -> None:
+    """Send what C++ libraries write to file descriptor 2 to /dev/null; keep Python's stderr.
+
+    MediaPipe's TensorFlow Lite and absl cores print start-up lines ("Created TensorFlow Lite
+    XNNPACK delegate", "Feedback manager requires ...") from their own threads; they mean
+    nothing to a user and bury the progress bar. Python's ``sys.stderr`` moves to a duplicate of
+    the terminal's descriptor, so progress bars, warnings and errors still show. ``--debug``
+    (or ``POSE2RIG_DEBUG``) leaves everything as it is.
+    """
+    if os.environ.get("POSE2RIG_DEBUG") or os.environ.get("_POSE2RIG_STDERR_SWAPPED"):
+        return
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr is not a real file: leave it
+        return
+    sys.stderr.flush()
+    python_err = os.fdopen(os.dup(fd), "w", buffering=1, encoding=sys.stderr.encoding,
+                           errors="backslashreplace")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    sys.stderr = python_err
+    os.environ["_POSE2RIG_STDERR_SWAPPED"] = "1"
+
+
 def _setup_logging(quiet: bool) -> None:
+    _silence_native_stderr()
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(levelname)s: %(message)s" if quiet else "%(message)s",
@@ -69,6 +95,8 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="pose2rig")
 @click.option("--debug", is_flag=True, help="Show full tracebacks for internal errors.")
 def cli(debug: bool) -> None:
+    if debug:
+        os.environ["POSE2RIG_DEBUG"] = "1"
     """Turn a video of a person into animation for a 3D character.
 
     \b

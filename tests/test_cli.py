@@ -101,3 +101,16 @@ def test_lift_rejects_wrong_shapes(tmp_path: Path) -> None:
              image_size=np.array([640, 480]), fps=np.float64(30))
     proc = run("lift", str(bad), "-o", str(tmp_path / "pose.npz"))
     assert_one_line_error(proc, "(T, 17, 2)")
+
+
+@pytest.mark.slow
+def test_detect_output_is_clean_and_quiet_is_silent(tmp_path: Path) -> None:
+    out = tmp_path / "kp.npz"
+    proc = run("detect", str(CLIP), "--end", "0.5", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    # MediaPipe's C++ start-up chatter does not reach the user
+    for noise in ("XNNPACK", "W0000", "absl::InitializeLog", "inference_feedback_manager"):
+        assert noise not in proc.stderr
+    assert "wrote keypoints" in proc.stdout
+    proc = run("detect", str(CLIP), "--end", "0.5", "-o", str(tmp_path / "kp2.npz"), "--quiet")
+    assert proc.returncode == 0 and proc.stdout == "" and "frame/s" not in proc.stderr

@@ -20,6 +20,8 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     folder = p.parent if str(p.parent) else Path(".")
     if p.is_dir():
         raise Pose2RigError(f"output {p} is a folder; give a file name")
+    if folder.exists() and not folder.is_dir():
+        raise Pose2RigError(f"cannot write output {p}: {folder} is a file, not a folder")
     if not folder.exists():
         try:
             folder.mkdir(parents=True, exist_ok=True)
