@@ -239,9 +239,33 @@ def _option_type(annotation: Any) -> tuple[Any, bool]:
     return str, False
 
 
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """Field help from the class docstring's ``Attributes:`` block (``a, b: text`` lines)."""
+    import inspect
+    import re
+
+    docs: dict[str, str] = {}
+    doc = inspect.getdoc(cls) or ""
+    block = doc.split("Attributes:", 1)[1] if "Attributes:" in doc else ""
+    current: list[str] = []
+    for line in block.splitlines():
+        m = re.match(r"^\s{0,8}([a-z_][a-z0-9_]*(?:,\s*[a-z_][a-z0-9_]*)*):\s*(.*)$", line)
+        if m:
+            current = [n.strip() for n in m.group(1).split(",")]
+            for n in current:
+                docs[n] = m.group(2).strip().replace("``", "")
+        elif line.strip() and current:
+            for n in current:
+                docs[n] += " " + line.strip().replace("``", "")
+        elif not line.strip():
+            current = []
+    return docs
+
+
 def _options_from_dataclass(cls: type) -> Any:
     """Decorator adding one ``--field-name`` option per dataclass field (defaults from the class)."""
     hints = typing.get_type_hints(cls)
+    helps = _attribute_docs(cls)
 
     def decorate(f: Any) -> Any:
         for fld in reversed(dataclasses.fields(cls)):
@@ -250,7 +274,7 @@ def _options_from_dataclass(cls: type) -> Any:
             if fld.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
                 default = fld.default_factory()  # type: ignore[misc]
             name = "--" + fld.name.replace("_", "-")
-            doc = (fld.metadata or {}).get("help", "")
+            doc = helps.get(fld.name, "")
             if kind is bool:
                 opt = click.option(f"{name}/--no-{name[2:]}", default=bool(default), show_default=True,
                                    help=doc)
@@ -291,10 +315,7 @@ def _train_command() -> click.Command:
     return train
 
 
-try:
-    cli.add_command(_train_command())
-except ImportError:  # pragma: no cover - the training module is part of the package
-    pass
+cli.add_command(_train_command())
 
 
 def main() -> None:

@@ -114,3 +114,52 @@ def test_detect_output_is_clean_and_quiet_is_silent(tmp_path: Path) -> None:
     assert "wrote keypoints" in proc.stdout
     proc = run("detect", str(CLIP), "--end", "0.5", "-o", str(tmp_path / "kp2.npz"), "--quiet")
     assert proc.returncode == 0 and proc.stdout == "" and "frame/s" not in proc.stderr
+
+
+def _black_clip(path: Path, n: int = 12) -> Path:
+    from pose2rig.video import VideoWriter
+
+    with VideoWriter(path, fps=10, size=(160, 120)) as w:
+        for _ in range(n):
+            w.write(np.zeros((120, 160, 3), np.uint8))
+    return path
+
+
+@pytest.mark.slow
+def test_video_with_nobody_in_it(tmp_path: Path) -> None:
+    clip = _black_clip(tmp_path / "black.mp4")
+    out = tmp_path / "o.bvh"
+    proc = run("convert", str(clip), "--bvh", str(out), "--quiet")
+    assert_one_line_error(proc, "no person")
+    assert not out.exists()
+
+
+def test_truncated_video(tmp_path: Path) -> None:
+    data = CLIP.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 3])
+    out = tmp_path / "o.bvh"
+    out.write_text("an earlier good result")
+    proc = run("convert", str(cut), "--bvh", str(out), "--quiet")
+    if proc.returncode == 0:  # the readable part was converted: the BVH must then be complete
+        from pose2rig.io.bvh import read_bvh
+
+        assert read_bvh(out).num_frames > 0
+    else:
+        assert_one_line_error(proc, "cut.mp4")
+        assert out.read_text() == "an earlier good result"
+
+
+def test_train_options_map_one_to_one_onto_train_config() -> None:
+    import dataclasses
+
+    from click.testing import CliRunner
+
+    from pose2rig.cli import cli
+    from pose2rig.train import TrainConfig
+
+    command = cli.commands["train"]
+    options = {p.name for p in command.params} - {"fresh", "quiet", "help"}
+    assert options == {f.name for f in dataclasses.fields(TrainConfig)}
+    helptext = CliRunner().invoke(cli, ["train", "--help"]).output
+    assert "--symmetry-weight" in helptext and "left/right" in helptext
