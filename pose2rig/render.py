@@ -438,5 +438,5 @@ def render_preview(
             writer.write(comp.compose(frame.image, float(frame.time)))
             bar.update(1)
             frame = next(it, None)
-    log.info("wrote preview %s (%d frames, %s)", path, writer.frames_written, writer.codec)
+    log.debug("wrote preview %s (%d frames, %s)", path, writer.frames_written, writer.codec)
     return writer.codec
