@@ -130,9 +130,11 @@ def virtual_camera_views(
     dist = distance[0] + u[:, 2] * (distance[1] - distance[0])
     half = torch.deg2rad(fov[0] + u[:, 3] * (fov[1] - fov[0])) / 2
     f = 0.5 * image_width / torch.tan(half)
-    # world (Y up) -> camera (y down, z forward) looking along +Z: flip y; then rotate the world
-    # about Y by the azimuth and tilt down by the elevation: R_cam = R_x(el) @ flip @ R_y(az)
-    flip = torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=dt, device=dev))
+    # world (Y up) -> camera (y down, z forward): a proper rotation, pi about X (flip y AND z; a
+    # y-only flip would be a reflection and film mirror-image people); at azimuth 0 the camera
+    # looks along world -Z at a subject facing +Z, i.e. at the subject's front. Then turn the
+    # world about Y by the azimuth and tilt down by the elevation: R = R_x(el) @ flip @ R_y(az)
+    flip = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=dt, device=dev))
     zero = torch.zeros_like(az)
     r = rotation_matrices(el, zero) @ flip @ rotation_matrices(zero, az)
     root = joints[:, :1, :]
