@@ -62,6 +62,7 @@ def test_symmetry_loss_is_zero_for_mirror_symmetric_bones():
     assert symmetry_loss(j).item() > 0.01
 
 
+@pytest.mark.slow
 def test_discriminator_learns_to_reject_flat_poses():
     """With the generator at its flat start, a few D steps lower D's loss."""
     from pose2rig.io.mocap import load_bvh_as_h36m17
