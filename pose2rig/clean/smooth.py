@@ -24,7 +24,6 @@ Convention:
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import savgol_filter
 
 from pose2rig.clean._common import Track, finite_runs, points_of, subject_scale, with_points
 from pose2rig.errors import Pose2RigError
@@ -145,6 +144,8 @@ def savgol_array(
     Returns:
         ``(T, J, D)`` float64.
     """
+    from scipy.signal import savgol_filter  # lazy: importing scipy.signal takes 0.6 s
+
     x = np.asarray(points, dtype=np.float64)
     t = np.asarray(timestamps, dtype=np.float64)
     out = x.copy()

@@ -7,6 +7,14 @@ the GAN and symmetry losses, ``loop`` the resumable :func:`train`.
 from __future__ import annotations
 
 from pose2rig.train.config import TrainConfig
-from pose2rig.train.loop import train
+
+
+def __getattr__(name: str) -> object:
+    # `train` pulls in torch; load it on first use so `pose2rig --help` stays fast
+    if name == "train":
+        from pose2rig.train.loop import train
+
+        return train
+    raise AttributeError(name)
 
 __all__ = ["TrainConfig", "train"]
