@@ -51,15 +51,38 @@ def _silence_native_stderr() -> None:
     os.environ["_POSE2RIG_STDERR_SWAPPED"] = "1"
 
 
+class _OneLineFormatter(logging.Formatter):
+    """Info as plain lines; warnings and worse prefixed with their level, in lower case."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage().strip()
+        return msg if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {msg}"
+
+
+class _Once(logging.Filter):
+    """Drop a message already shown (several stages may warn about the same damaged file)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = record.getMessage().strip()
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
 def _setup_logging(quiet: bool) -> None:
     _silence_native_stderr()
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="%(levelname)s: %(message)s" if quiet else "%(message)s",
-        force=True,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLineFormatter())
+    handler.addFilter(_Once())
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=[handler],
+                        force=True)
     logging.captureWarnings(True)
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"  # one line, no source
+    warnings.formatwarning = lambda msg, *a, **k: str(msg)  # the message only, no source line
     os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
