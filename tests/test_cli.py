@@ -168,3 +168,22 @@ def test_video_cut_before_its_index_is_an_error(tmp_path: Path) -> None:
     proc = run("convert", str(cut), "--bvh", str(out))
     assert_one_line_error(proc, "cut.mp4")
     assert out.read_text() == "an earlier good result"
+
+
+@pytest.mark.slow
+def test_train_command_makes_a_loadable_lifter(tmp_path: Path) -> None:
+    from pose2rig.lift import load_lifter
+
+    mocap = DATA / "mocap"
+    out = tmp_path / "lifter.pt"
+    proc = run(
+        "train", "--data", str(mocap / "cmu" / "scaled_131_01.bvh"),
+        "--data", str(mocap / "cmu_iclone" / "007_01.bvh"), "--val-subject", "7",
+        "--steps", "20", "--batch", "32", "--width", "16", "--blocks", "1", "--d-width", "16",
+        "--d-blocks", "1", "--checkpoint-every", "10", "--val-poses", "50",
+        "--out", str(out), "--run-dir", str(tmp_path / "run"), "--quiet",
+    )
+    assert proc.returncode == 0, proc.stderr
+    lifter = load_lifter(out)
+    assert lifter.meta["config"]["width"] == 16 and lifter.meta["step"] <= 20
+    assert (tmp_path / "run" / "curves.csv").exists()
