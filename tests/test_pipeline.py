@@ -97,3 +97,39 @@ def test_second_run_reuses_cached_detections(converted, caplog, monkeypatch) -> 
     assert "from cache" in caplog.text
     np.testing.assert_array_equal(again.keypoints.keypoints, first.keypoints.keypoints)
     assert (out / "again.bvh").exists()
+
+
+@pytest.mark.slow
+def test_fps_resampling_mirror_and_root_motion_off(converted) -> None:
+    out, first = converted
+    res = convert(CLIP, bvh=out / "half.bvh", end=2.0, fps=15.0, root_motion=False,
+                  progress=False)
+    motion = read_bvh(out / "half.bvh")
+    assert motion.frame_time == pytest.approx(1 / 15, rel=1e-3)
+    assert 29 <= motion.num_frames <= 31  # 2 s at 15 fps
+    pelvis = res.world_pose.joints[:, H36M17.index("pelvis")]
+    ok = np.all(np.isfinite(pelvis), axis=1)
+    assert np.ptp(pelvis[ok][:, [0, 2]], axis=0).max() < 1e-4  # in place over the floor
+
+    mirrored = convert(CLIP, npz=out / "mirror.npz", end=2.0, mirror=True, progress=False)
+    w = first.keypoints.image_size[0]
+    a, b = first.keypoints, mirrored.keypoints
+    both = np.all(np.isfinite(a.keypoints), axis=(1, 2)) & np.all(np.isfinite(b.keypoints), axis=(1, 2))
+    # the subject's left wrist in the mirrored clip sits where the right wrist was, flipped
+    lw, rw = H36M17.index("left_wrist"), H36M17.index("right_wrist")
+    flipped = w - b.keypoints[both, lw, 0]
+    assert np.median(np.abs(flipped - a.keypoints[both, rw, 0])) < 0.05 * w
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("clip", "frames"), [("tfjs_pose_squats.mp4", 65), ("tfjs_pose_1.mp4", 120)])
+def test_real_clips_give_one_bvh_frame_per_video_frame(tmp_path, clip: str, frames: int) -> None:
+    video = REPO.parent / "shared" / "data" / "video" / clip
+    convert(video, bvh=tmp_path / "o.bvh", preview=tmp_path / "p.mp4", progress=False)
+    motion = read_bvh(tmp_path / "o.bvh")
+    assert motion.num_frames == frames
+    pos, _ = motion.forward_kinematics()
+    lengths = np.stack([np.linalg.norm(pos[:, c] - pos[:, p], axis=-1)
+                        for c, p in enumerate(motion.parents) if p >= 0], axis=1)
+    assert np.ptp(lengths, axis=0).max() < 1e-3
+    assert (tmp_path / "p.mp4").stat().st_size > 10_000
