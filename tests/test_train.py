@@ -42,7 +42,7 @@ def test_subject_from_file_names():
 def test_config_round_trips_through_plain_values_and_checks_device():
     c = TrainConfig(steps=5, width=64)
     plain = c.to_plain()
-    assert all(isinstance(v, (str, int, float, list)) for v in plain.values())
+    assert all(v is None or isinstance(v, (str, int, float, list)) for v in plain.values())
     assert TrainConfig.from_plain(plain) == c
     with pytest.raises(Pose2RigError, match="device"):
         TrainConfig(device="tpu")

@@ -1,7 +1,9 @@
-"""Adversarial training of the lifter on 2D views of mocap (Drover et al. 2018).
+"""Training of the lifter (Drover et al. 2018): adversarial from 2D alone, or supervised.
 
-``config`` holds :class:`TrainConfig`, ``data`` the mocap poses and virtual cameras, ``losses``
-the GAN and symmetry losses, ``loop`` the resumable :func:`train`.
+``config`` holds :class:`TrainConfig` and its presets (``default``, ``paper``), ``joints`` the
+training joint sets, ``sources`` the 2D/3D source protocols, ``data`` the mocap poses and virtual
+cameras, ``losses`` the GAN, bone and supervised losses, ``distributed`` the ``torchrun`` glue and
+``loop`` the resumable :func:`train`.
 """
 
 from __future__ import annotations

@@ -1,78 +1,177 @@
-"""Training configuration: one dataclass, every field a CLI option of ``pose2rig train``."""
+"""Training configuration: one dataclass, every field a CLI option of ``pose2rig train``.
+
+Presets: ``preset`` picks a column of :data:`PRESETS` (``default``: the shipped lifter;
+``paper``: Drover et al. 2018 as published). Fields listed there default to ``None``, meaning
+"take the preset's value"; ``__post_init__`` fills them in, so an explicit value (keyword or CLI
+option) always wins over the preset, and a built config holds only resolved values (its
+``to_plain`` is what a checkpoint stores and what ``from_plain`` gives back).
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Literal
 
 from pose2rig.errors import Pose2RigError
+
+PRESETS: dict[str, dict[str, object]] = {
+    # the shipped lifter (models/README.md): small, no BatchNorm, D with KCS, tuned for a CPU
+    "default": {
+        "joints": "h36m17", "batch": 256, "lr_g": 5e-4, "lr_d": 1e-3, "beta1": 0.5,
+        "width": 256, "blocks": 2, "d_width": 256, "d_blocks": 2, "norm": "none",
+        "activation": "leaky_relu", "d_norm": "none", "d_kcs": "on", "d_output": "logit",
+        "symmetry_weight": 0.1, "real_label": 0.9,
+    },
+    # Drover et al. (ECCV-W 2018) as published: 14 joints, 1024 x 4 residual G with BatchNorm,
+    # 1024 x 3 D with a 2-class output, standard GAN loss, Adam 2e-4 (betas not given: Adam's
+    # defaults), batch 32,768, no extra losses
+    "paper": {
+        "joints": "paper14", "batch": 32768, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.9,
+        "width": 1024, "blocks": 4, "d_width": 1024, "d_blocks": 3, "norm": "batch",
+        "activation": "relu", "d_norm": "batch", "d_kcs": "off", "d_output": "two_class",
+        "symmetry_weight": 0.0, "real_label": 1.0,
+    },
+}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Adversarial lifter training (Drover et al. 2018) on 2D views of mocap.
+    """Lifter training (Drover et al. 2018): adversarial from 2D alone, or supervised.
 
-    Paths are relative to the working directory (the repository root in the docs).
+    Paths are relative to the working directory (the repository root in the docs). Options
+    whose default reads "from the preset" take the value of --preset unless given.
 
     Attributes:
-        data: mocap BVH files or folders (searched for ``*.bvh``); the shipped model uses the CMU
-            folders only.
+        preset: "default" (the shipped lifter) or "paper" (Drover et al. 2018 as published);
+            fills every option marked "from the preset" that is not given explicitly.
+        objective: "adversarial" (2D only, the method) or "supervised" (L2 on the depth offsets
+            against 3D ground truth: the upper bound; needs a 3D source: mocap or Human3.6M).
+        source: training 2D poses: "mocap" (virtual cameras on --data), "h36m" (--h36m-*) or
+            "keypoints" (--keypoints sets from pose2rig detect).
+        data: mocap BVH files or folders (searched for ``*.bvh``); the mocap source, and the
+            validation poses (subject --val-subject) for every source.
         val_subject: CMU subject number held out for validation (from file names such as
             ``007_03.bvh``, ``scaled_131_01.bvh``, ``fairmotion_01_01.bvh``).
+        h36m_3d: Human3.6M 3D poses (``data_3d_h36m.npz``) for source h36m.
+        h36m_2d: Human3.6M 2D keypoints (``data_2d_h36m_*.npz``); without it, 2D comes from
+            projecting h36m_3d with h36m_cameras.
+        h36m_cameras: Human3.6M camera parameters for source h36m.
+        h36m_subjects: Human3.6M subjects to train on.
+        keypoints: 2D keypoint sets (``.npz`` from pose2rig detect) for source keypoints.
         out: the lifter checkpoint written at the end (best validation step).
         run_dir: resumable state, curves (CSV, PNG) and the mocap cache.
         steps: generator/discriminator update pairs.
-        batch: poses per batch (generator inputs and real samples drawn independently).
-        lr_g, lr_d: Adam learning rates; beta1: Adam's first-moment decay for both.
-        width, blocks: generator residual MLP size; d_width, d_blocks: the discriminator's.
-        symmetry_weight: weight of the left/right bone-length symmetry loss on the generator.
-        real_label: target for real samples in the discriminator's loss (one-sided smoothing).
+        batch: poses per step over all processes (generator inputs and real samples drawn
+            independently); from the preset.
+        lr_g, lr_d: Adam learning rates; from the preset.
+        beta1: Adam's first-moment decay for both; from the preset.
+        joints: training joint set, "h36m17" or "paper14" (h36m17 without pelvis, spine and
+            neck/nose; root the mid-hip point); from the preset.
+        width, blocks: generator residual MLP size; d_width, d_blocks: the discriminator's; from
+            the preset.
+        norm, d_norm: "none" or "batch" (Linear-BatchNorm-activation residual blocks) in the
+            generator and discriminator; from the preset.
+        activation: "leaky_relu" or "relu" in both networks; from the preset.
+        d_kcs: "on" feeds the discriminator the KCS bone Gram matrix too; from the preset.
+        d_output: "logit" (one output) or "two_class" (the paper's 2-way softmax); from the preset.
+        symmetry_weight: weight of the left/right bone-length symmetry loss on the generator (0 is
+            off); from the preset.
+        bone_ratio_weight: weight of the bone-length-ratio loss of Zhou et al. 2017 (arm and leg
+            bone ratios kept constant across the batch; 0 is off).
+        real_label: target for real samples in the discriminator's loss (one-sided smoothing; 1
+            is the standard GAN loss); from the preset.
         elevation_max: the random projection's elevation range is [0, elevation_max] degrees.
         target_fps: mocap is subsampled to about this rate.
-        seed: seeds every random draw (one torch generator).
-        device: "cpu" or "cuda".
+        seed: seeds every random draw (one torch generator per process).
+        device: "cpu" or "cuda" (under torchrun, each process its local GPU).
+        precision: "auto" (mixed on cuda, fp32 on cpu), "fp32" or "mixed" (autocast float16
+            with gradient scaling on cuda, bfloat16 on cpu).
         threads: torch CPU threads.
         checkpoint_every: steps between resumable checkpoints (and validations).
         val_poses: held-out poses (fixed cameras) used for validation.
         max_minutes: stop cleanly (with a checkpoint) after this wall time; 0 means no limit.
     """
 
+    preset: Literal["default", "paper"] = "default"
+    objective: Literal["adversarial", "supervised"] = "adversarial"
+    source: Literal["mocap", "h36m", "keypoints"] = "mocap"
     data: tuple[Path, ...] = (Path("../shared/data/mocap/cmu"), Path("../shared/data/mocap/cmu_iclone"))
     val_subject: int = 7
+    h36m_3d: Path | None = None
+    h36m_2d: Path | None = None
+    h36m_cameras: Path | None = None
+    h36m_subjects: tuple[str, ...] = ("S1", "S5", "S6", "S7", "S8")
+    keypoints: tuple[Path, ...] = ()
     out: Path = Path("models/lifter_h36m17.pt")
     run_dir: Path = Path("runs/lifter")
     steps: int = 40000
-    batch: int = 256
-    lr_g: float = 5e-4
-    lr_d: float = 1e-3
-    beta1: float = 0.5
-    width: int = 256
-    blocks: int = 2
-    d_width: int = 256
-    d_blocks: int = 2
-    symmetry_weight: float = 0.1
-    real_label: float = 0.9
+    batch: int | None = None
+    lr_g: float | None = None
+    lr_d: float | None = None
+    beta1: float | None = None
+    joints: Literal["h36m17", "paper14"] | None = None
+    width: int | None = None
+    blocks: int | None = None
+    d_width: int | None = None
+    d_blocks: int | None = None
+    norm: Literal["none", "batch"] | None = None
+    d_norm: Literal["none", "batch"] | None = None
+    activation: Literal["leaky_relu", "relu"] | None = None
+    d_kcs: Literal["on", "off"] | None = None
+    d_output: Literal["logit", "two_class"] | None = None
+    symmetry_weight: float | None = None
+    bone_ratio_weight: float = 0.0
+    real_label: float | None = None
     elevation_max: float = 20.0
     target_fps: float = 30.0
     seed: int = 0
     device: str = "cpu"
+    precision: Literal["auto", "fp32", "mixed"] = "auto"
     threads: int = 2
     checkpoint_every: int = 2000
     val_poses: int = 4000
     max_minutes: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise Pose2RigError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        for name, value in PRESETS[self.preset].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         object.__setattr__(self, "data", tuple(Path(p) for p in self.data))
-        object.__setattr__(self, "out", Path(self.out))
-        object.__setattr__(self, "run_dir", Path(self.run_dir))
-        if self.device not in ("cpu", "cuda"):
-            raise Pose2RigError(f"--device must be 'cpu' or 'cuda', got {self.device!r}")
+        object.__setattr__(self, "keypoints", tuple(Path(p) for p in self.keypoints))
+        object.__setattr__(self, "h36m_subjects", tuple(str(s) for s in self.h36m_subjects))
+        for name in ("out", "run_dir", "h36m_3d", "h36m_2d", "h36m_cameras"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
+        choices = {
+            "objective": ("adversarial", "supervised"), "source": ("mocap", "h36m", "keypoints"),
+            "joints": ("h36m17", "paper14"), "norm": ("none", "batch"), "d_norm": ("none", "batch"),
+            "activation": ("leaky_relu", "relu"), "d_kcs": ("on", "off"),
+            "d_output": ("logit", "two_class"), "device": ("cpu", "cuda"),
+            "precision": ("auto", "fp32", "mixed"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise Pose2RigError(
+                    f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
         for name in ("steps", "batch", "width", "blocks", "d_width", "d_blocks", "checkpoint_every",
                      "threads", "val_poses"):
-            if int(getattr(self, name)) < (0 if name == "blocks" or name == "d_blocks" else 1):
+            if int(getattr(self, name)) < (0 if name in ("blocks", "d_blocks") else 1):
                 raise Pose2RigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-        if not 0.0 < self.real_label <= 1.0:
+        if not 0.0 < self.real_label <= 1.0:  # type: ignore[operator]
             raise Pose2RigError(f"--real-label must be in (0, 1], got {self.real_label}")
+        for name in ("symmetry_weight", "bone_ratio_weight", "lr_g", "lr_d"):
+            if not float(getattr(self, name)) >= 0.0:
+                raise Pose2RigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.source == "keypoints" and self.objective == "supervised":
+            raise Pose2RigError("--objective supervised needs 3D ground truth: --source mocap or h36m")
+        if self.source == "keypoints" and not self.keypoints:
+            raise Pose2RigError("--source keypoints needs at least one --keypoints file")
+        if self.source == "h36m" and self.h36m_3d is None and self.h36m_2d is None:
+            raise Pose2RigError("--source h36m needs --h36m-3d (and --h36m-cameras) or --h36m-2d")
 
     def to_plain(self) -> dict[str, object]:
         """Plain values (paths as str, tuples as lists) for a ``weights_only`` checkpoint."""
@@ -87,8 +186,7 @@ class TrainConfig:
 
     @classmethod
     def from_plain(cls, values: dict[str, object]) -> TrainConfig:
+        """Inverse of :meth:`to_plain`; fields missing (older checkpoints) take their defaults."""
         known = {f.name for f in fields(cls)}
         kw = {k: v for k, v in values.items() if k in known}
-        if "data" in kw:
-            kw["data"] = tuple(Path(p) for p in kw["data"])  # type: ignore[union-attr]
         return cls(**kw)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from pose2rig.io.atomic import atomic_path
 from pose2rig.lift.codec import normalise_torch
 from pose2rig.lift.projection import virtual_camera_views
 from pose2rig.skeletons import H36M17
+from pose2rig.train.joints import H36M17_SET, JointSet
 
 log = logging.getLogger(__name__)
 
@@ -88,22 +89,37 @@ def mirror_poses(joints: torch.Tensor) -> torch.Tensor:
 
 
 class PoseViews:
-    """Random normalised 2D views of a pose bank, drawn with one torch generator.
+    """Random 2D views of a pose bank, drawn with one torch generator: the mocap source.
 
     Each draw picks poses uniformly, mirrors half of them and films each with its own virtual
-    camera (:func:`pose2rig.lift.projection.virtual_camera_views`).
+    camera (:func:`pose2rig.lift.projection.virtual_camera_views`). A
+    :class:`pose2rig.train.sources.TwoDSource` (:meth:`sample`) and, since the 3D is known, a
+    :class:`pose2rig.train.sources.ThreeDSource` (:meth:`sample_3d`), in ``joint_set``.
     """
 
-    def __init__(self, poses: np.ndarray, *, device: str = "cpu") -> None:
+    def __init__(self, poses: np.ndarray, *, device: str | torch.device = "cpu", joint_set: JointSet = H36M17_SET) -> None:
         if len(poses) == 0:
             raise Pose2RigError("no training poses")
         self.poses = torch.as_tensor(np.asarray(poses, dtype=np.float32), device=device)
+        if self.poses.ndim != 3 or self.poses.shape[1:] != (H36M17.num_joints, 3):
+            raise Pose2RigError(f"mocap poses: expected (N, 17, 3) h36m17, got {tuple(self.poses.shape)}")
+        self.joint_set = joint_set
+        self.n_joints = joint_set.n_joints
 
-    def sample(self, batch: int, generator: torch.Generator) -> torch.Tensor:
-        """``(batch, 17, 2)`` normalised 2D poses."""
+    def _film(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.randint(len(self.poses), (batch,), generator=generator, device=self.poses.device)
         j = self.poses[idx]
         flip = torch.rand(batch, generator=generator, device=j.device) < 0.5
         j = torch.where(flip[:, None, None], mirror_poses(j), j)
-        px, _ = virtual_camera_views(j, generator=generator)
-        return normalise_torch(px)
+        return virtual_camera_views(j, generator=generator)
+
+    def sample(self, batch: int, generator: torch.Generator) -> torch.Tensor:
+        """``(batch, J, 2)`` normalised 2D poses."""
+        px, _ = self._film(batch, generator)
+        return self.joint_set.from_h36m17(normalise_torch(px))
+
+    def sample_3d(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(batch, J, 2)`` pixels (principal point at the origin) and ``(batch, J, 3)``
+        camera-frame joints (OpenCV axes, metres) of the same views."""
+        px, cam = self._film(batch, generator)
+        return self.joint_set.select(px), self.joint_set.select(cam)

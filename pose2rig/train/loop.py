@@ -1,46 +1,76 @@
-"""The adversarial training loop: resumable, checkpointed, with curves as CSV and PNG."""
+"""The training loop: adversarial or supervised, resumable, one process or many (``torchrun``).
+
+One step (adversarial): draw the generator's input and the discriminator's real samples (two
+independent draws from the source), lift, back-project, view from a random camera (all on the
+device, batched), normalise; update D on real and fake together (one forward), then G through D.
+Supervised: L2 of G's depth offsets against the ground truth (:func:`sources.depth_targets`).
+On cuda the networks run under autocast (float16) with gradient scaling; geometry and losses stay
+in float32.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import math
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from pose2rig.evaluate import evaluate_lifter, synthetic_views
+from pose2rig.errors import Pose2RigError
+from pose2rig.evaluate import all_metrics, synthetic_views
 from pose2rig.io.atomic import atomic_path
 from pose2rig.lift import codec
-from pose2rig.lift.infer import FORMAT, VERSION, Lifter
+from pose2rig.lift.infer import FORMAT, VERSION
 from pose2rig.lift.model import Discriminator, Generator
-from pose2rig.lift.projection import back_project, random_projection
-from pose2rig.skeletons import H36M17
+from pose2rig.lift.projection import MIN_DEPTH, back_project, random_projection
+from pose2rig.train import distributed as ddp
 from pose2rig.train.config import TrainConfig
 from pose2rig.train.data import PoseViews, load_poses
-from pose2rig.train.losses import discriminator_loss, generator_loss, symmetry_loss
+from pose2rig.train.joints import JointSet, joint_set
+from pose2rig.train.losses import (
+    bone_ratio_loss,
+    discriminator_loss,
+    generator_loss,
+    supervised_loss,
+    symmetry_loss,
+)
+from pose2rig.train.sources import build_source, depth_targets
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["step", "seconds", "loss_d", "loss_g", "loss_sym", "d_real", "d_fake",
+COLUMNS = ["step", "seconds", "loss_d", "loss_g", "loss_sym", "loss_ratio", "d_real", "d_fake",
            "val_p_mpjpe_mm", "val_n_mpjpe_mm"]
+_ACC = COLUMNS[2:8]
 VAL_SEED = 1234
 
 
 def lifter_checkpoint(
-    gen: Generator, disc: Discriminator, config: TrainConfig, *, step: int, metrics: dict[str, float]
+    gen: Generator, disc: Discriminator, config: TrainConfig, *, step: int, metrics: dict[str, float],
+    joints: JointSet | None = None,
 ) -> dict[str, object]:
-    """The shipped-model dict (see :mod:`pose2rig.lift.infer` for the format)."""
+    """The shipped-model dict (see :mod:`pose2rig.lift.infer` for the format).
+
+    ``generator``/``discriminator`` hold the models' :meth:`spec` (the shipped lifter's keys plus
+    norm, activation and friends; loaders of version 1 read the first three and ignore the rest).
+    ``skeleton``/``joint_names`` name the training joint set, ``joint_indices`` its h36m17 joints
+    and ``root_joints`` the joints averaged to its root.
+    """
+    js = joints if joints is not None else joint_set(str(config.joints))
     return {
         "format": FORMAT,
         "version": VERSION,
-        "skeleton": H36M17.name,
-        "joint_names": list(H36M17.joint_names),
+        "skeleton": js.name,
+        "joint_names": list(js.skeleton.joint_names),
+        "joint_indices": list(js.indices),
+        "root_joints": list(js.root),
         "codec": codec.constants(),
-        "generator": {"n_joints": gen.n_joints, "width": gen.width, "blocks": gen.blocks},
+        "generator": gen.spec(),
         "generator_state": {k: v.detach().cpu().clone() for k, v in gen.state_dict().items()},
-        "discriminator": {"n_joints": gen.n_joints, "width": config.d_width, "blocks": config.d_blocks},
+        "discriminator": disc.spec(),
         "discriminator_state": {k: v.detach().cpu().clone() for k, v in disc.state_dict().items()},
         "config": config.to_plain(),
         "step": int(step),
@@ -51,6 +81,7 @@ def lifter_checkpoint(
 def _save(obj: object, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+    log.info("saved %s", path)
 
 
 def _plot(rows: list[dict[str, float]], path: Path) -> None:
@@ -61,8 +92,8 @@ def _plot(rows: list[dict[str, float]], path: Path) -> None:
 
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
     s = [r["step"] for r in rows]
-    for k in ("loss_d", "loss_g", "loss_sym"):
-        ax[0].plot(s, [r[k] for r in rows], label=k)
+    for k in ("loss_d", "loss_g", "loss_sym", "loss_ratio"):
+        ax[0].plot(s, [r.get(k, math.nan) for r in rows], label=k)
     ax[0].set_xlabel("step")
     ax[0].legend()
     v = [r for r in rows if not math.isnan(r["val_p_mpjpe_mm"])]
@@ -80,7 +111,7 @@ def _plot(rows: list[dict[str, float]], path: Path) -> None:
 def _write_curves(rows: list[dict[str, float]], run_dir: Path) -> None:
     with atomic_path(run_dir / "curves.csv") as tmp:
         with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=COLUMNS)
+            w = csv.DictWriter(fh, fieldnames=COLUMNS, restval=math.nan)
             w.writeheader()
             w.writerows(rows)
     try:
@@ -89,138 +120,282 @@ def _write_curves(rows: list[dict[str, float]], run_dir: Path) -> None:
         log.warning("could not plot training curves: %s", e)
 
 
+def evaluate_generator(
+    gen: Generator, js: JointSet, pixels: np.ndarray, gt_camera: np.ndarray, *, batch: int = 4096
+) -> dict[str, float]:
+    """Metrics (metres) of ``gen`` on h36m17 views ``(N, 17, 2)`` against camera-frame truth
+    ``(N, 17, 3)``, in joint set ``js``: the same procedure as
+    :func:`pose2rig.evaluate.evaluate_lifter` (shape turned onto the root's ray, then scale or
+    similarity alignment), for any joint set and on the generator's device."""
+    from pose2rig.geometry import rotation_between
+
+    dev = next(gen.parameters()).device
+    was_training = gen.training
+    gen.eval()
+    xy_all = js.from_h36m17(torch.from_numpy(np.asarray(pixels, dtype=np.float32)))
+    offs = []
+    with torch.no_grad():
+        for i in range(0, len(xy_all), batch):
+            offs.append(gen(xy_all[i : i + batch].to(dev)).float().cpu())
+    gen.train(was_training)
+    xy = xy_all.double().numpy()
+    z = np.maximum(codec.DEPTH + torch.cat(offs).double().numpy(), MIN_DEPTH)
+    x3 = np.concatenate([xy * z[..., None], z[..., None]], axis=-1)
+    x3 = x3 - x3[:, list(js.root)].mean(axis=1, keepdims=True)
+    gt = js.select(torch.from_numpy(np.asarray(gt_camera, dtype=np.float64))).numpy()
+    root = gt[:, list(js.root)].mean(axis=1)
+    ray = root / np.linalg.norm(root, axis=-1, keepdims=True)
+    align = rotation_between(np.broadcast_to([0.0, 0.0, 1.0], ray.shape), ray)
+    return all_metrics(np.einsum("nij,nkj->nki", align, x3), gt)
+
+
+class Trainer:
+    """One training run (one process of it under ``torchrun``); :meth:`run` trains.
+
+    Attributes after construction: ``gen``, ``disc`` (the plain modules), ``step``, ``info``
+    (:class:`pose2rig.train.distributed.DistInfo`), ``joints`` (the :class:`JointSet`).
+    """
+
+    def __init__(self, config: TrainConfig, *, resume: bool = True, progress: bool = True) -> None:
+        self.config, self.resume, self.progress = config, resume, progress
+        torch.set_num_threads(config.threads)
+        self.info = info = ddp.setup(config.device)
+        try:
+            self._build()
+        except BaseException:
+            ddp.teardown(info)
+            raise
+
+    def _build(self) -> None:
+        c, info = self.config, self.info
+        dev = info.device
+        if c.batch % info.world_size:  # type: ignore[operator]
+            raise Pose2RigError(f"--batch {c.batch} must divide among {info.world_size} processes")
+        self.per_batch = int(c.batch) // info.world_size  # type: ignore[arg-type]
+        self.joints = js = joint_set(str(c.joints))
+        self.run_dir = c.run_dir
+        if info.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        ddp.barrier(info)
+
+        # mocap: the mocap source and the validation poses (rank 0 first: it fills the cache)
+        train_poses = val_poses = None
+        if c.data:
+            for turn in (True, False):
+                if info.is_main == turn:
+                    train_poses, val_poses = load_poses(
+                        c.data, val_subject=c.val_subject, target_fps=c.target_fps, cache_dir=self.run_dir
+                    )
+                ddp.barrier(info)
+        mocap = PoseViews(train_poses, device=dev, joint_set=js) if train_poses is not None else None
+        self.source = build_source(c, js, mocap=mocap)
+        self.val = None
+        if info.is_main and val_poses is not None and len(val_poses):
+            self.val = synthetic_views([val_poses], seed=VAL_SEED, max_poses=c.val_poses)
+        log.info("training on %s (%s), %d joints, validating on %d poses", c.source, c.objective,
+                 js.n_joints, 0 if self.val is None else len(self.val[0]))
+
+        torch.manual_seed(c.seed)
+        self.gen = Generator(
+            n_joints=js.n_joints, width=int(c.width), blocks=int(c.blocks), norm=str(c.norm),  # type: ignore[arg-type]
+            activation=str(c.activation), hold_root=js.root_is_joint,
+        ).to(dev)
+        self.disc = Discriminator(
+            n_joints=js.n_joints, width=int(c.d_width), blocks=int(c.d_blocks),  # type: ignore[arg-type]
+            parents=js.skeleton.parents, norm=str(c.d_norm), activation=str(c.activation),
+            use_kcs=c.d_kcs == "on", two_class=c.d_output == "two_class",
+        ).to(dev)
+        self.gen_m = ddp.wrap(self.gen, info)
+        self.disc_m = ddp.wrap(self.disc, info) if c.objective == "adversarial" else self.disc
+        betas = (float(c.beta1), 0.999)  # type: ignore[arg-type]
+        self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=c.lr_g, betas=betas)  # type: ignore[arg-type]
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=c.lr_d, betas=betas)  # type: ignore[arg-type]
+        mixed = c.precision == "mixed" or (c.precision == "auto" and dev.type == "cuda")
+        self.amp_dtype = (torch.float16 if dev.type == "cuda" else torch.bfloat16) if mixed else None
+        scale = mixed and dev.type == "cuda"  # bfloat16 needs no loss scaling
+        self.scaler_g = torch.amp.GradScaler(dev.type, enabled=scale)
+        self.scaler_d = torch.amp.GradScaler(dev.type, enabled=scale)
+        self.rng = torch.Generator(device=dev).manual_seed(c.seed + ddp.RANK_STRIDE * info.rank)
+        self.step, self.rows, self.best, self.elapsed = 0, [], None, 0.0
+        self.ck_path = self.run_dir / "checkpoint.pt"
+        if self.resume and self.ck_path.is_file():
+            self._load(self.ck_path)
+        left, right = js.symmetric_bones()
+        self.sym_bones, self.ratio_groups = (left, right), js.bone_groups()
+
+    # ---------------------------------------------------------------- checkpoints
+    def _load(self, path: Path) -> None:
+        c, info, dev = self.config, self.info, self.info.device
+        ck = torch.load(path, map_location=dev, weights_only=True)
+        self.gen.load_state_dict(ck["generator_state"])
+        self.disc.load_state_dict(ck["discriminator_state"])
+        self.opt_g.load_state_dict(ck["opt_g"])
+        self.opt_d.load_state_dict(ck["opt_d"])
+        for name in ("scaler_g", "scaler_d"):
+            if name in ck and getattr(self, name).is_enabled():
+                getattr(self, name).load_state_dict(ck[name])
+        states = ck.get("rng_ranks") or [ck["rng"]]
+        step = int(ck["step"])
+        if len(states) == info.world_size:
+            self.rng.set_state(states[info.rank].cpu())
+        else:
+            log.warning("checkpoint from %d processes, now %d: new random streams from step %d",
+                        len(states), info.world_size, step)
+            self.rng.manual_seed(c.seed + ddp.RANK_STRIDE * info.rank + step)
+        self.step, self.rows, self.best = step, list(ck["rows"]), ck["best"]
+        self.elapsed = float(ck["seconds"])
+        log.info("resumed from %s at step %d", path, self.step)
+
+    def _checkpoint(self, seconds: float, acc: torch.Tensor, n_acc: int) -> dict[str, float]:
+        """Validate, log a curve row, write checkpoints (rank 0); collective: every rank calls it."""
+        c, info = self.config, self.info
+        mean = ddp.mean_over_ranks(acc / max(n_acc, 1), info).tolist()
+        rng_states = ddp.gather(self.rng.get_state(), info)
+        if not all(math.isfinite(v) for v in mean[:2]):
+            raise Pose2RigError(f"training diverged by step {self.step}: loss_d {mean[0]}, loss_g {mean[1]}")
+        row: dict[str, float] = {"step": self.step, "seconds": round(seconds, 2)}
+        row.update(dict(zip(_ACC, mean)))
+        if info.is_main:
+            m = evaluate_generator(self.gen, self.joints, *self.val) if self.val is not None else {}
+            row["val_p_mpjpe_mm"] = 1000 * m.get("p_mpjpe", math.nan)
+            row["val_n_mpjpe_mm"] = 1000 * m.get("n_mpjpe", math.nan)
+            self.rows.append(row)
+            score = m.get("p_mpjpe", -float(self.step))  # no validation: the latest step wins
+            if self.best is None or score < self.best["score"]:
+                self.best = {"score": score, "step": self.step}
+                _save(lifter_checkpoint(self.gen, self.disc, c, step=self.step, metrics=m, joints=self.joints),
+                      self.run_dir / "best.pt")
+            state = {
+                "generator_state": self.gen.state_dict(),
+                "discriminator_state": self.disc.state_dict(),
+                "opt_g": self.opt_g.state_dict(),
+                "opt_d": self.opt_d.state_dict(),
+                "scaler_g": self.scaler_g.state_dict(),
+                "scaler_d": self.scaler_d.state_dict(),
+                "rng": rng_states[0],
+                "rng_ranks": rng_states,
+                "world_size": info.world_size,
+                "step": self.step,
+                "rows": self.rows,
+                "best": self.best,
+                "seconds": seconds,
+                "config": c.to_plain(),
+            }
+            _save(state, self.ck_path)
+            _write_curves(self.rows, self.run_dir)
+            log.info("step %d: %s", self.step, row)
+        ddp.barrier(info)
+        return row
+
+    # ---------------------------------------------------------------- steps
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.info.device.type, dtype=self.amp_dtype)
+
+    def _adversarial_step(self) -> torch.Tensor:
+        c, js, b = self.config, self.joints, self.per_batch
+        x = self.source.sample(b, self.rng)  # type: ignore[attr-defined]
+        real = self.source.sample(b, self.rng)  # type: ignore[attr-defined]
+        with self._autocast():
+            offsets = self.gen_m(x)
+        points = back_project(x, offsets.float(), d=codec.DEPTH)
+        fake, _ = random_projection(points, elevation=(0.0, c.elevation_max), generator=self.rng)
+        fake = js.normalise(fake)
+
+        with self._autocast():
+            logits = self.disc_m(torch.cat([real, fake.detach()]))
+        d_real, d_fake = logits.float().split(b)
+        loss_d = discriminator_loss(d_real, d_fake, real_label=float(c.real_label))  # type: ignore[arg-type]
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler_d.scale(loss_d).backward()
+        self.scaler_d.step(self.opt_d)
+        self.scaler_d.update()
+
+        with self._autocast():  # through the plain D: its gradients are not G's to average
+            g_logits = self.disc(fake)
+        loss_adv = generator_loss(g_logits.float())
+        loss_sym = symmetry_loss(points, *self.sym_bones)
+        loss_ratio = bone_ratio_loss(points, self.ratio_groups)
+        loss_g = loss_adv + float(c.symmetry_weight) * loss_sym + c.bone_ratio_weight * loss_ratio  # type: ignore[arg-type]
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler_g.scale(loss_g).backward()
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        return torch.stack([loss_d, loss_adv, loss_sym, loss_ratio,
+                            torch.sigmoid(d_real).mean(), torch.sigmoid(d_fake).mean()]).detach()
+
+    def _supervised_step(self) -> torch.Tensor:
+        src = self.source
+        if not hasattr(src, "sample_3d"):
+            raise Pose2RigError(f"--objective supervised: source {self.config.source} has no 3D ground truth")
+        px, cam = src.sample_3d(self.per_batch, self.rng)  # type: ignore[attr-defined]
+        x, target = depth_targets(px, cam, self.joints)
+        with self._autocast():
+            offsets = self.gen_m(x)
+        loss = supervised_loss(offsets.float(), target)
+        points = back_project(x, offsets.float().detach(), d=codec.DEPTH)
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler_g.scale(loss).backward()
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        nan = torch.tensor(math.nan, device=loss.device)
+        return torch.stack([nan, loss.detach(), symmetry_loss(points, *self.sym_bones),
+                            bone_ratio_loss(points, self.ratio_groups), nan, nan])
+
+    # ---------------------------------------------------------------- run
+    def run(self) -> Path:
+        """Train to ``config.steps`` (or ``max_minutes``); returns ``config.out`` (rank 0 wrote it)."""
+        from tqdm import tqdm
+
+        c, info = self.config, self.info
+        try:
+            step_fn = self._adversarial_step if c.objective == "adversarial" else self._supervised_step
+            acc = torch.zeros(len(_ACC), device=info.device)
+            n_acc = 0
+            t0 = time.monotonic() - self.elapsed
+            bar = tqdm(total=c.steps, initial=self.step, disable=not (self.progress and info.is_main),
+                       desc="train lifter")
+            stop_early = False
+            self.gen.train()
+            self.disc.train()
+            while self.step < c.steps and not stop_early:
+                acc += step_fn()
+                n_acc += 1
+                self.step += 1
+                bar.update(1)
+                seconds = time.monotonic() - t0
+                if c.max_minutes > 0 and (not info.distributed or self.step % 10 == 0):
+                    stop_early = ddp.any_rank(seconds > 60 * c.max_minutes, info)
+                if self.step % c.checkpoint_every == 0 or self.step == c.steps or stop_early:
+                    row = self._checkpoint(seconds, acc, n_acc)
+                    acc.zero_()
+                    n_acc = 0
+                    bar.set_postfix(d=f"{row['loss_d']:.3f}", g=f"{row['loss_g']:.3f}",
+                                    val=f"{row.get('val_p_mpjpe_mm', math.nan):.1f}mm")
+            bar.close()
+            if info.is_main:
+                final = torch.load(self.run_dir / "best.pt", map_location="cpu", weights_only=True)
+                final["config"] = c.to_plain()
+                _save(final, c.out)
+                log.info("wrote %s (step %s, %s)", c.out, final["step"], final["metrics"])
+            ddp.barrier(info)
+            return c.out
+        finally:
+            ddp.teardown(info)
+
+
 def train(config: TrainConfig, *, resume: bool = True, progress: bool = True) -> Path:
     """Train the lifter; returns ``config.out``.
 
     Every ``checkpoint_every`` steps: validation on the held-out subject (fixed cameras), a
-    resumable checkpoint ``run_dir/checkpoint.pt`` (models, optimisers, step, RNG, curves) and
-    the curves ``run_dir/curves.csv``/``.png``. With ``resume`` an existing checkpoint is
-    continued exactly. At the end the step with the lowest validation P-MPJPE (the last step
-    when there is no validation subject) is written to ``config.out``.
+    resumable checkpoint ``run_dir/checkpoint.pt`` (models, optimisers, gradient scalers, step,
+    every process's RNG, curves) and the curves ``run_dir/curves.csv``/``.png``. With ``resume``
+    an existing checkpoint is continued exactly. At the end the step with the lowest validation
+    P-MPJPE (the last step when there is no validation subject) is written to ``config.out``.
+    Under ``torchrun`` each process calls this; only rank 0 writes files.
     """
-    from tqdm import tqdm
-
-    torch.set_num_threads(config.threads)
-    dev = torch.device(config.device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        from pose2rig.errors import Pose2RigError
-
-        raise Pose2RigError("--device cuda asked for, but torch sees no CUDA device")
-    run_dir = config.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    train_poses, val_poses = load_poses(
-        config.data, val_subject=config.val_subject, target_fps=config.target_fps, cache_dir=run_dir
-    )
-    log.info("training on %d poses, validating on %d", len(train_poses), len(val_poses))
-    views = PoseViews(train_poses, device=config.device)
-    val = None
-    if len(val_poses):
-        val = synthetic_views([val_poses], seed=VAL_SEED, max_poses=config.val_poses)
-
-    torch.manual_seed(config.seed)
-    gen = Generator(width=config.width, blocks=config.blocks).to(dev)
-    disc = Discriminator(width=config.d_width, blocks=config.d_blocks).to(dev)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr_g, betas=(config.beta1, 0.999))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(config.beta1, 0.999))
-    rng = torch.Generator(device=dev).manual_seed(config.seed)
-    step, rows, best, elapsed = 0, [], None, 0.0
-    ck_path = run_dir / "checkpoint.pt"
-    if resume and ck_path.is_file():
-        ck = torch.load(ck_path, map_location=dev, weights_only=True)
-        gen.load_state_dict(ck["generator_state"])
-        disc.load_state_dict(ck["discriminator_state"])
-        opt_g.load_state_dict(ck["opt_g"])
-        opt_d.load_state_dict(ck["opt_d"])
-        rng.set_state(ck["rng"].cpu() if dev.type == "cpu" else ck["rng"])
-        step, rows, best, elapsed = int(ck["step"]), list(ck["rows"]), ck["best"], float(ck["seconds"])
-        log.info("resumed from %s at step %d", ck_path, step)
-
-    def validate() -> dict[str, float]:
-        if val is None:
-            return {}
-        gen.eval()
-        m = evaluate_lifter(Lifter(gen.cpu() if dev.type != "cpu" else gen), *val)
-        gen.to(dev).train()
-        return m
-
-    acc = {"loss_d": 0.0, "loss_g": 0.0, "loss_sym": 0.0, "d_real": 0.0, "d_fake": 0.0}
-    n_acc = 0
-    t0 = time.monotonic() - elapsed
-    bar = tqdm(total=config.steps, initial=step, disable=not progress, desc="train lifter")
-    stop_early = False
-    while step < config.steps and not stop_early:
-        gen.train()
-        x = views.sample(config.batch, rng)
-        real = views.sample(config.batch, rng)
-        offsets = gen(x)
-        points = back_project(x, offsets, d=codec.DEPTH)
-        fake, _ = random_projection(points, elevation=(0.0, config.elevation_max), generator=rng)
-        fake = codec.normalise_torch(fake)
-
-        d_real, d_fake = disc(real), disc(fake.detach())
-        loss_d = discriminator_loss(d_real, d_fake, real_label=config.real_label)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-
-        loss_adv = generator_loss(disc(fake))
-        loss_sym = symmetry_loss(points)
-        loss_g = loss_adv + config.symmetry_weight * loss_sym
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        step += 1
-        bar.update(1)
-        if not torch.isfinite(loss_g) or not torch.isfinite(loss_d):
-            from pose2rig.errors import Pose2RigError
-
-            raise Pose2RigError(f"training diverged at step {step}: loss_d {loss_d.item()}, loss_g {loss_g.item()}")
-        acc["loss_d"] += loss_d.item()
-        acc["loss_g"] += loss_adv.item()
-        acc["loss_sym"] += loss_sym.item()
-        acc["d_real"] += torch.sigmoid(d_real).mean().item()
-        acc["d_fake"] += torch.sigmoid(d_fake).mean().item()
-        n_acc += 1
-        seconds = time.monotonic() - t0
-        stop_early = config.max_minutes > 0 and seconds > 60 * config.max_minutes
-        if step % config.checkpoint_every == 0 or step == config.steps or stop_early:
-            m = validate()
-            row = {"step": step, "seconds": round(seconds, 2)}
-            row.update({k: v / max(n_acc, 1) for k, v in acc.items()})
-            row["val_p_mpjpe_mm"] = 1000 * m.get("p_mpjpe", math.nan)
-            row["val_n_mpjpe_mm"] = 1000 * m.get("n_mpjpe", math.nan)
-            rows.append(row)
-            acc = dict.fromkeys(acc, 0.0)
-            n_acc = 0
-            score = m.get("p_mpjpe", -float(step))  # no validation: the latest step wins
-            if best is None or score < best["score"]:
-                best = {"score": score, "step": step}
-                _save(lifter_checkpoint(gen, disc, config, step=step, metrics=m), run_dir / "best.pt")
-            _save(
-                {
-                    "generator_state": gen.state_dict(),
-                    "discriminator_state": disc.state_dict(),
-                    "opt_g": opt_g.state_dict(),
-                    "opt_d": opt_d.state_dict(),
-                    "rng": rng.get_state(),
-                    "step": step,
-                    "rows": rows,
-                    "best": best,
-                    "seconds": seconds,
-                    "config": config.to_plain(),
-                },
-                ck_path,
-            )
-            _write_curves(rows, run_dir)
-            bar.set_postfix(d=f"{row['loss_d']:.3f}", g=f"{row['loss_g']:.3f}",
-                            val=f"{row['val_p_mpjpe_mm']:.1f}mm")
-            log.info("step %d: %s", step, row)
-    bar.close()
-    final = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
-    final["config"] = config.to_plain()
-    _save(final, config.out)
-    log.info("wrote %s (step %s, %s)", config.out, final["step"], final["metrics"])
-    return config.out
+    return Trainer(config, resume=resume, progress=progress).run()
 
 
-__all__ = ["TrainConfig", "lifter_checkpoint", "train"]
+__all__ = ["COLUMNS", "Trainer", "TrainConfig", "evaluate_generator", "lifter_checkpoint", "train"]
