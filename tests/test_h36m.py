@@ -160,3 +160,23 @@ def test_draws_are_fixed_by_the_generator_and_mirror_half(fake):
     bank = torch.from_numpy(src.poses)
     seen = (a[:, None] - bank[None]).abs().amax(dim=(2, 3)).min(dim=1).values < 1e-6
     assert 0.35 < seen.float().mean() < 0.65  # the unmirrored half is drawn as stored
+
+
+def test_supervised_draws_pair_pixels_with_camera_frame_truth(fake):
+    src = H36MSource(positions_3d=fake["3d"], cameras=fake["cameras"], subjects=("S1",), mirror=False)
+    px, cam = src.sample_3d(50, torch.Generator().manual_seed(1))
+    assert px.shape == (50, 17, 2) and cam.shape == (50, 17, 3) and torch.all(cam[..., 2] > 1.0)
+    # every drawn pose is one of S1's world poses seen by one of S1's cameras
+    cams = load_cameras(fake["cameras"])["S1"]
+    world = np.concatenate(list(load_positions_3d(fake["3d"], subjects=("S1",))["S1"].values()))
+    seen = np.stack([c.world_to_camera(world) for c in cams])  # (4, T, 17, 3)
+    err = np.abs(seen[:, :, None] - cam.numpy()[None, None]).max(axis=(-1, -2)).min(axis=(0, 1))
+    assert err.max() < 1e-4
+    # pixels are the pinhole image about the principal point, with that camera's focal length
+    q = cam.numpy()[..., :2] / cam.numpy()[..., 2:3]
+    f = np.sum(px.numpy() * q, axis=1) / np.sum(q * q, axis=1)  # (50, 2) per-axis focal
+    assert np.allclose(px.numpy(), f[:, None] * q, atol=1e-3)
+    assert np.all(np.min(np.abs(f[:, None, 0] - [c.focal_length[0] for c in cams]), axis=1) < 1e-2)
+    two_d_only = H36MSource(positions_2d=fake["2d"], subjects=("S1",))
+    with pytest.raises(Pose2RigError, match="needs --h36m-3d and --h36m-cameras"):
+        two_d_only.sample_3d(4, torch.Generator())

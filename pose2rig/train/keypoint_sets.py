@@ -112,6 +112,7 @@ class KeypointSetSource(Poses2DBank):
         min_confidence: a frame is kept only when every joint is present with at least this
             confidence (MediaPipe's visibility); the others are dropped.
         mirror: see :class:`Poses2DBank`.
+        n_joints: must be 17 (the files hold h36m17).
 
     Raises :class:`Pose2RigError` naming the files when no frame is left.
     """
@@ -122,9 +123,12 @@ class KeypointSetSource(Poses2DBank):
         paths: Iterable[str | os.PathLike[str]],
         min_confidence: float = 0.5,
         mirror: bool = True,
+        n_joints: int = 17,
     ) -> None:
         from pose2rig.io.npz import load_keypoints
 
+        if n_joints != self.n_joints:
+            raise Pose2RigError(f"keypoint sets hold h36m17 poses (17 joints), not n_joints={n_joints}")
         if not 0.0 <= min_confidence <= 1.0:
             raise Pose2RigError(f"min_confidence must be in [0, 1], got {min_confidence}")
         paths = tuple(paths)
