@@ -341,6 +341,46 @@ def _train_command() -> click.Command:
 cli.add_command(_train_command())
 
 
+def _eval_command() -> click.Command:
+    from pose2rig.evaluate import evaluate_checkpoints
+    from pose2rig.pipeline import _defaults
+
+    d = _defaults(evaluate_checkpoints)  # defaults live once: in the library's signature
+
+    @click.command(name="eval")
+    @click.option("--checkpoint", type=_existing_file, help="Lifter checkpoint (default: bundled).")
+    @click.option("--reference", type=_existing_file,
+                  help="A second checkpoint (e.g. a supervised lifter) scored on the same inputs.")
+    @click.option("--data", type=click.Path(path_type=Path), multiple=True,
+                  help="BVH files or folders: mocap filmed by fixed-seed virtual cameras.")
+    @click.option("--h36m-3d", type=_existing_file, help="Human3.6M 3D poses (data_3d_h36m.npz).")
+    @click.option("--h36m-2d", type=_existing_file,
+                  help="Human3.6M 2D keypoints (data_2d_h36m_*.npz); default: 3D projected (ground truth).")
+    @click.option("--h36m-cameras", type=_existing_file, help="Human3.6M cameras JSON (docs/HUMAN36M.md).")
+    @click.option("--subjects", multiple=True, default=d["subjects"], show_default=True,
+                  help="Human3.6M subjects to evaluate.")
+    @click.option("--frame-step", type=int, default=d["frame_step"], show_default=True,
+                  help="Use every n-th frame.")
+    @click.option("--seed", type=int, default=d["seed"], show_default=True, help="Virtual cameras' seed (BVH).")
+    @click.option("--max-poses", type=int, help="At most this many BVH poses (a fixed-seed draw).")
+    @click.option("--json", "json_out", type=_existing_file, help="Write the report as JSON.")
+    @click.option("--quiet", "-q", is_flag=True, help="No info messages.")
+    def eval_(quiet: bool, **kwargs: Any) -> None:
+        """Score a lifter beside the constant-depth baseline: MPJPE, P-MPJPE, N-MPJPE, PCK3D."""
+        from pose2rig.evaluate import format_report
+
+        _setup_logging(quiet)
+        report = evaluate_checkpoints(**kwargs)
+        click.echo(format_report(report))
+        if kwargs["json_out"] is not None:
+            click.echo(f"wrote report: {kwargs['json_out']}")
+
+    return eval_
+
+
+cli.add_command(_eval_command())
+
+
 def main() -> None:
     cli(prog_name="pose2rig")
 
