@@ -11,6 +11,8 @@ Convention:
     - Each process draws its own data and cameras: RNG seed ``seed + RANK_STRIDE * rank`` (rank 0
       keeps ``seed``, so a one-process run is unchanged).
     - Only rank 0 validates and writes files (checkpoints, curves, the final lifter).
+    - BatchNorm: SyncBatchNorm on cuda (statistics over the whole batch); on cpu per process,
+      running statistics averaged over processes at every checkpoint.
 """
 
 from __future__ import annotations
@@ -118,15 +120,33 @@ def gather(obj: object, info: DistInfo) -> list[object]:
     return out
 
 
+def average_buffers(module: torch.nn.Module, info: DistInfo) -> None:
+    """Average floating-point buffers (BatchNorm running statistics) over processes, in place."""
+    if not info.distributed:
+        return
+    for b in module.buffers():
+        if b.is_floating_point():
+            dist.all_reduce(b)
+            b /= info.world_size
+
+
 def wrap(module: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
-    """``module`` in DistributedDataParallel when there are several processes."""
+    """``module`` in DistributedDataParallel when there are several processes.
+
+    On cuda its BatchNorm layers become SyncBatchNorm (statistics over the whole batch, as in one
+    process) in place; gloo has no SyncBatchNorm, so on cpu each process normalises its share of
+    the batch and :func:`average_buffers` evens out the running statistics.
+    """
     if not info.distributed:
         return module
     from torch.nn.parallel import DistributedDataParallel
 
+    if info.device.type == "cuda":
+        for name, child in list(module.named_children()):
+            setattr(module, name, torch.nn.SyncBatchNorm.convert_sync_batchnorm(child))
     ids = [info.device.index] if info.device.type == "cuda" else None
     return DistributedDataParallel(module, device_ids=ids)
 
 
-__all__ = ["RANK_STRIDE", "DistInfo", "any_rank", "barrier", "gather", "mean_over_ranks", "setup",
+__all__ = ["RANK_STRIDE", "DistInfo", "any_rank", "average_buffers", "barrier", "gather", "mean_over_ranks", "setup",
            "teardown", "wrap"]

@@ -250,6 +250,8 @@ class Trainer:
         """Validate, log a curve row, write checkpoints (rank 0); collective: every rank calls it."""
         c, info = self.config, self.info
         mean = ddp.mean_over_ranks(acc / max(n_acc, 1), info).tolist()
+        ddp.average_buffers(self.gen, info)
+        ddp.average_buffers(self.disc, info)
         rng_states = ddp.gather(self.rng.get_state(), info)
         if not all(math.isfinite(v) for v in mean[:2]):
             raise Pose2RigError(f"training diverged by step {self.step}: loss_d {mean[0]}, loss_g {mean[1]}")
