@@ -19,7 +19,8 @@ Files (paths the user passes; the pickled ones are read with :mod:`pose2rig.safe
        "translation_unit": "mm"}
 
   (``h36m_cameras_intrinsic_params`` / ``h36m_cameras_extrinsic_params`` are accepted as the
-  two key names too; other keys such as ``azimuth`` are ignored). ``orientation`` is the
+  two key names too; other keys such as ``azimuth`` are ignored, and subjects whose entries
+  are all empty, as VideoPose3D lists S2, S3, S4, are skipped). ``orientation`` is the
   camera-to-world rotation quaternion, ``translation`` the camera centre in the world, in
   millimetres as VideoPose3D lists it unless ``translation_unit`` says ``"m"``.
 
@@ -146,6 +147,8 @@ def load_cameras(path: PathLike) -> dict[str, list[H36MCamera]]:
     to_m = 0.001 if unit == "mm" else 1.0
     out: dict[str, list[H36MCamera]] = {}
     for subject, cams in extr.items():
+        if isinstance(cams, list) and all(c == {} for c in cams):
+            continue  # VideoPose3D lists S2, S3, S4 with empty entries: no calibration
         if not isinstance(cams, list) or len(cams) != len(intr):
             raise Pose2RigError(
                 f"{p}: subject {subject} has {len(cams) if isinstance(cams, list) else 'no list of'} "
