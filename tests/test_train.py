@@ -126,3 +126,154 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
 def test_train_rejects_missing_data(tmp_path):
     with pytest.raises(Pose2RigError, match="not found"):
         train(_config(tmp_path, "x", data=(tmp_path / "none",)), progress=False)
+
+
+# ---------------------------------------------------------------- presets, sources, objectives
+
+def test_presets_fill_only_what_is_not_given():
+    d, p = TrainConfig(), TrainConfig(preset="paper")
+    assert (d.width, d.blocks, d.batch, d.lr_g, d.lr_d, d.norm, d.d_kcs, d.joints) == (
+        256, 2, 256, 5e-4, 1e-3, "none", "on", "h36m17")
+    assert (p.width, p.blocks, p.d_width, p.d_blocks, p.batch, p.lr_g, p.lr_d) == (1024, 4, 1024, 3, 32768, 2e-4, 2e-4)
+    assert (p.norm, p.activation, p.d_output, p.joints, p.symmetry_weight, p.real_label) == (
+        "batch", "relu", "two_class", "paper14", 0.0, 1.0)
+    o = TrainConfig(preset="paper", width=64, symmetry_weight=0.1, bone_ratio_weight=0.5)
+    assert (o.width, o.blocks, o.symmetry_weight, o.bone_ratio_weight) == (64, 4, 0.1, 0.5)
+    assert TrainConfig.from_plain(o.to_plain()) == o
+    with pytest.raises(Pose2RigError, match="preset"):
+        TrainConfig(preset="huge")  # type: ignore[arg-type]
+    with pytest.raises(Pose2RigError, match="supervised needs 3D"):
+        TrainConfig(objective="supervised", source="keypoints", keypoints=(Path("k.npz"),))
+
+
+def test_shipped_checkpoint_config_and_models_still_load():
+    ck = torch.load(Path(__file__).resolve().parents[1] / "models" / "lifter_h36m17.pt", weights_only=True)
+    cfg = TrainConfig.from_plain(ck["config"])  # written before presets existed
+    assert cfg.preset == "default" and cfg.width == ck["generator"]["width"] and cfg.joints == "h36m17"
+    gen = Generator.from_spec(ck["generator"])
+    gen.load_state_dict(ck["generator_state"])
+    disc = Discriminator.from_spec(ck["discriminator"])
+    disc.load_state_dict(ck["discriminator_state"])
+    assert gen.hold_root and disc.use_kcs and not disc.two_class
+
+
+def test_cli_preset_with_explicit_override(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    import pose2rig.train.loop as loop
+    from pose2rig.cli import cli
+
+    seen = {}
+
+    def fake_train(config, **kw):
+        seen["config"] = config
+        return config.out
+
+    monkeypatch.setattr(loop, "train", fake_train)
+    res = CliRunner().invoke(cli, ["train", "--preset", "paper", "--width", "64", "--bone-ratio-weight", "0.3",
+                                   "--out", str(tmp_path / "x.pt"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    c = seen["config"]
+    assert (c.preset, c.width, c.blocks, c.batch, c.norm, c.bone_ratio_weight) == ("paper", 64, 4, 32768, "batch", 0.3)
+
+
+@pytest.mark.parametrize("name", ["h36m17", "paper14"])
+def test_supervised_depth_targets_rebuild_the_true_pose(name):
+    """Back-projecting the ground-truth offsets gives the filmed pose to a few mm (the model's
+    own perspective approximation); the constant-depth pose is ~100 mm off."""
+    from pose2rig.io.mocap import load_bvh_as_h36m17
+    from pose2rig.train.joints import joint_set
+    from pose2rig.train.loop import evaluate_generator
+    from pose2rig.train.sources import depth_targets
+
+    js = joint_set(name)
+    views = PoseViews(load_bvh_as_h36m17(CLIPS[0]).joints[::4], joint_set=js)
+    px, cam = views.sample_3d(300, torch.Generator().manual_seed(1))
+    xy, target = depth_targets(px, cam, js)
+    assert torch.allclose(xy, js.normalise(px))
+    if js.root_is_joint:
+        assert target[:, 0].abs().max() < 1e-4
+
+    class Oracle(torch.nn.Module):  # a "generator" that knows the answer
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.table = {}
+
+        def forward(self, x):
+            return target[: len(x)] + 0 * self.w
+
+    full = torch.zeros(300, 17, 2)  # evaluate_generator takes h36m17 pixels: rebuild them
+    full[:, list(js.indices)] = px
+    full_cam = torch.ones(300, 17, 3)
+    full_cam[:, list(js.indices)] = cam
+    m = evaluate_generator(Oracle(), js, full.numpy(), full_cam.numpy())
+    assert m["p_mpjpe"] < 0.012
+    zero = evaluate_generator(Generator(n_joints=js.n_joints, width=8, blocks=0, hold_root=js.root_is_joint),
+                              js, full.numpy(), full_cam.numpy())
+    assert zero["p_mpjpe"] > 0.06
+
+
+@pytest.mark.slow
+def test_paper_preset_builds_full_size_and_steps(tmp_path):
+    cfg = _config(tmp_path, "paper", preset="paper", batch=48, steps=2, checkpoint_every=2,
+                  width=None, blocks=None, d_width=None, d_blocks=None)
+    out = train(cfg, progress=False)
+    ck = torch.load(out, weights_only=True)
+    assert ck["skeleton"] == "paper14" and len(ck["joint_names"]) == 14
+    assert ck["generator"]["width"] == 1024 and ck["generator"]["blocks"] == 4
+    assert ck["discriminator"]["blocks"] == 3 and ck["discriminator"]["two_class"]
+    gen = Generator.from_spec(ck["generator"])
+    gen.load_state_dict(ck["generator_state"])
+    assert not gen.hold_root and any("bn" in k for k in ck["generator_state"])
+    assert np.isfinite(ck["metrics"]["p_mpjpe"])
+
+
+@pytest.mark.slow
+def test_supervised_training_beats_constant_depth(tmp_path):
+    cfg = _config(tmp_path, "sup", objective="supervised", steps=150, batch=64, width=64, blocks=1,
+                  checkpoint_every=150, val_poses=300, lr_g=2e-3)
+    train(cfg, progress=False)
+    rows = list(csv.DictReader(open(cfg.run_dir / "curves.csv")))
+    ck = torch.load(cfg.out, weights_only=True)
+    from pose2rig.lift.infer import Lifter
+    from pose2rig.evaluate import evaluate_lifter, synthetic_views
+    from pose2rig.io.mocap import load_bvh_as_h36m17
+
+    val = synthetic_views([load_bvh_as_h36m17(CLIPS[1]).joints], seed=1234, max_poses=300)
+    const = evaluate_lifter(Lifter.constant_depth(), *val)["p_mpjpe"]
+    assert float(rows[-1]["val_p_mpjpe_mm"]) < 0.8 * 1000 * const
+    assert np.isfinite(float(rows[-1]["loss_g"])) and rows[-1]["loss_d"] == "nan"
+    assert ck["step"] == 150
+
+
+@pytest.mark.slow
+def test_keypoint_sets_and_h36m_plug_in_as_sources(tmp_path):
+    """B's sources through build_source: keypoint sets (adversarial, in paper14) and Human3.6M
+    (supervised, needs 3D), mixed precision on cpu (bfloat16), bone-ratio loss on."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _h36m_fake import write_fake_h36m
+
+    from pose2rig.evaluate import synthetic_views
+    from pose2rig.io.mocap import load_bvh_as_h36m17
+    from pose2rig.io.npz import save_keypoints
+    from pose2rig.types import Keypoints2D
+
+    px, _ = synthetic_views([load_bvh_as_h36m17(CLIPS[0]).joints[::4]], seed=0)
+    px = px + 500.0
+    kp = Keypoints2D(keypoints=px, confidence=np.ones(px.shape[:2], np.float32), skeleton=H36M17,
+                     image_size=(1000, 1000), fps=30.0, timestamps=np.arange(len(px)) / 30.0)
+    save_keypoints(tmp_path / "clip.npz", kp)
+    cfg = _config(tmp_path, "kp", source="keypoints", keypoints=(tmp_path / "clip.npz",), joints="paper14",
+                  steps=3, checkpoint_every=3, precision="mixed", bone_ratio_weight=1.0)
+    train(cfg, progress=False)
+    rows = list(csv.DictReader(open(cfg.run_dir / "curves.csv")))
+    assert all(np.isfinite(float(rows[-1][k])) for k in ("loss_d", "loss_g", "loss_ratio", "val_p_mpjpe_mm"))
+
+    h = write_fake_h36m(tmp_path / "h36m", frames=20)
+    cfg = _config(tmp_path, "h36m", source="h36m", objective="supervised", h36m_3d=h["3d"],
+                  h36m_cameras=h["cameras"], h36m_subjects=("S1", "S5"), steps=3, checkpoint_every=3)
+    train(cfg, progress=False)
+    assert torch.load(cfg.out, weights_only=True)["config"]["source"] == "h36m"

@@ -15,7 +15,6 @@ import torch
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.io.atomic import atomic_path
-from pose2rig.lift.codec import normalise_torch
 from pose2rig.lift.projection import virtual_camera_views
 from pose2rig.skeletons import H36M17
 from pose2rig.train.joints import H36M17_SET, JointSet
@@ -116,7 +115,7 @@ class PoseViews:
     def sample(self, batch: int, generator: torch.Generator) -> torch.Tensor:
         """``(batch, J, 2)`` normalised 2D poses."""
         px, _ = self._film(batch, generator)
-        return self.joint_set.from_h36m17(normalise_torch(px))
+        return self.joint_set.from_h36m17(px)
 
     def sample_3d(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``(batch, J, 2)`` pixels (principal point at the origin) and ``(batch, J, 3)``

@@ -92,8 +92,7 @@ class JointSet:
     def from_h36m17(self, xy: torch.Tensor) -> torch.Tensor:
         """Normalised poses in this set ``(B, J, 2)`` from h36m17 2D poses ``(B, 17, 2)``
         (pixels or already normalised: the result is the same)."""
-        sub = self.select(xy)
-        return sub if self is H36M17_SET else self.normalise(sub)
+        return self.normalise(self.select(xy))
 
     def bones(self) -> tuple[list[int], list[int]]:
         """``(parents, children)`` of every bone."""

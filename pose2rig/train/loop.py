@@ -253,7 +253,8 @@ class Trainer:
         ddp.average_buffers(self.gen, info)
         ddp.average_buffers(self.disc, info)
         rng_states = ddp.gather(self.rng.get_state(), info)
-        if not all(math.isfinite(v) for v in mean[:2]):
+        watched = mean[:2] if c.objective == "adversarial" else mean[1:2]  # supervised: no D
+        if not all(math.isfinite(v) for v in watched):
             raise Pose2RigError(f"training diverged by step {self.step}: loss_d {mean[0]}, loss_g {mean[1]}")
         row: dict[str, float] = {"step": self.step, "seconds": round(seconds, 2)}
         row.update(dict(zip(_ACC, mean)))
