@@ -217,17 +217,17 @@ def docs_section(rows: list[Row], *, command: str, poses: int, clips: int, frame
     return "\n".join(lines)
 
 
-def replace_section(text: str, body: str, *, title: str = SECTION_TITLE) -> str:
-    """Put ``body`` between the markers of ``text``; append a titled, marked section when there
-    are none. Everything outside the markers is kept byte for byte."""
-    n_begin, n_end = text.count(BEGIN), text.count(END)
+def replace_section(text: str, body: str, *, title: str = SECTION_TITLE, begin: str = BEGIN, end: str = END) -> str:
+    """Put ``body`` between the ``begin`` and ``end`` markers of ``text``; append a titled, marked
+    section when there are none. Everything outside the markers is kept byte for byte."""
+    n_begin, n_end = text.count(begin), text.count(end)
     if n_begin == 0 and n_end == 0:
-        return text.rstrip("\n") + f"\n\n{title}\n\n{BEGIN}\n{body}\n{END}\n"
-    if n_begin != 1 or n_end != 1 or text.index(BEGIN) > text.index(END):
-        raise Pose2RigError(f"docs: expected one {BEGIN} before one {END}, found {n_begin} and {n_end}")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{body}\n{END}{tail}"
+        return text.rstrip("\n") + f"\n\n{title}\n\n{begin}\n{body}\n{end}\n"
+    if n_begin != 1 or n_end != 1 or text.index(begin) > text.index(end):
+        raise Pose2RigError(f"docs: expected one {begin} before one {end}, found {n_begin} and {n_end}")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
 
 
 def write_docs(body: str, path: Path = DOCS) -> None:

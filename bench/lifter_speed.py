@@ -1,0 +1,314 @@
+"""Lifter throughput: one training step (G and D) and generator inference, beside a bare chain of
+matrix multiplies of the same shapes measured in the same run.
+
+    .venv/bin/python bench/lifter_speed.py --checkpoint models/lifter_h36m17.pt --threads 2
+
+Sizes (G and D width and blocks, training batch) are read from the checkpoint.
+
+Training: samples/s of one step as ``pose2rig.train.loop`` takes it: G forward, back-projection,
+random projection, normalisation, D on real and fake, D loss backward and Adam step, D on fake
+again, G loss (adversarial + symmetry) backward and Adam step. Batches are drawn beforehand (the
+step alone); the data draw (``PoseViews.sample``: mirror, film, normalise; two per step) is timed
+separately and reported with it.
+
+Inference: poses/s of ``Generator.forward`` on ``--batch`` poses under ``torch.inference_mode``
+against two bare chains on the same input sizes:
+
+- ``mm``: the Linear shapes only, ``h = h @ W^T`` (34->256, 256->256 x 2 per block, 256->17);
+- ``addmm+act``: the same with bias adds fused (``torch.addmm``) and a LeakyReLU after every
+  layer that has one in the model (no residual adds, no input scaling, no root subtraction).
+
+The issue's bar: the generator within 80 % of the ``mm`` chain's throughput. Every figure is the
+median of ``--repeats`` timed repeats after warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import os
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from pose2rig.lift import codec  # noqa: E402
+from pose2rig.lift.model import Discriminator, Generator  # noqa: E402
+from pose2rig.lift.projection import back_project, random_projection  # noqa: E402
+
+BEGIN = "<!-- lifter-speed:begin -->"
+END = "<!-- lifter-speed:end -->"
+DOCS = REPO / "docs" / "BENCHMARKS.md"
+SECTION_TITLE = "## Lifter throughput (issue 3)"
+
+
+def timed(fn: Callable[[], object], *, iters: int, repeats: int, warmup: int) -> list[float]:
+    """Seconds per call of ``fn``: ``repeats`` values, each the mean over ``iters`` calls."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        out.append((time.perf_counter() - t0) / iters)
+    return out
+
+
+def load_models(path: Path) -> tuple[Generator, Discriminator, dict]:
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    g, d = ck["generator"], ck["discriminator"]
+    gen = Generator(n_joints=g["n_joints"], width=g["width"], blocks=g["blocks"])
+    gen.load_state_dict(ck["generator_state"])
+    disc = Discriminator(n_joints=d["n_joints"], width=d["width"], blocks=d["blocks"])
+    disc.load_state_dict(ck["discriminator_state"])
+    return gen, disc, dict(ck.get("config") or {})
+
+
+def pose_bank(n: int = 20000) -> torch.Tensor:
+    """World-frame h36m17 poses from the Bandai-1 cache of bench/lifter_eval.py (any mocap
+    would do for timing)."""
+    import numpy as np
+    from lifter_eval import load_clips
+
+    from pose2rig.train.data import bvh_files
+
+    data = REPO.parent / "shared" / "data" / "mocap" / "bandai1"
+    clips = load_clips(bvh_files((data,)), REPO / "runs" / "bench_cache" / f"{data.name}.npz")
+    j = np.concatenate(clips)[::3][:n]
+    return torch.from_numpy(np.ascontiguousarray(j, dtype=np.float32))
+
+
+def training_step(gen: Generator, disc: Discriminator, config: dict) -> Callable[[torch.Tensor, torch.Tensor], None]:
+    """One step of ``pose2rig.train.loop.train`` (without its logging), as a closure."""
+    from pose2rig.train.losses import discriminator_loss, generator_loss, symmetry_loss
+
+    beta1 = float(config.get("beta1", 0.5))
+    opt_g = torch.optim.Adam(gen.parameters(), lr=float(config.get("lr_g", 5e-4)), betas=(beta1, 0.999))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=float(config.get("lr_d", 1e-3)), betas=(beta1, 0.999))
+    rng = torch.Generator().manual_seed(0)
+    el_max = float(config.get("elevation_max", 20.0))
+    real_label = float(config.get("real_label", 0.9))
+    w_sym = float(config.get("symmetry_weight", 0.1))
+
+    def step(x: torch.Tensor, real: torch.Tensor) -> None:
+        offsets = gen(x)
+        points = back_project(x, offsets, d=codec.DEPTH)
+        fake, _ = random_projection(points, elevation=(0.0, el_max), generator=rng)
+        fake = codec.normalise_torch(fake)
+        loss_d = discriminator_loss(disc(real), disc(fake.detach()), real_label=real_label)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        loss_g = generator_loss(disc(fake)) + w_sym * symmetry_loss(points)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+
+    return step
+
+
+def linears(gen: Generator) -> list[torch.nn.Linear]:
+    """The generator's Linear layers in the order its forward runs them."""
+    net = gen.net
+    out = [net.inp]
+    for b in net.blocks:
+        out += [b.fc1, b.fc2]
+    return out + [net.out]
+
+
+def bare_chains(gen: Generator) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """Chains of the generator's Linear shapes: ``mm`` only, and ``addmm`` + LeakyReLU."""
+    layers = linears(gen)
+    wt = [lin.weight.detach().t() for lin in layers]  # the (in, out) views F.linear uses
+    bias = [lin.bias.detach() for lin in layers]
+    slope = 0.2
+
+    def mm(x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for w in wt:
+            h = torch.mm(h, w)
+        return h
+
+    def addmm_act(x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for i, (w, b) in enumerate(zip(wt, bias, strict=True)):
+            if i > 0:
+                h = F.leaky_relu(h, slope)
+            h = torch.addmm(b, h, w)
+        return h
+
+    return {"mm": mm, "addmm+act": addmm_act}
+
+
+def inplace_forward(gen: Generator, xy: torch.Tensor) -> torch.Tensor:
+    """``Generator.forward`` with the block's second activation and the residual add in place
+    (inference only): the same arithmetic with fewer live ``(B, width)`` buffers. A suggestion for
+    ``pose2rig/lift/model.py``, checked here to give the same offsets."""
+    net, slope = gen.net, 0.2
+    h = net.inp(xy.flatten(1) * codec.DEPTH)
+    for b in net.blocks:
+        t = F.leaky_relu_(b.fc1(F.leaky_relu(h, slope)), slope)
+        h = b.fc2(t).add_(h)
+    o = net.out(F.leaky_relu_(h, slope))
+    return o - o[:, :1]
+
+
+def machine() -> str:
+    import os
+    import platform
+
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} cores (\"{cpu}\", {platform.machine()}), Python {platform.python_version()}, "
+            f"torch {torch.__version__}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", type=Path, default=REPO / "models" / "lifter_h36m17.pt")
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    ap.add_argument("--batch", type=int, default=4096, help="inference batch")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--train-iters", type=int, default=10, help="training steps per timed repeat")
+    ap.add_argument("--infer-iters", type=int, default=10, help="forward passes per timed repeat")
+    ap.add_argument("--chunk", type=int, default=1024, help="also time the generator on the batch in chunks")
+    ap.add_argument("--write-docs", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    gen, disc, config = load_models(args.checkpoint)
+    tb = int(config.get("batch", 256))
+    print(f"{machine()}; torch threads {torch.get_num_threads()} (inter-op {torch.get_num_interop_threads()}), "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, load average {os.getloadavg()[0]:.1f}")
+    print(f"G {gen.width}x{gen.blocks} blocks, D {disc.net.inp.out_features}x{len(disc.net.blocks)} blocks, "
+          f"training batch {tb}, inference batch {args.batch}")
+    lines: dict[str, str] = {}
+
+    # --- training --------------------------------------------------------------------------
+    from pose2rig.train.data import PoseViews
+
+    views = PoseViews(pose_bank().numpy())
+    rng = torch.Generator().manual_seed(0)
+    pool = [(views.sample(tb, rng), views.sample(tb, rng)) for _ in range(8)]
+    gen.train()
+    disc.train()
+    step = training_step(gen, disc, config)
+    k = iter(range(10**9))
+
+    def one_step() -> None:
+        x, real = pool[next(k) % len(pool)]
+        step(x, real)
+
+    t_step = statistics.median(timed(one_step, iters=args.train_iters, repeats=args.repeats, warmup=5))
+    t_data = statistics.median(timed(lambda: views.sample(tb, rng), iters=args.train_iters,
+                                     repeats=args.repeats, warmup=3))
+    lines["train_step"] = (f"G+D step alone: {1000 * t_step:.2f} ms/step, {tb / t_step:,.0f} samples/s "
+                           f"({1 / t_step:.1f} steps/s)")
+    t_full = t_step + 2 * t_data
+    lines["train_data"] = (f"with the data draw (2 x PoseViews.sample, {1000 * t_data:.2f} ms each): "
+                           f"{1000 * t_full:.2f} ms/step, {tb / t_full:,.0f} samples/s ({1 / t_full:.1f} steps/s)")
+    for v in lines.values():
+        print(v)
+
+    # --- inference ---------------------------------------------------------------------------
+    gen.eval()
+    x = views.sample(args.batch, rng).contiguous()
+    flat = (x.flatten(1) * codec.DEPTH).contiguous()  # what the first Linear sees
+    chains = bare_chains(gen)
+    chunk = args.chunk
+
+    def chunked() -> list[torch.Tensor]:
+        return [gen(x[i : i + chunk]) for i in range(0, len(x), chunk)]
+
+    cases: dict[str, Callable[[], object]] = {
+        "generator": lambda: gen(x),
+        f"generator, chunks of {chunk}": chunked,
+        "generator, in-place ops": lambda: inplace_forward(gen, x),
+        **{f"{name} chain": (lambda fn=fn: fn(flat)) for name, fn in chains.items()},
+    }
+    # interleaved rounds: each round times every case once, so drift on a shared machine hits
+    # all of them alike; ratios are taken within a round, then the median over rounds
+    rounds: dict[str, list[float]] = {k: [] for k in cases}
+    with torch.inference_mode():
+        torch.testing.assert_close(inplace_forward(gen, x), gen(x), rtol=0, atol=1e-6)
+        for fn in cases.values():
+            timed(fn, iters=1, repeats=1, warmup=3)
+        faults: dict[str, list[float]] = {k: [] for k in cases}
+        for _ in range(args.repeats):
+            for name, fn in cases.items():
+                f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                rounds[name] += timed(fn, iters=args.infer_iters, repeats=1, warmup=0)
+                faults[name].append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / args.infer_iters)
+    res = {k: statistics.median(v) for k, v in rounds.items()}
+
+    def ratio(a: str, b: str) -> float:
+        return statistics.median(tb_ / ta_ for ta_, tb_ in zip(rounds[a], rounds[b], strict=True))
+
+    flops = 2 * args.batch * sum(lin.in_features * lin.out_features for lin in linears(gen))
+    for name, t in res.items():
+        print(f"inference {name:26s} {1000 * t:7.2f} ms/batch  {args.batch / t:12,.0f} poses/s  "
+              f"{flops / t / 1e9:6.1f} GFLOP/s  {statistics.median(faults[name]):7.0f} page faults/call")
+    ratio_mm = ratio("generator", "mm chain")
+    ratio_act = ratio("generator", "addmm+act chain")
+    ratio_chunk = ratio(f"generator, chunks of {chunk}", "mm chain")
+    ratio_inplace = ratio("generator, in-place ops", "mm chain")
+    print(f"generator / mm chain: {ratio_mm:.3f} (bar >= 0.8); generator / addmm+act chain: {ratio_act:.3f}; "
+          f"generator in chunks of {chunk} / mm chain: {ratio_chunk:.3f}; in-place / mm chain: {ratio_inplace:.3f}")
+
+    if args.write_docs:
+        from lifter_table import replace_section
+
+        from pose2rig.io.atomic import atomic_path
+
+        env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS") if k in os.environ)
+        cmd = (env + " " if env else "") + ".venv/bin/python bench/lifter_speed.py " + " ".join(
+            a for a in (argv or sys.argv[1:]) if a != "--write-docs")
+        rows = ["| measurement | ms | throughput | page faults/call |", "| --- | ---: | ---: | ---: |",
+                f"| training: G+D step alone (batch {tb}) | {1000 * t_step:.2f} | {tb / t_step:,.0f} samples/s | |",
+                f"| training: step + data draw | {1000 * t_full:.2f} | {tb / t_full:,.0f} samples/s | |"]
+        for name, t in res.items():
+            rows.append(f"| inference: {name} (batch {args.batch}) | {1000 * t:.2f} | {args.batch / t:,.0f} poses/s "
+                        f"| {statistics.median(faults[name]):.0f} |")
+        body = "\n".join([
+            f"{datetime.date.today().isoformat()}, {machine()}, {torch.get_num_threads()} torch thread(s), "
+            f"load average {os.getloadavg()[0]:.1f} at the end (other work on the machine):",
+            "",
+            f"    {cmd.strip()}",
+            "",
+            f"G {gen.width} wide x {gen.blocks} blocks, D {disc.net.inp.out_features} x {len(disc.net.blocks)} "
+            f"(from the checkpoint). Medians of {args.repeats} repeats after warm-up.",
+            "",
+            *rows,
+            "",
+            f"Generator inference against the bare `mm` chain (its Linear shapes only): **{ratio_mm:.2f}** "
+            f"(bar 0.8); against `addmm` + LeakyReLU: {ratio_act:.2f}; the generator in chunks of {chunk}: "
+            f"{ratio_chunk:.2f}; with in-place block ops: {ratio_inplace:.2f} (ratios: medians over interleaved rounds).",
+        ])
+        begin, end = (m.replace("lifter-speed", f"lifter-speed-t{args.threads}") for m in (BEGIN, END))
+        with atomic_path(DOCS) as tmp:
+            tmp.write_text(replace_section(DOCS.read_text(), body, begin=begin, end=end,
+                                           title=f"{SECTION_TITLE}, {args.threads} torch thread(s)"))
+        print(f"wrote {DOCS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
