@@ -64,8 +64,12 @@ class Lifter:
     def constant_depth(cls) -> Lifter:
         return cls(None, meta={"name": "constant depth"})
 
-    def offsets(self, xy_norm: np.ndarray, *, batch: int = 4096) -> np.ndarray:
-        """Depth offsets ``(N, J)`` for normalised 2D poses ``(N, J, 2)`` (finite)."""
+    def offsets(self, xy_norm: np.ndarray, *, batch: int = 1024) -> np.ndarray:
+        """Depth offsets ``(N, J)`` for normalised 2D poses ``(N, J, 2)`` (finite).
+
+        Chunks of 1,024 poses: larger batches make glibc hand 4 MB buffers back to the OS and
+        fault them in again on every call (bench/lifter_speed.py).
+        """
         xy = np.asarray(xy_norm, dtype=np.float32)
         if self.generator is None:
             return np.zeros(xy.shape[:-1], dtype=np.float32)
@@ -122,12 +126,12 @@ def load_lifter(path: Path | None = None) -> Lifter:
         raise Pose2RigError(f"{p}: normalisation {cc} differs from this version's {codec.constants()}")
     try:
         g = ck["generator"]
-        gen = Generator(n_joints=int(g["n_joints"]), width=int(g["width"]), blocks=int(g["blocks"]))
+        gen = Generator.from_spec(g)
         gen.load_state_dict(ck["generator_state"])
     except (KeyError, TypeError, RuntimeError) as e:
         raise Pose2RigError(f"{p}: generator weights do not fit the stored model shape ({e})") from None
     gen.eval()
-    meta = {k: ck.get(k) for k in ("config", "step", "metrics")}
+    meta = {k: ck.get(k) for k in ("config", "step", "metrics", "train_seconds")}
     return Lifter(gen, d=float(cc.get("depth", codec.DEPTH)), meta=meta)
 
 

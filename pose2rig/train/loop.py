@@ -50,7 +50,7 @@ VAL_SEED = 1234
 
 def lifter_checkpoint(
     gen: Generator, disc: Discriminator, config: TrainConfig, *, step: int, metrics: dict[str, float],
-    joints: JointSet | None = None,
+    joints: JointSet | None = None, seconds: float | None = None,
 ) -> dict[str, object]:
     """The shipped-model dict (see :mod:`pose2rig.lift.infer` for the format).
 
@@ -75,6 +75,7 @@ def lifter_checkpoint(
         "config": config.to_plain(),
         "step": int(step),
         "metrics": {k: float(v) for k, v in metrics.items()},
+        "train_seconds": float(seconds) if seconds is not None else float("nan"),
     }
 
 
@@ -266,7 +267,8 @@ class Trainer:
             score = m.get("p_mpjpe", -float(self.step))  # no validation: the latest step wins
             if self.best is None or score < self.best["score"]:
                 self.best = {"score": score, "step": self.step}
-                _save(lifter_checkpoint(self.gen, self.disc, c, step=self.step, metrics=m, joints=self.joints),
+                _save(lifter_checkpoint(self.gen, self.disc, c, step=self.step, metrics=m, joints=self.joints,
+                                        seconds=seconds),
                       self.run_dir / "best.pt")
             state = {
                 "generator_state": self.gen.state_dict(),
