@@ -276,3 +276,18 @@ def test_keypoint_sets_and_h36m_plug_in_as_sources(tmp_path):
                   h36m_cameras=h["cameras"], h36m_subjects=("S1", "S5"), steps=3, checkpoint_every=3)
     train(cfg, progress=False)
     assert torch.load(cfg.out, weights_only=True)["config"]["source"] == "h36m"
+
+
+def test_learning_rates_decay_exponentially_to_lr_final(tmp_path):
+    c = _config(tmp_path, "decay", lr_final=0.01)
+    train(c, progress=False)
+    ck = torch.load(c.run_dir / "checkpoint.pt", weights_only=True)
+    factor = 0.01 ** (11 / 12)  # the last of 12 steps ran at step index 11
+    assert ck["opt_g"]["param_groups"][0]["lr"] == pytest.approx(c.lr_g * factor)
+    assert ck["opt_d"]["param_groups"][0]["lr"] == pytest.approx(c.lr_d * factor)
+    flat = _config(tmp_path, "flat")
+    train(flat, progress=False)
+    ck = torch.load(flat.run_dir / "checkpoint.pt", weights_only=True)
+    assert ck["opt_g"]["param_groups"][0]["lr"] == pytest.approx(flat.lr_g)
+    with pytest.raises(Pose2RigError, match="lr-final"):
+        _config(tmp_path, "bad", lr_final=0.0)

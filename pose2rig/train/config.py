@@ -66,6 +66,9 @@ class TrainConfig:
             independently); from the preset.
         lr_g, lr_d: Adam learning rates; from the preset.
         beta1: Adam's first-moment decay for both; from the preset.
+        lr_final: both learning rates at the last step, as a fraction of their start; they fall
+            exponentially in between (set from the step number, so a resumed run continues
+            exactly); 1 keeps them constant.
         joints: training joint set, "h36m17" or "paper14" (h36m17 without pelvis, spine and
             neck/nose; root the mid-hip point); from the preset.
         width, blocks: generator residual MLP size; d_width, d_blocks: the discriminator's; from
@@ -110,6 +113,7 @@ class TrainConfig:
     lr_g: float | None = None
     lr_d: float | None = None
     beta1: float | None = None
+    lr_final: float = 1.0
     joints: Literal["h36m17", "paper14"] | None = None
     width: int | None = None
     blocks: int | None = None
@@ -166,6 +170,8 @@ class TrainConfig:
         for name in ("symmetry_weight", "bone_ratio_weight", "lr_g", "lr_d"):
             if not float(getattr(self, name)) >= 0.0:
                 raise Pose2RigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 < self.lr_final <= 1.0:
+            raise Pose2RigError(f"--lr-final must be in (0, 1], got {self.lr_final}")
         if self.source == "keypoints" and self.objective == "supervised":
             raise Pose2RigError("--objective supervised needs 3D ground truth: --source mocap or h36m")
         if self.source == "keypoints" and not self.keypoints:

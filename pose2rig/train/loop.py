@@ -348,6 +348,16 @@ class Trainer:
         return torch.stack([nan, loss.detach(), symmetry_loss(points, *self.sym_bones),
                             bone_ratio_loss(points, self.ratio_groups), nan, nan])
 
+    def _set_learning_rates(self) -> None:
+        """Exponential decay from the configured rates to ``lr_final`` of them at the last step."""
+        c = self.config
+        if c.lr_final == 1.0:
+            return
+        factor = float(c.lr_final) ** (self.step / max(c.steps, 1))
+        for opt, lr in ((self.opt_g, c.lr_g), (self.opt_d, c.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = float(lr) * factor  # type: ignore[arg-type]
+
     # ---------------------------------------------------------------- run
     def run(self) -> Path:
         """Train to ``config.steps`` (or ``max_minutes``); returns ``config.out`` (rank 0 wrote it)."""
@@ -365,6 +375,7 @@ class Trainer:
             self.gen.train()
             self.disc.train()
             while self.step < c.steps and not stop_early:
+                self._set_learning_rates()
                 acc += step_fn()
                 n_acc += 1
                 self.step += 1
