@@ -168,19 +168,9 @@ def inplace_forward(gen: Generator, xy: torch.Tensor) -> torch.Tensor:
 
 
 def machine() -> str:
-    import os
-    import platform
+    from lifter_table import machine as describe  # one description of the machine for all benches
 
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} cores (\"{cpu}\", {platform.machine()}), Python {platform.python_version()}, "
-            f"torch {torch.__version__}")
+    return describe(threads=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -181,7 +181,8 @@ def _config_line(meta: dict[str, object]) -> str:
     return text
 
 
-def machine() -> str:
+def machine(*, threads: bool = True) -> str:
+    """CPU model, cores, Python and torch versions (and torch threads) for the docs."""
     cpu = platform.processor() or "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -192,8 +193,9 @@ def machine() -> str:
         pass
     import torch
 
-    return (f"{os.cpu_count()} cores (\"{cpu}\", {platform.machine()}), Python {platform.python_version()}, "
-            f"torch {torch.__version__}, {torch.get_num_threads()} torch threads")
+    text = (f"{os.cpu_count()} cores (\"{cpu}\", {platform.machine()}), Python {platform.python_version()}, "
+            f"torch {torch.__version__}")
+    return text + (f", {torch.get_num_threads()} torch threads" if threads else "")
 
 
 def docs_section(rows: list[Row], *, command: str, poses: int, clips: int, frame_step: int, seed: int) -> str:
