@@ -6,7 +6,7 @@ from pose2rig.errors import Pose2RigError
 from pose2rig.types import Skeleton
 
 
-def _skeleton(name: str, joints: list[tuple[str, str | None]]) -> Skeleton:
+def skeleton_from_pairs(name: str, joints: list[tuple[str, str | None]]) -> Skeleton:
     """Build a skeleton from ``(joint, parent)`` pairs; mirrors follow the left_/right_ prefix."""
     names = tuple(j for j, _ in joints)
     parents = tuple(-1 if p is None else names.index(p) for _, p in joints)
@@ -23,7 +23,7 @@ def _skeleton(name: str, joints: list[tuple[str, str | None]]) -> Skeleton:
     return Skeleton(name, names, parents, tuple(twin(n) for n in names))
 
 
-H36M17 = _skeleton(
+H36M17 = skeleton_from_pairs(
     "h36m17",
     [
         ("pelvis", None),
@@ -46,7 +46,7 @@ H36M17 = _skeleton(
     ],
 )
 
-MEDIAPIPE33 = _skeleton(
+MEDIAPIPE33 = skeleton_from_pairs(
     "mediapipe33",
     [
         ("nose", None),
@@ -85,7 +85,7 @@ MEDIAPIPE33 = _skeleton(
     ],
 )
 
-COCO17 = _skeleton(
+COCO17 = skeleton_from_pairs(
     "coco17",
     [
         ("nose", None),

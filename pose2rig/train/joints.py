@@ -26,6 +26,7 @@ import torch
 from pose2rig.errors import Pose2RigError
 from pose2rig.lift import codec
 from pose2rig.skeletons import H36M17
+from pose2rig.skeletons.joint_sets import skeleton_from_pairs
 from pose2rig.types import Skeleton
 
 
@@ -119,22 +120,9 @@ class JointSet:
         ]
 
 
-def _subset(name: str, joints: list[tuple[str, str | None]]) -> Skeleton:
-    names = tuple(j for j, _ in joints)
-    parents = tuple(-1 if p is None else names.index(p) for _, p in joints)
-
-    def twin(n: str) -> int:
-        for a, b in (("left_", "right_"), ("right_", "left_")):
-            if n.startswith(a):
-                return names.index(b + n[len(a):])
-        return names.index(n)
-
-    return Skeleton(name, names, parents, tuple(twin(n) for n in names))
-
-
 H36M17_SET = JointSet(skeleton=H36M17, indices=tuple(range(17)), root=(0,), head=10)
 
-_PAPER14 = _subset(
+_PAPER14 = skeleton_from_pairs(
     "paper14",
     [
         ("thorax", None),
