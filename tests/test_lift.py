@@ -224,6 +224,43 @@ def test_lift_rejects_bad_height():
         lift(kp, lifter=Lifter.constant_depth(), height=17.0)
 
 
+def test_mirror_permutation_swaps_left_and_right_only():
+    perm = codec.mirror_permutation(H36M17.joint_names)
+    names = H36M17.joint_names
+    assert sorted(perm) == list(range(len(names))) and [perm[p] for p in perm] == list(range(len(names)))
+    for i, j in enumerate(perm):
+        if "left" in names[i] or "right" in names[i]:
+            assert names[j] == names[i].replace("left", "x").replace("right", "left").replace("x", "right")
+        else:
+            assert j == i
+
+
+def test_mirror_averaging_cancels_a_left_right_bias_and_keeps_symmetric_answers():
+    rng = np.random.default_rng(0)
+    xy = rng.normal(size=(5, 17, 2)).astype(np.float32)
+    perm = codec.mirror_permutation(H36M17.joint_names)
+    left = np.array(["left" in n for n in H36M17.joint_names])
+
+    def biased(x):  # depth from |x| (mirror-symmetric) plus +0.3 on whichever joints are "left"
+        return np.abs(x[..., 0]) + 0.3 * left
+
+    out = codec.mirror_averaged(biased, xy, perm)
+    sided = left | np.array(["right" in n for n in H36M17.joint_names])
+    assert np.allclose(out, np.abs(xy[..., 0]) + 0.15 * sided)  # the bias is split evenly over both sides
+    t = torch.from_numpy(xy)
+    assert torch.allclose(codec.mirror_averaged(lambda x: x[..., 0].abs(), t, perm), t[..., 0].abs())
+    # the Lifter does the same in one batch of 2N, and not with mirror=False
+    gen = Generator(n_joints=17, width=8, blocks=1)
+    torch.nn.init.normal_(gen.net.out.weight)
+    on, off = Lifter(gen), Lifter(gen, mirror=False)
+    xn = xy * 0.05
+    with torch.no_grad():
+        plain = gen(torch.from_numpy(xn)).numpy()
+        flipped = gen(torch.from_numpy(xn[:, perm] * np.float32([-1, 1]))).numpy()[:, perm]
+    assert np.allclose(off.offsets(xn), plain, atol=1e-6)
+    assert np.allclose(on.offsets(xn), 0.5 * (plain + flipped), atol=1e-6)
+
+
 # --- the shipped checkpoint ----------------------------------------------------------------
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from pose2rig.lift import codec, load_lifter
 from pose2rig.lift.model import Discriminator, Generator
 from pose2rig.lift.projection import back_project, random_projection
 from pose2rig.train import TrainConfig, train
+from pose2rig.train.loop import Trainer
 from pose2rig.train.data import PoseViews, mirror_poses, subject_of
 from pose2rig.train.losses import discriminator_loss, symmetry_loss
 from pose2rig.skeletons import H36M17
@@ -104,6 +105,27 @@ def test_train_writes_curves_and_a_loadable_lifter(tmp_path):
 
 
 @pytest.mark.slow
+def test_written_generator_is_the_moving_average_of_the_trained_one(tmp_path):
+    """--ema: best.pt holds the averaged weights (not the trained ones); --ema 0 the trained ones."""
+    cfg = _config(tmp_path, "ema", steps=6, checkpoint_every=6, ema=0.5)
+    trainer = Trainer(cfg, progress=False)
+    trainer.run()
+    trained = trainer.gen.state_dict()["net.out.weight"]
+    averaged = trainer.gen_ema.module.state_dict()["net.out.weight"]
+    assert not torch.equal(trained, averaged)
+    written = torch.load(cfg.out, weights_only=True)["generator_state"]["net.out.weight"]
+    assert torch.equal(written, averaged)
+    off = _config(tmp_path, "plain", steps=6, checkpoint_every=6, ema=0.0)
+    trainer = Trainer(off, progress=False)
+    trainer.run()
+    assert trainer.gen_ema is None
+    assert torch.equal(torch.load(off.out, weights_only=True)["generator_state"]["net.out.weight"],
+                       trainer.gen.state_dict()["net.out.weight"])
+    with pytest.raises(Pose2RigError, match="--ema"):
+        _config(tmp_path, "bad", ema=1.0)
+
+
+@pytest.mark.slow
 def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
     whole = _config(tmp_path, "whole")
     train(whole, progress=False)
@@ -113,7 +135,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
     a = torch.load(whole.run_dir / "checkpoint.pt", weights_only=True)
     b = torch.load(part.run_dir / "checkpoint.pt", weights_only=True)
     assert a["step"] == b["step"] == 12
-    for key in ("generator_state", "discriminator_state"):
+    for key in ("generator_state", "discriminator_state", "generator_ema_state"):
         for name, value in a[key].items():
             assert torch.equal(value, b[key][name]), f"{key}.{name} differs after resume"
     assert [r["loss_d"] for r in a["rows"]] == [r["loss_d"] for r in b["rows"]]
@@ -206,7 +228,7 @@ def test_supervised_depth_targets_rebuild_the_true_pose(name):
     full[:, list(js.indices)] = px
     full_cam = torch.ones(300, 17, 3)
     full_cam[:, list(js.indices)] = cam
-    m = evaluate_generator(Oracle(), js, full.numpy(), full_cam.numpy())
+    m = evaluate_generator(Oracle(), js, full.numpy(), full_cam.numpy(), mirror=False)
     assert m["p_mpjpe"] < 0.012
     zero = evaluate_generator(Generator(n_joints=js.n_joints, width=8, blocks=0, hold_root=js.root_is_joint),
                               js, full.numpy(), full_cam.numpy())

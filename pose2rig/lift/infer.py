@@ -55,17 +55,22 @@ class Lifter:
     """A trained generator with its normalisation; ``generator=None`` is the constant-depth
     baseline (every depth offset zero), evaluated through the same code path."""
 
-    def __init__(self, generator=None, *, d: float = codec.DEPTH, meta: dict | None = None) -> None:  # noqa: ANN001
+    def __init__(
+        self, generator=None, *, d: float = codec.DEPTH, meta: dict | None = None, mirror: bool = True  # noqa: ANN001
+    ) -> None:
         self.generator = generator
         self.d = float(d)
         self.meta = dict(meta or {})
+        self.mirror = bool(mirror)
+        """Average each pose's depths with its mirror image's (:func:`codec.mirror_averaged`)."""
 
     @classmethod
     def constant_depth(cls) -> Lifter:
         return cls(None, meta={"name": "constant depth"})
 
     def offsets(self, xy_norm: np.ndarray, *, batch: int = 1024) -> np.ndarray:
-        """Depth offsets ``(N, J)`` for normalised 2D poses ``(N, J, 2)`` (finite).
+        """Depth offsets ``(N, J)`` for normalised 2D poses ``(N, J, 2)`` (finite), mirror-averaged
+        when ``self.mirror`` (two generator passes per pose, in one batch).
 
         Chunks of 1,024 poses: larger batches make glibc hand 4 MB buffers back to the OS and
         fault them in again on every call (bench/lifter_speed.py).
@@ -77,9 +82,14 @@ class Lifter:
 
         out = []
         self.generator.eval()
+        gen = self.generator
+        if self.mirror:
+            perm = codec.mirror_permutation(H36M17.joint_names)
+            batch = max(batch // 2, 1)
         with torch.no_grad():
             for i in range(0, len(xy), batch):
-                out.append(self.generator(torch.from_numpy(xy[i : i + batch])).numpy())
+                chunk = torch.from_numpy(xy[i : i + batch])
+                out.append((codec.mirror_averaged(gen, chunk, perm) if self.mirror else gen(chunk)).numpy())
         return np.concatenate(out) if out else np.zeros(xy.shape[:-1], dtype=np.float32)
 
     def shape(self, xy_norm: np.ndarray) -> np.ndarray:
@@ -93,8 +103,9 @@ class Lifter:
         return (x3 - x3[..., codec.ROOT : codec.ROOT + 1, :]).astype(np.float32)
 
 
-def load_lifter(path: Path | None = None) -> Lifter:
-    """Load a lifter checkpoint (default ``models/lifter_h36m17.pt``).
+def load_lifter(path: Path | None = None, *, mirror: bool = True) -> Lifter:
+    """Load a lifter checkpoint (default ``models/lifter_h36m17.pt``); ``mirror``: see
+    :attr:`Lifter.mirror`.
 
     Uses ``torch.load(weights_only=True)`` only. Raises :class:`Pose2RigError` naming the file
     when it is missing, unreadable, not a pose2rig lifter or made for another model shape.
@@ -132,7 +143,7 @@ def load_lifter(path: Path | None = None) -> Lifter:
         raise Pose2RigError(f"{p}: generator weights do not fit the stored model shape ({e})") from None
     gen.eval()
     meta = {k: ck.get(k) for k in ("config", "step", "metrics", "train_seconds")}
-    return Lifter(gen, d=float(cc.get("depth", codec.DEPTH)), meta=meta)
+    return Lifter(gen, d=float(cc.get("depth", codec.DEPTH)), meta=meta, mirror=mirror)
 
 
 def _to_h36m17(keypoints: Keypoints2D) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "joints": "h36m17", "batch": 256, "lr_g": 5e-4, "lr_d": 1e-3, "beta1": 0.5,
         "width": 256, "blocks": 2, "d_width": 256, "d_blocks": 2, "norm": "none",
         "activation": "leaky_relu", "d_norm": "none", "d_kcs": "on", "d_output": "logit",
-        "symmetry_weight": 0.1, "real_label": 0.9,
+        "symmetry_weight": 0.1, "real_label": 0.9, "ema": 0.999,
     },
     # Drover et al. (ECCV-W 2018) as published: 14 joints, 1024 x 4 residual G with BatchNorm,
     # 1024 x 3 D with a 2-class output, standard GAN loss, Adam 2e-4 (betas not given: Adam's
@@ -30,7 +30,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "joints": "paper14", "batch": 32768, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.9,
         "width": 1024, "blocks": 4, "d_width": 1024, "d_blocks": 3, "norm": "batch",
         "activation": "relu", "d_norm": "batch", "d_kcs": "off", "d_output": "two_class",
-        "symmetry_weight": 0.0, "real_label": 1.0,
+        "symmetry_weight": 0.0, "real_label": 1.0, "ema": 0.0,
     },
 }
 
@@ -82,6 +82,9 @@ class TrainConfig:
             off); from the preset.
         bone_ratio_weight: weight of the bone-length-ratio loss of Zhou et al. 2017 (arm and leg
             bone ratios kept constant across the batch; 0 is off).
+        ema: the generator that is validated and written is an exponential moving average of the
+            trained one's weights with this decay per step (0 is off: the trained weights
+            themselves); from the preset.
         real_label: target for real samples in the discriminator's loss (one-sided smoothing; 1
             is the standard GAN loss); from the preset.
         elevation_max: the random projection's elevation range is [0, elevation_max] degrees.
@@ -127,6 +130,7 @@ class TrainConfig:
     symmetry_weight: float | None = None
     bone_ratio_weight: float = 0.0
     real_label: float | None = None
+    ema: float | None = None
     elevation_max: float = 20.0
     target_fps: float = 30.0
     seed: int = 0
@@ -170,6 +174,8 @@ class TrainConfig:
         for name in ("symmetry_weight", "bone_ratio_weight", "lr_g", "lr_d"):
             if not float(getattr(self, name)) >= 0.0:
                 raise Pose2RigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.ema < 1.0:  # type: ignore[operator]
+            raise Pose2RigError(f"--ema must be in [0, 1), got {self.ema}")
         if not 0.0 < self.lr_final <= 1.0:
             raise Pose2RigError(f"--lr-final must be in (0, 1], got {self.lr_final}")
         if self.source == "keypoints" and self.objective == "supervised":

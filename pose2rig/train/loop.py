@@ -122,12 +122,14 @@ def _write_curves(rows: list[dict[str, float]], run_dir: Path) -> None:
 
 
 def evaluate_generator(
-    gen: Generator, js: JointSet, pixels: np.ndarray, gt_camera: np.ndarray, *, batch: int = 4096
+    gen: Generator, js: JointSet, pixels: np.ndarray, gt_camera: np.ndarray, *, batch: int = 4096,
+    mirror: bool = True,
 ) -> dict[str, float]:
     """Metrics (metres) of ``gen`` on h36m17 views ``(N, 17, 2)`` against camera-frame truth
     ``(N, 17, 3)``, in joint set ``js``: the same procedure as
     :func:`pose2rig.evaluate.evaluate_lifter` (shape turned onto the root's ray, then scale or
-    similarity alignment), for any joint set and on the generator's device."""
+    similarity alignment, mirror averaging as the shipped lifter), for any joint set and on the
+    generator's device."""
     from pose2rig.geometry import rotation_between
 
     dev = next(gen.parameters()).device
@@ -135,9 +137,12 @@ def evaluate_generator(
     gen.eval()
     xy_all = js.from_h36m17(torch.from_numpy(np.asarray(pixels, dtype=np.float32)))
     offs = []
+    perm = codec.mirror_permutation(js.skeleton.joint_names)
     with torch.no_grad():
         for i in range(0, len(xy_all), batch):
-            offs.append(gen(xy_all[i : i + batch].to(dev)).float().cpu())
+            chunk = xy_all[i : i + batch].to(dev)
+            out = codec.mirror_averaged(gen, chunk, perm) if mirror else gen(chunk)
+            offs.append(out.float().cpu())
     gen.train(was_training)
     xy = xy_all.double().numpy()
     z = np.maximum(codec.DEPTH + torch.cat(offs).double().numpy(), MIN_DEPTH)
@@ -148,6 +153,24 @@ def evaluate_generator(
     ray = root / np.linalg.norm(root, axis=-1, keepdims=True)
     align = rotation_between(np.broadcast_to([0.0, 0.0, 1.0], ray.shape), ray)
     return all_metrics(np.einsum("nij,nkj->nki", align, x3), gt)
+
+
+def _ema_update(decay: float):  # noqa: ANN202
+    """``multi_avg_fn`` for :class:`torch.optim.swa_utils.AveragedModel`: an exponential moving
+    average whose decay warms up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates (as
+    TensorFlow's ExponentialMovingAverage), so short runs are not stuck near the initial weights."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor | int) -> None:
+        n = int(n)
+        rate = min(decay, (1.0 + n) / (10.0 + n))
+        for a, c in zip(averaged, current):
+            if a.is_floating_point():
+                a.lerp_(c, 1.0 - rate)
+            else:  # BatchNorm's batch counter
+                a.copy_(c)
+
+    return update
 
 
 class Trainer:
@@ -206,6 +229,12 @@ class Trainer:
             parents=js.skeleton.parents, norm=str(c.d_norm), activation=str(c.activation),
             use_kcs=c.d_kcs == "on", two_class=c.d_output == "two_class",
         ).to(dev)
+        # the shipped generator: an exponential moving average of the trained weights (torch's own
+        # AveragedModel), or the trained generator itself with --ema 0
+        self.gen_ema = (
+            torch.optim.swa_utils.AveragedModel(self.gen, multi_avg_fn=_ema_update(float(c.ema)), use_buffers=True)  # type: ignore[arg-type]
+            if c.ema else None
+        )
         self.gen_m = ddp.wrap(self.gen, info)
         self.disc_m = ddp.wrap(self.disc, info) if c.objective == "adversarial" else self.disc
         betas = (float(c.beta1), 0.999)  # type: ignore[arg-type]
@@ -224,12 +253,22 @@ class Trainer:
         left, right = js.symmetric_bones()
         self.sym_bones, self.ratio_groups = (left, right), js.bone_groups()
 
+    @property
+    def shipped(self) -> Generator:
+        """The generator that is validated and written: the moving average, or the trained one."""
+        return self.gen_ema.module if self.gen_ema is not None else self.gen  # type: ignore[return-value]
+
     # ---------------------------------------------------------------- checkpoints
     def _load(self, path: Path) -> None:
         c, info, dev = self.config, self.info, self.info.device
         ck = torch.load(path, map_location=dev, weights_only=True)
         self.gen.load_state_dict(ck["generator_state"])
         self.disc.load_state_dict(ck["discriminator_state"])
+        if self.gen_ema is not None:
+            if "generator_ema_state" in ck:
+                self.gen_ema.load_state_dict(ck["generator_ema_state"])
+            else:
+                log.warning("checkpoint %s has no moving average: it restarts from the trained weights", path)
         self.opt_g.load_state_dict(ck["opt_g"])
         self.opt_d.load_state_dict(ck["opt_d"])
         for name in ("scaler_g", "scaler_d"):
@@ -260,19 +299,20 @@ class Trainer:
         row: dict[str, float] = {"step": self.step, "seconds": round(seconds, 2)}
         row.update(dict(zip(_ACC, mean)))
         if info.is_main:
-            m = evaluate_generator(self.gen, self.joints, *self.val) if self.val is not None else {}
+            m = evaluate_generator(self.shipped, self.joints, *self.val) if self.val is not None else {}
             row["val_p_mpjpe_mm"] = 1000 * m.get("p_mpjpe", math.nan)
             row["val_n_mpjpe_mm"] = 1000 * m.get("n_mpjpe", math.nan)
             self.rows.append(row)
             score = m.get("p_mpjpe", -float(self.step))  # no validation: the latest step wins
             if self.best is None or score < self.best["score"]:
                 self.best = {"score": score, "step": self.step}
-                _save(lifter_checkpoint(self.gen, self.disc, c, step=self.step, metrics=m, joints=self.joints,
+                _save(lifter_checkpoint(self.shipped, self.disc, c, step=self.step, metrics=m, joints=self.joints,
                                         seconds=seconds),
                       self.run_dir / "best.pt")
             state = {
                 "generator_state": self.gen.state_dict(),
                 "discriminator_state": self.disc.state_dict(),
+                **({"generator_ema_state": self.gen_ema.state_dict()} if self.gen_ema is not None else {}),
                 "opt_g": self.opt_g.state_dict(),
                 "opt_d": self.opt_d.state_dict(),
                 "scaler_g": self.scaler_g.state_dict(),
@@ -377,6 +417,8 @@ class Trainer:
             while self.step < c.steps and not stop_early:
                 self._set_learning_rates()
                 acc += step_fn()
+                if self.gen_ema is not None:
+                    self.gen_ema.update_parameters(self.gen)
                 n_acc += 1
                 self.step += 1
                 bar.update(1)
