@@ -224,21 +224,10 @@ def test_lift_rejects_bad_height():
         lift(kp, lifter=Lifter.constant_depth(), height=17.0)
 
 
-def test_mirror_permutation_swaps_left_and_right_only():
-    perm = codec.mirror_permutation(H36M17.joint_names)
-    names = H36M17.joint_names
-    assert sorted(perm) == list(range(len(names))) and [perm[p] for p in perm] == list(range(len(names)))
-    for i, j in enumerate(perm):
-        if "left" in names[i] or "right" in names[i]:
-            assert names[j] == names[i].replace("left", "x").replace("right", "left").replace("x", "right")
-        else:
-            assert j == i
-
-
 def test_mirror_averaging_cancels_a_left_right_bias_and_keeps_symmetric_answers():
     rng = np.random.default_rng(0)
     xy = rng.normal(size=(5, 17, 2)).astype(np.float32)
-    perm = codec.mirror_permutation(H36M17.joint_names)
+    perm = list(H36M17.mirror)
     left = np.array(["left" in n for n in H36M17.joint_names])
 
     def biased(x):  # depth from |x| (mirror-symmetric) plus +0.3 on whichever joints are "left"

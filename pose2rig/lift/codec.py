@@ -95,20 +95,10 @@ def normalise_torch(kp2d, *, d: float = DEPTH):  # noqa: ANN001, ANN201 (torch o
     return rel / (d * scale[..., None, None])
 
 
-def mirror_permutation(joint_names: list[str] | tuple[str, ...]) -> list[int]:
-    """Index of each joint's left/right twin (itself for centre joints), by ``left_``/``right_``
-    names: mirroring a pose is ``x -> -x`` plus this permutation."""
-    names = list(joint_names)
-    out = []
-    for n in names:
-        twin = n.replace("left", "\0").replace("right", "left").replace("\0", "right")
-        out.append(names.index(twin) if twin in names else names.index(n))
-    return out
-
-
 def mirror_averaged(offsets_fn, xy, perm: list[int]):  # noqa: ANN001, ANN201 (numpy or torch)
     """Test-time mirror averaging of a depth predictor (numpy or torch, ``(N, J, 2)`` root-centred
-    normalised poses -> ``(N, J)``).
+    normalised poses -> ``(N, J)``); ``perm``: each joint's left/right twin
+    (:attr:`pose2rig.types.Skeleton.mirror`).
 
     A pose and its mirror image (``x -> -x``, left and right swapped) have the same joint depths,
     so the predictor runs once on both (one batch of ``2N``) and the two answers, the mirrored one

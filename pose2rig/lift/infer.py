@@ -84,7 +84,7 @@ class Lifter:
         self.generator.eval()
         gen = self.generator
         if self.mirror:
-            perm = codec.mirror_permutation(H36M17.joint_names)
+            perm = list(H36M17.mirror)
             batch = max(batch // 2, 1)
         with torch.no_grad():
             for i in range(0, len(xy), batch):

@@ -137,7 +137,7 @@ def evaluate_generator(
     gen.eval()
     xy_all = js.from_h36m17(torch.from_numpy(np.asarray(pixels, dtype=np.float32)))
     offs = []
-    perm = codec.mirror_permutation(js.skeleton.joint_names)
+    perm = list(js.skeleton.mirror)
     with torch.no_grad():
         for i in range(0, len(xy_all), batch):
             chunk = xy_all[i : i + batch].to(dev)
