@@ -1,0 +1,231 @@
+"""A target character: bone hierarchy, rest pose and (optionally) a skinned mesh; and its animation.
+
+Every loader (MPFB2 JSON, glTF, FBX/.blend through bpy) returns a :class:`Rig`; every exporter
+takes a :class:`RigAnimation`. Retargeting and skinning work on these two types only.
+
+Convention:
+    - World frame as everywhere in pose2rig: right-handed, Y up, metres; a character facing +Z
+      in its rest pose is usual but not required (retargeting works in world deltas).
+    - ``rest[j]`` is bone ``j``'s rest (bind) matrix in the world: a rotation (the bone's own axes,
+      for Blender bones y along head -> tail with the roll about it) and a translation (the
+      bone's head). Rolls and axis conventions are whatever the file says; retargeting never
+      depends on them.
+    - An animation stores, per frame and bone, the rotation relative to the rest pose in the
+      bone's own axes (Blender's pose-bone ``rotation_quaternion``, ``(w, x, y, z)``) and, for the
+      root bones, the head's world position. Bone ``j``'s world matrix is then
+      ``W_j = W_parent @ (rest_parent^-1 @ rest_j) @ [B_j | 0]`` (roots: ``rest_j`` with its
+      translation replaced), and a mesh follows by linear blend skinning with
+      ``W_j @ rest_j^-1`` (:mod:`pose2rig.retarget.lbs`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from pose2rig.errors import Pose2RigError
+from pose2rig.geometry import quat_to_matrix
+
+__all__ = ["Rig", "RigAnimation", "SkinnedMesh"]
+
+
+@dataclass(frozen=True)
+class SkinnedMesh:
+    """A triangle mesh bound to a rig's bones.
+
+    Attributes:
+        vertices: ``(V, 3)`` float32, world rest positions (metres, Y up).
+        faces: ``(F, 3)`` int32 vertex indices.
+        joints: ``(V, K)`` int32 bone indices into the rig's bones.
+        weights: ``(V, K)`` float32, each row summing to 1 (unused slots weight 0).
+        name: the mesh object's name in its file.
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    joints: np.ndarray
+    weights: np.ndarray
+    name: str = "body"
+
+    def __post_init__(self) -> None:
+        v = np.asarray(self.vertices, dtype=np.float32)
+        f = np.asarray(self.faces, dtype=np.int32)
+        j = np.asarray(self.joints, dtype=np.int32)
+        w = np.asarray(self.weights, dtype=np.float32)
+        if v.ndim != 2 or v.shape[1] != 3 or not np.all(np.isfinite(v)):
+            raise Pose2RigError(f"mesh {self.name!r}: vertices must be finite (V, 3), got {v.shape}")
+        if f.ndim != 2 or f.shape[1] != 3 or (f.size and (f.min() < 0 or f.max() >= len(v))):
+            raise Pose2RigError(f"mesh {self.name!r}: faces must be (F, 3) indices below {len(v)}")
+        if j.shape != w.shape or j.ndim != 2 or len(j) != len(v):
+            raise Pose2RigError(
+                f"mesh {self.name!r}: joints {j.shape} and weights {w.shape} must both be (V={len(v)}, K)"
+            )
+        total = w.sum(axis=1)
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or np.any(np.abs(total - 1.0) > 1e-3):
+            raise Pose2RigError(f"mesh {self.name!r}: skin weights must be >= 0 and sum to 1 per vertex")
+        for name, value in (("vertices", v), ("faces", f), ("joints", j), ("weights", w)):
+            object.__setattr__(self, name, value)
+
+
+@dataclass(frozen=True)
+class Rig:
+    """A bone hierarchy with its rest pose, and optionally the mesh skinned to it.
+
+    Attributes:
+        name: a label (usually the file's stem).
+        bone_names: one unique name per bone.
+        parents: each bone's parent index, ``-1`` for roots; parents precede children.
+        rest: ``(J, 4, 4)`` float64 rest (bind) matrices in the world (see the module docstring).
+        tails: ``(J, 3)`` float64 bone tails (Blender bones) in the world, or None when the file
+            has joints only (glTF, FBX from other tools).
+        mesh: the skinned mesh, or None for a bare armature.
+        source: the file it came from, if any.
+    """
+
+    name: str
+    bone_names: tuple[str, ...]
+    parents: tuple[int, ...]
+    rest: np.ndarray
+    tails: np.ndarray | None = None
+    mesh: SkinnedMesh | None = None
+    source: Path | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.bone_names)
+        if n == 0:
+            raise Pose2RigError(f"rig {self.name!r} has no bones")
+        if len(set(self.bone_names)) != n:
+            dup = sorted({b for b in self.bone_names if self.bone_names.count(b) > 1})
+            raise Pose2RigError(f"rig {self.name!r}: bone names are not unique ({', '.join(dup)})")
+        if len(self.parents) != n:
+            raise Pose2RigError(f"rig {self.name!r}: {n} bones but {len(self.parents)} parents")
+        for i, p in enumerate(self.parents):
+            if not -1 <= p < i:
+                raise Pose2RigError(
+                    f"rig {self.name!r}: parent of bone {self.bone_names[i]!r} is {p}; parents must "
+                    "precede their children"
+                )
+        rest = np.asarray(self.rest, dtype=np.float64)
+        if rest.shape != (n, 4, 4) or not np.all(np.isfinite(rest)):
+            raise Pose2RigError(f"rig {self.name!r}: rest must be finite ({n}, 4, 4), got {rest.shape}")
+        r = rest[:, :3, :3]
+        if not np.allclose(r @ np.swapaxes(r, 1, 2), np.eye(3), atol=1e-4) or np.any(np.linalg.det(r) < 0):
+            raise Pose2RigError(f"rig {self.name!r}: rest matrices must be rotations plus a translation")
+        object.__setattr__(self, "rest", rest)
+        object.__setattr__(self, "bone_names", tuple(str(b) for b in self.bone_names))
+        object.__setattr__(self, "parents", tuple(int(p) for p in self.parents))
+        if self.tails is not None:
+            tails = np.asarray(self.tails, dtype=np.float64)
+            if tails.shape != (n, 3):
+                raise Pose2RigError(f"rig {self.name!r}: tails must be ({n}, 3), got {tails.shape}")
+            object.__setattr__(self, "tails", tails)
+        if self.mesh is not None and self.mesh.joints.size and self.mesh.joints.max() >= n:
+            raise Pose2RigError(f"rig {self.name!r}: the mesh is weighted to bone {self.mesh.joints.max()} of {n}")
+
+    @property
+    def num_bones(self) -> int:
+        return len(self.bone_names)
+
+    @property
+    def heads(self) -> np.ndarray:
+        """``(J, 3)`` rest head positions."""
+        return self.rest[:, :3, 3]
+
+    def index(self, name: str) -> int:
+        try:
+            return self.bone_names.index(name)
+        except ValueError:
+            raise Pose2RigError(f"rig {self.name!r} has no bone {name!r}") from None
+
+    def children(self, bone: int) -> tuple[int, ...]:
+        return tuple(i for i, p in enumerate(self.parents) if p == bone)
+
+    @property
+    def rest_local(self) -> np.ndarray:
+        """``(J, 4, 4)`` each bone's rest matrix in its parent's frame (roots: in the world)."""
+        out = self.rest.copy()
+        for j, p in enumerate(self.parents):
+            if p >= 0:
+                out[j] = np.linalg.inv(self.rest[p]) @ self.rest[j]
+        return out
+
+    def with_mesh(self, mesh: SkinnedMesh | None) -> Rig:
+        return replace(self, mesh=mesh)
+
+
+@dataclass(frozen=True)
+class RigAnimation:
+    """Per-frame pose of a :class:`Rig`.
+
+    Attributes:
+        rig: the character.
+        rotations: ``(T, J, 4)`` float64 unit quaternions ``(w, x, y, z)``, each bone's rotation
+            relative to its rest pose in its own axes (identity = rest).
+        root_positions: ``(T, R, 3)`` float64 world positions of the heads of the rig's root bones
+            (``R`` = number of bones with parent -1, in bone order).
+        fps: frames per second.
+    """
+
+    rig: Rig
+    rotations: np.ndarray
+    root_positions: np.ndarray
+    fps: float
+
+    def __post_init__(self) -> None:
+        q = np.asarray(self.rotations, dtype=np.float64)
+        n = self.rig.num_bones
+        if q.ndim != 3 or q.shape[1:] != (n, 4):
+            raise Pose2RigError(f"animation of {self.rig.name!r}: rotations must be (T, {n}, 4), got {q.shape}")
+        roots = sum(p < 0 for p in self.rig.parents)
+        t = np.asarray(self.root_positions, dtype=np.float64)
+        if t.shape != (q.shape[0], roots, 3):
+            raise Pose2RigError(
+                f"animation of {self.rig.name!r}: root_positions must be ({q.shape[0]}, {roots}, 3), got {t.shape}"
+            )
+        if not (np.all(np.isfinite(q)) and np.all(np.isfinite(t))):
+            raise Pose2RigError(f"animation of {self.rig.name!r} has NaN or infinite values")
+        norm = np.linalg.norm(q, axis=-1, keepdims=True)
+        if np.any(np.abs(norm - 1.0) > 1e-3):
+            raise Pose2RigError(f"animation of {self.rig.name!r}: rotations are not unit quaternions")
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            raise Pose2RigError(f"animation of {self.rig.name!r}: fps must be positive, got {self.fps}")
+        object.__setattr__(self, "rotations", q / norm)
+        object.__setattr__(self, "root_positions", t)
+        object.__setattr__(self, "fps", float(self.fps))
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.rotations.shape[0])
+
+    @classmethod
+    def rest_pose(cls, rig: Rig, frames: int = 1, fps: float = 30.0) -> RigAnimation:
+        """Every frame at rest."""
+        q = np.zeros((frames, rig.num_bones, 4))
+        q[..., 0] = 1.0
+        roots = [j for j, p in enumerate(rig.parents) if p < 0]
+        return cls(rig, q, np.repeat(rig.heads[roots][None], frames, axis=0), fps)
+
+    def world_matrices(self) -> np.ndarray:
+        """``(T, J, 4, 4)`` every bone's world matrix in every frame (forward kinematics)."""
+        rig = self.rig
+        local = rig.rest_local
+        basis = np.zeros((self.num_frames, rig.num_bones, 4, 4))
+        basis[..., :3, :3] = quat_to_matrix(self.rotations)
+        basis[..., 3, 3] = 1.0
+        world = np.empty_like(basis)
+        r = 0
+        for j, p in enumerate(rig.parents):
+            if p < 0:
+                m = np.broadcast_to(local[j], basis[:, j].shape).copy()
+                m[:, :3, 3] = self.root_positions[:, r]
+                r += 1
+                world[:, j] = m @ basis[:, j]
+            else:
+                world[:, j] = world[:, p] @ local[j] @ basis[:, j]
+        return world
+
+    def skinning_matrices(self) -> np.ndarray:
+        """``(T, J, 4, 4)`` ``W_j @ rest_j^-1``: maps rest-pose world points to posed ones."""
+        return self.world_matrices() @ np.linalg.inv(self.rig.rest)[None]
