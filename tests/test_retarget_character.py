@@ -1,0 +1,207 @@
+"""Retargeting onto characters (pose2rig/retarget/character.py, mapping.py, rig.py, lbs.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pose2rig.errors import Pose2RigError
+from pose2rig.geometry import euler_to_matrix, quat_to_matrix
+from pose2rig.io.mocap import load_bvh_as_h36m17
+from pose2rig.retarget.character import retarget
+from pose2rig.retarget.lbs import skin
+from pose2rig.retarget.mapping import load_mapping_file, map_rig
+from pose2rig.retarget.rig import Rig, RigAnimation
+from pose2rig.testing import TPOSE_H36M17, tpose_rig, tpose_sequence
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+MPFB2 = DATA / "characters" / "mpfb2"
+BANDAI_CLIP = DATA / "mocap" / "bandai1" / "dataset-1_dance-short_normal_001.bvh"
+
+
+def _turned(seq, yaw_deg: float, shift=(0.0, 0.0, 0.0)):
+    r = euler_to_matrix(np.array([0.0, np.radians(yaw_deg), 0.0]), "XYZ")
+    j = seq.joints.astype(np.float64) @ r.T + np.asarray(shift)
+    return seq.replace(joints=j.astype(np.float32))
+
+
+def _identity_basis(anim: RigAnimation) -> np.ndarray:
+    """Angle (degrees) of each bone's rotation from rest, ``(T, J)``."""
+    return np.degrees(2 * np.arccos(np.clip(np.abs(anim.rotations[..., 0]), 0, 1)))
+
+
+def test_source_in_the_rigs_own_rest_pose_leaves_it_at_rest():
+    rig = tpose_rig()
+    anim = retarget(tpose_sequence(3), rig)
+    assert anim.num_frames == 3
+    assert _identity_basis(anim).max() < 1e-4
+    assert np.allclose(anim.world_matrices()[0], rig.rest, atol=1e-6)
+
+
+def test_a_turned_subject_turns_the_hips_only_and_keeps_bones_on_the_source():
+    rig = tpose_rig()
+    anim = retarget(_turned(tpose_sequence(2), 90.0), rig)
+    angles = _identity_basis(anim)[0]
+    hips = rig.index("pelvis")
+    assert abs(angles[hips] - 90.0) < 1e-3
+    assert np.delete(angles, hips).max() < 1e-3
+
+
+def test_convention_bone_directions_follow_the_source_on_a_real_clip():
+    rig = tpose_rig()
+    src = load_bvh_as_h36m17(BANDAI_CLIP)
+    src = src.replace(joints=src.joints[::10], timestamps=src.timestamps[::10], confidence=src.confidence[::10])
+    anim = retarget(src, rig)
+    heads = anim.world_matrices()[..., :3, 3]
+    names = src.skeleton.joint_names
+    for bone, child, a, b in (("thigh_l", "calf_l", "left_hip", "left_knee"),
+                              ("lowerarm_r", "hand_r", "right_elbow", "right_wrist"),
+                              ("upperarm_l", "lowerarm_l", "left_shoulder", "left_elbow")):
+        want = src.joints[:, names.index(b)] - src.joints[:, names.index(a)]
+        got = heads[:, rig.index(child)] - heads[:, rig.index(bone)]
+        cos = np.sum(want * got, -1) / np.linalg.norm(want, axis=-1) / np.linalg.norm(got, axis=-1)
+        assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() < 0.1, bone
+
+
+def test_bone_rolls_never_change_the_skinned_result():
+    """The same body with random rolls (every bone's axes turned about itself) deforms identically:
+    the roll and twist errors that bone directions alone would hide."""
+    src = load_bvh_as_h36m17(BANDAI_CLIP)
+    src = src.replace(joints=src.joints[::20], timestamps=src.timestamps[::20], confidence=src.confidence[::20])
+    a = tpose_rig()
+    b = tpose_rig(rolls=np.random.default_rng(0).uniform(-np.pi, np.pi, a.num_bones))
+    assert not np.allclose(a.rest, b.rest)
+    va, vb = skin(retarget(src, a)), skin(retarget(src, b))
+    assert np.abs(va - vb).max() < 1e-9
+
+
+def test_bone_lengths_stay_constant_and_root_motion_follows_the_pelvis():
+    src = load_bvh_as_h36m17(BANDAI_CLIP)
+    src = src.replace(joints=src.joints[::10], timestamps=src.timestamps[::10], confidence=src.confidence[::10])
+    rig = tpose_rig()
+    anim = retarget(src, rig)
+    heads = anim.world_matrices()[..., :3, 3]
+    rest_len = np.linalg.norm(rig.heads[1:] - rig.heads[list(rig.parents[1:])], axis=-1)
+    lens = np.linalg.norm(heads[:, 1:] - heads[:, list(rig.parents[1:])], axis=-1)
+    assert np.abs(lens - rest_len).max() < 1e-6
+    mid = heads[:, [rig.index("thigh_l"), rig.index("thigh_r")]].mean(axis=1)
+    src_mid = src.joints[:, [src.skeleton.index("left_hip"), src.skeleton.index("right_hip")]].mean(axis=1)
+    travel = np.linalg.norm((src_mid - src_mid[0])[:, [0, 2]], axis=-1)
+    moved = np.linalg.norm((mid - mid[0])[:, [0, 2]], axis=-1)
+    assert travel.max() > 0.3  # the clip travels
+    scale = moved.max() / travel.max()
+    assert 0.6 < scale < 1.6
+    # in place: the mid-hip point stays put horizontally, the vertical motion remains
+    still = retarget(src, rig, root_motion=False).world_matrices()[..., :3, 3]
+    still_mid = still[:, [rig.index("thigh_l"), rig.index("thigh_r")]].mean(axis=1)
+    assert np.abs(still_mid[:, [0, 2]] - still_mid[0, [0, 2]]).max() < 1e-9
+    assert np.ptp(still_mid[:, 1]) > 0.01
+
+
+def test_feet_stay_on_the_floor():
+    src = load_bvh_as_h36m17(BANDAI_CLIP)
+    src = src.replace(joints=src.joints[::5], timestamps=src.timestamps[::5], confidence=src.confidence[::5])
+    rig = tpose_rig()
+    heads = retarget(src, rig).world_matrices()[..., :3, 3]
+    low = heads[:, [rig.index("foot_l"), rig.index("foot_r")], 1].min(axis=1)
+    rest_low = rig.heads[[rig.index("foot_l"), rig.index("foot_r")], 1].min()
+    assert abs(np.percentile(low, 5) - rest_low) < 1e-6
+    assert np.median(low) - rest_low < 0.1
+
+
+def test_missing_frames_hold_the_nearest_and_all_missing_is_an_error():
+    seq = tpose_sequence(5)
+    j = seq.joints.copy()
+    j[2] = np.nan
+    anim = retarget(seq.replace(joints=j, confidence=np.where(np.isfinite(j[..., 0]), 1, 0).astype(np.float32)),
+                    tpose_rig())
+    assert np.all(np.isfinite(anim.rotations))
+    with pytest.raises(Pose2RigError, match="every frame"):
+        retarget(seq.replace(joints=np.full_like(j, np.nan), confidence=np.zeros(j.shape[:2], np.float32)),
+                 tpose_rig())
+
+
+def test_camera_space_input_is_refused():
+    with pytest.raises(Pose2RigError, match="world-space"):
+        retarget(tpose_sequence().replace(space="camera"), tpose_rig())
+
+
+# --- mapping --------------------------------------------------------------------------------
+
+def _renamed(rig: Rig, names: dict[str, str]) -> Rig:
+    return Rig(rig.name, tuple(names.get(n, n) for n in rig.bone_names), rig.parents, rig.rest, rig.tails, rig.mesh)
+
+
+def test_rig_without_needed_bones_names_them_and_the_names_tried():
+    rig = _renamed(tpose_rig(), {"calf_l": "bone_17", "upperarm_r": "bone_18"})
+    with pytest.raises(Pose2RigError) as e:
+        map_rig(rig)
+    msg = str(e.value)
+    assert "left_shin" in msg and "right_upper_arm" in msg and "LeftLeg" in msg and "--map" in msg
+
+
+def test_mapping_overrides_fix_odd_names_and_bad_ones_are_refused(tmp_path):
+    rig = _renamed(tpose_rig(), {"calf_l": "bone_17"})
+    m = map_rig(rig, {"left_shin": "bone_17"})
+    assert rig.bone_names[m.roles["left_shin"]] == "bone_17"
+    with pytest.raises(Pose2RigError, match="no such bone"):
+        map_rig(rig, {"left_shin": "nope"})
+    f = tmp_path / "map.json"
+    f.write_text(json.dumps({"left_shin": "bone_17"}))
+    assert load_mapping_file(f) == {"left_shin": "bone_17"}
+    f.write_text(json.dumps({"left_tail": "x"}))
+    with pytest.raises(Pose2RigError, match="unknown roles left_tail"):
+        load_mapping_file(f)
+    f.write_text("{not json")
+    with pytest.raises(Pose2RigError, match="not valid JSON"):
+        load_mapping_file(f)
+
+
+@pytest.mark.parametrize("rig_name, spine, neck", [
+    ("game_engine", ["spine_01", "spine_02", "spine_03"], ["neck_01"]),
+    ("mixamo", ["mixamorig:Spine", "mixamorig:Spine1", "mixamorig:Spine2"], ["mixamorig:Neck"]),
+    ("cmu_mb", ["LowerBack", "Spine", "Spine1"], ["Neck", "Neck1"]),
+])
+def test_mpfb2_rigs_map_by_name(rig_name, spine, neck):
+    from pose2rig.io.mpfb2 import load_mpfb2
+
+    rig = load_mpfb2(MPFB2 / f"rig.{rig_name}.json")
+    m = map_rig(rig)
+    assert [rig.bone_names[i] for i in m.spine] == spine
+    assert [rig.bone_names[i] for i in m.neck] == neck
+    assert {"left_foot", "right_hand", "left_clavicle"} <= set(m.roles)
+
+
+# --- LBS --------------------------------------------------------------------------------------
+
+def test_lbs_at_rest_is_the_bind_pose_and_a_rigid_turn_turns_the_mesh():
+    rig = tpose_rig()
+    rest = RigAnimation.rest_pose(rig, frames=2)
+    assert np.allclose(skin(rest), rig.mesh.vertices[None], atol=1e-6)
+    q = np.zeros((1, rig.num_bones, 4))
+    q[..., 0] = 1.0
+    q[0, 0] = [np.cos(np.pi / 4), 0.0, np.sin(np.pi / 4), 0.0]  # the root bone 90 deg about its y
+    anim = RigAnimation(rig, q, rig.heads[[0]][None], 30.0)
+    turn = rig.rest[0, :3, :3] @ quat_to_matrix(q[0, 0]) @ rig.rest[0, :3, :3].T
+    want = (rig.mesh.vertices - rig.heads[0]) @ turn.T + rig.heads[0]
+    assert np.allclose(skin(anim)[0], want, atol=1e-6)
+
+
+# --- the three MPFB2 rigs: one body, three naming and roll conventions -------------------------
+
+@pytest.mark.slow
+def test_three_mpfb2_rigs_deform_the_body_alike_on_a_real_clip():
+    from pose2rig.io.mpfb2 import load_mpfb2
+
+    src = load_bvh_as_h36m17(BANDAI_CLIP)
+    src = src.replace(joints=src.joints[::15], timestamps=src.timestamps[::15], confidence=src.confidence[::15])
+    verts = {}
+    for name in ("game_engine", "mixamo", "cmu_mb"):
+        rig = load_mpfb2(MPFB2 / f"rig.{name}.json")
+        verts[name] = skin(retarget(src, rig))
+    for a, b in (("game_engine", "mixamo"), ("game_engine", "cmu_mb"), ("mixamo", "cmu_mb")):
+        per_frame = np.linalg.norm(verts[a] - verts[b], axis=-1).mean(axis=1)
+        assert per_frame.max() < 0.02, (a, b, per_frame.max())
