@@ -181,10 +181,20 @@ _existing_file = click.Path(exists=False, dir_okay=False, path_type=Path)
 @click.option("--units", type=click.Choice(["cm", "m"]), default=_CONVERT["units"], show_default=True,
               help="BVH length units.")
 @click.option("--checkpoint", type=_existing_file, help="Lifter checkpoint (default: bundled).")
+@click.option("--rig", type=_existing_file,
+              help="Character to animate (.glb/.gltf/.fbx/.blend, MPFB2 rig.*.json); default: the bundled one.")
+@click.option("--fbx", type=_existing_file, help="Write the character's animation as FBX (through bpy).")
+@click.option("--glb", type=_existing_file, help="Write the character's animation as GLB (glTF binary).")
+@click.option("--map", "rig_map", type=_existing_file, help="JSON of role -> bone name overriding the bone mapping.")
+@click.option("--preset", type=click.Choice(["blender", "unity", "unreal"]), default=_CONVERT["preset"],
+              show_default=True, help="FBX axis and scale conventions.")
+@click.option("--character-preview", type=_existing_file,
+              help="Write a video of the skinned character beside the clip (.mp4).")
 @click.option("--no-cache", is_flag=True, help="Do not reuse or write cached detections.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or info messages.")
 def convert(video: Path, quiet: bool, no_cache: bool, root_motion: str, **kwargs: Any) -> None:
-    """Convert VIDEO into a BVH animation (and optionally an npz and a preview)."""
+    """Convert VIDEO into animation: BVH, or FBX/GLB on a character (and optionally an npz and
+    previews). With --rig, --bvh holds the character's skeleton."""
     from pose2rig.pipeline import convert as run
 
     _setup_logging(quiet)
@@ -198,6 +208,36 @@ def convert(video: Path, quiet: bool, no_cache: bool, root_motion: str, **kwargs
     if not quiet:
         for kind, path in result.outputs.items():
             click.echo(f"wrote {kind}: {path}")
+
+
+@cli.command()
+@click.argument("source", type=_existing_file)
+@click.option("--rig", type=_existing_file,
+              help="Character to animate (.glb/.gltf/.fbx/.blend, MPFB2 rig.*.json); default: the bundled one.")
+@click.option("--fbx", type=_existing_file, help="Write the animation as FBX (through bpy).")
+@click.option("--glb", type=_existing_file, help="Write the animation as GLB (glTF binary).")
+@click.option("--bvh", type=_existing_file, help="Write the character's skeleton and motion as BVH.")
+@click.option("--map", "rig_map", type=_existing_file, help="JSON of role -> bone name overriding the bone mapping.")
+@click.option("--preset", type=click.Choice(["blender", "unity", "unreal"]), default=_CONVERT["preset"],
+              show_default=True, help="FBX axis and scale conventions.")
+@click.option("--root-motion", type=click.Choice(["on", "off"]), default="on", show_default=True,
+              help="Keep the subject's travel; off keeps the character in place.")
+@click.option("--units", type=click.Choice(["cm", "m"]), default=_CONVERT["units"], show_default=True,
+              help="BVH length units.")
+@click.option("--preview", "character_preview", type=_existing_file,
+              help="Write a video of the skinned character (.mp4).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or info messages.")
+def retarget(source: Path, quiet: bool, root_motion: str, **kwargs: Any) -> None:
+    """Move the motion in SOURCE (a pose2rig .npz or any BVH) onto a character."""
+    from pose2rig.pipeline import retarget_file
+
+    _setup_logging(quiet)
+    anim = retarget_file(source, root_motion=root_motion == "on", progress=not quiet, **kwargs)
+    if not quiet:
+        click.echo(f"retargeted {anim.num_frames} frames onto {anim.rig.name} ({anim.rig.num_bones} bones)")
+        for k in ("fbx", "glb", "bvh", "character_preview"):
+            if kwargs.get(k):
+                click.echo(f"wrote {k.replace('_', ' ')}: {kwargs[k]}")
 
 
 @cli.command()

@@ -65,6 +65,28 @@ def matrix_to_euler(m: np.ndarray, order: str, *, degrees: bool = False) -> np.n
     return e.reshape(m.shape[:-2] + (3,))
 
 
+def continuous_euler_zxy(local: np.ndarray) -> np.ndarray:
+    """``(T, J, 3, 3)`` rotations -> ``(T, J, 3)`` ZXY Euler angles (radians, BVH's ``Zrotation
+    Xrotation Yrotation``) without jumps over time.
+
+    Each rotation has two ZXY triplets, ``(a, b, c)`` and ``(a + pi, pi - b, c + pi)``, each up
+    to whole turns; per frame we keep the one nearest the previous frame's angles.
+    """
+    e = matrix_to_euler(local, "ZXY")
+    alt = e + np.array([np.pi, 0.0, np.pi])
+    alt[..., 1] = np.pi - e[..., 1]
+    out = np.empty_like(e)
+    out[0] = e[0]
+    two_pi = 2 * np.pi
+    for t in range(1, e.shape[0]):
+        prev = out[t - 1]
+        a = e[t] + two_pi * np.round((prev - e[t]) / two_pi)
+        b = alt[t] + two_pi * np.round((prev - alt[t]) / two_pi)
+        use_b = np.sum((b - prev) ** 2, axis=-1) < np.sum((a - prev) ** 2, axis=-1) - 1e-12
+        out[t] = np.where(use_b[:, None], b, a)
+    return out
+
+
 def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Smallest rotations taking directions ``a (..., 3)`` onto ``b (..., 3)``: ``(..., 3, 3)``.
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.io.atomic import check_writable
+from pose2rig.retarget.rig import RigAnimation
 from pose2rig.types import Keypoints2D, PoseSequence
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class ConvertResult:
     world_pose: PoseSequence
     outputs: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    animation: RigAnimation | None = None
 
 
 @contextmanager
@@ -118,10 +120,16 @@ def convert(
     max_gap: float = _D["max_gap"],  # type: ignore[assignment]
     units: str = _D["units"],  # type: ignore[assignment]
     checkpoint: str | Path | None = None,
+    rig: str | Path | None = None,
+    fbx: str | Path | None = None,
+    glb: str | Path | None = None,
+    rig_map: str | Path | None = None,
+    preset: str = "blender",
+    character_preview: str | Path | None = None,
     cache: bool = True,
     progress: bool = True,
 ) -> ConvertResult:
-    """Convert one video into a BVH (and optionally an npz and a preview).
+    """Convert one video into animation: BVH, FBX or GLB (and optionally an npz and previews).
 
     Args:
         video: the clip to read.
@@ -137,6 +145,13 @@ def convert(
         max_gap: longest detection gap, in seconds, that is filled by interpolation.
         units: BVH length units, ``"cm"`` or ``"m"``.
         checkpoint: a lifter checkpoint other than the bundled one.
+        rig: the character to animate (``.glb``, ``.gltf``, ``.fbx``, ``.blend`` or an MPFB2
+            ``rig.*.json``); with it ``bvh`` holds the character's skeleton. FBX, GLB and the
+            character preview use the bundled character when no rig is given.
+        fbx, glb: the character's animation as FBX (through Blender's bpy) or GLB.
+        rig_map: JSON file of role -> bone name overriding the automatic bone mapping.
+        preset: FBX axis and scale conventions: ``blender``, ``unity`` or ``unreal``.
+        character_preview: a video of the skinned character beside the clip (.mp4).
         cache: reuse (and write) detection results beside the outputs.
         progress: show progress bars.
     """
@@ -148,9 +163,19 @@ def convert(
     from pose2rig.world import to_world
 
     video = Path(video)
-    outputs = {k: Path(v) for k, v in (("bvh", bvh), ("npz", npz), ("preview", preview)) if v}
+    outputs = {
+        k: Path(v)
+        for k, v in (("bvh", bvh), ("npz", npz), ("preview", preview), ("fbx", fbx), ("glb", glb),
+                     ("character_preview", character_preview))
+        if v
+    }
     if not outputs:
-        raise Pose2RigError("nothing to write: give at least one of --bvh, --npz, --preview")
+        raise Pose2RigError(
+            "nothing to write: give at least one of --bvh, --fbx, --glb, --npz, --preview, --character-preview"
+        )
+    character = rig is not None or any(k in outputs for k in ("fbx", "glb", "character_preview"))
+    if rig is not None and not any(k in outputs for k in ("bvh", "fbx", "glb", "character_preview")):
+        raise Pose2RigError("--rig needs an output for the character: --fbx, --glb, --bvh or --character-preview")
     if units not in ("cm", "m"):
         raise Pose2RigError(f"--units must be cm or m, got {units!r}")
     if fps is not None and not 0 < fps <= 240:
@@ -158,6 +183,10 @@ def convert(
     for p in outputs.values():
         check_writable(p)
     timings: dict[str, float] = {}
+    target = mapping = None
+    if character:  # read the character first: a bad rig fails before minutes of video work
+        with _timed(timings, "rig"):
+            target, mapping = load_character(rig, rig_map)
 
     with _timed(timings, "probe"):
         info = probe(video)
@@ -181,8 +210,21 @@ def convert(
         world = to_world(cam, root_motion=root_motion)
 
     result = ConvertResult(kp, cam, world, timings=timings)
+    animation = None
+    if target is not None:
+        from pose2rig.retarget.character import retarget
+
+        with _timed(timings, "retarget"):
+            animation = retarget(hold_missing_frames(world), target, mapping=mapping, root_motion=root_motion)
+        with _timed(timings, "export"):
+            from pose2rig.io.rigs import write_animation
+
+            write_animation(
+                animation, fbx=outputs.get("fbx"), glb=outputs.get("glb"),
+                bvh=outputs.get("bvh") if rig is not None else None, preset=preset, units=units,
+            )
     with _timed(timings, "export"):
-        if "bvh" in outputs:
+        if "bvh" in outputs and rig is None:
             from pose2rig.io.bvh import write_bvh
             from pose2rig.retarget import solve_bvh
 
@@ -201,5 +243,74 @@ def convert(
             render_preview(
                 outputs["preview"], frames, kp, world, fps=world.fps, progress=progress
             )
+    if "character_preview" in outputs and animation is not None:
+        from pose2rig.render_character import render_character_preview
+        from pose2rig.video import open_video
+
+        with _timed(timings, "preview"), open_video(video, start=start, end=end, mirror=mirror) as frames:
+            render_character_preview(outputs["character_preview"], animation, frames=frames, progress=progress)
     result.outputs = outputs
+    result.animation = animation
     return result
+
+
+def load_character(rig: str | Path | None, rig_map: str | Path | None = None):  # noqa: ANN201
+    """The character (:func:`pose2rig.io.rigs.load_rig`; None = the bundled one) and its bone
+    mapping (found by name, ``rig_map`` overriding); raises before any long work starts."""
+    from pose2rig.io.rigs import load_rig
+    from pose2rig.retarget.mapping import load_mapping_file, map_rig
+
+    target = load_rig(rig)
+    overrides = load_mapping_file(Path(rig_map)) if rig_map is not None else None
+    return target, map_rig(target, overrides)
+
+
+def retarget_file(
+    source: str | Path,
+    *,
+    rig: str | Path | None = None,
+    fbx: str | Path | None = None,
+    glb: str | Path | None = None,
+    bvh: str | Path | None = None,
+    rig_map: str | Path | None = None,
+    preset: str = "blender",
+    root_motion: bool = True,
+    units: str = "cm",
+    character_preview: str | Path | None = None,
+    progress: bool = True,
+):  # noqa: ANN201
+    """Move the motion in ``source`` (a pose2rig ``.npz`` or any BVH mapped onto Human3.6M-17)
+    onto a character; returns the :class:`~pose2rig.retarget.rig.RigAnimation`. Outputs as in
+    :func:`convert`."""
+    from pose2rig.io.rigs import write_animation
+    from pose2rig.retarget.character import retarget
+
+    outputs = {k: Path(v) for k, v in (("fbx", fbx), ("glb", glb), ("bvh", bvh),
+                                       ("character_preview", character_preview)) if v}
+    if not outputs:
+        raise Pose2RigError("nothing to write: give at least one of --fbx, --glb, --bvh, --preview")
+    for p in outputs.values():
+        check_writable(p)
+    src = Path(source)
+    suffix = src.suffix.lower()
+    if suffix == ".npz":
+        from pose2rig.io.npz import load_pose
+
+        poses = load_pose(src, space="world")
+    elif suffix == ".bvh":
+        from pose2rig.io.mocap import load_bvh_as_h36m17
+
+        poses = load_bvh_as_h36m17(src)
+    else:
+        raise Pose2RigError(
+            f"retarget: SOURCE {src} must be a pose2rig .npz or a .bvh file, got {suffix or 'no extension'!r}"
+        )
+    target, mapping = load_character(rig, rig_map)
+    animation = retarget(hold_missing_frames(poses), target, mapping=mapping, root_motion=root_motion)
+    write_animation(animation, fbx=outputs.get("fbx"), glb=outputs.get("glb"), bvh=outputs.get("bvh"),
+                    preset=preset, units=units)
+    if "character_preview" in outputs:
+        from pose2rig.render_character import render_character_preview
+
+        render_character_preview(outputs["character_preview"], animation, progress=progress)
+    return animation

@@ -29,7 +29,7 @@ import logging
 import numpy as np
 
 from pose2rig.errors import Pose2RigError
-from pose2rig.geometry import frame_from_vectors, matrix_to_euler, rotation_between
+from pose2rig.geometry import continuous_euler_zxy, frame_from_vectors, rotation_between
 from pose2rig.io.bvh import BvhMotion
 from pose2rig.skeletons import H36M17
 from pose2rig.types import PoseSequence
@@ -89,27 +89,6 @@ def _wahba(
     fix = np.ones(u.shape[:-2] + (3,))
     fix[..., 2] = d
     return (u * fix[..., None, :]) @ vt
-
-
-def _continuous_euler(local: np.ndarray) -> np.ndarray:
-    """``(T, J, 3, 3)`` -> ``(T, J, 3)`` ZXY angles (radians) without jumps over time.
-
-    Each rotation has two ZXY triplets, ``(a, b, c)`` and ``(a + pi, pi - b, c + pi)``, each up
-    to whole turns; per frame we keep the one nearest the previous frame's angles.
-    """
-    e = matrix_to_euler(local, "ZXY")
-    alt = e + np.array([np.pi, 0.0, np.pi])
-    alt[..., 1] = np.pi - e[..., 1]
-    out = np.empty_like(e)
-    out[0] = e[0]
-    two_pi = 2 * np.pi
-    for t in range(1, e.shape[0]):
-        prev = out[t - 1]
-        a = e[t] + two_pi * np.round((prev - e[t]) / two_pi)
-        b = alt[t] + two_pi * np.round((prev - alt[t]) / two_pi)
-        use_b = np.sum((b - prev) ** 2, axis=-1) < np.sum((a - prev) ** 2, axis=-1) - 1e-12
-        out[t] = np.where(use_b[:, None], b, a)
-    return out
 
 
 def _check(seq: PoseSequence) -> np.ndarray:
@@ -235,7 +214,7 @@ def solve_bvh(seq: PoseSequence, *, units: str = "cm") -> BvhMotion:
             f"solve_bvh: cannot orient the body in frame {frame} (hip or shoulder line parallel "
             "to the spine or neck?)"
         )
-    euler = np.degrees(_continuous_euler(local))  # (T, J, 3)
+    euler = np.degrees(continuous_euler_zxy(local))  # (T, J, 3)
 
     cols = [j[:, 0] * k, euler[:, 0]] + [euler[:, c] for c in range(1, sk.num_joints)]
     motion = np.concatenate(cols, axis=1)

@@ -1,0 +1,133 @@
+"""Characters in and animations out, by file extension.
+
+Readers (:func:`load_rig`): ``.glb``/``.gltf`` read directly (pygltflib, no Blender needed),
+``.fbx``/``.blend`` through Blender's ``bpy``, and an MPFB2 ``rig.<name>.json`` (with its
+``weights.<name>.json`` and ``base.obj`` beside it). Writers (:func:`write_animation`): FBX
+through ``bpy`` (presets for Blender, Unity and Unreal), GLB directly, BVH in pure Python.
+
+Convention: the bundled default character (:data:`DEFAULT_CHARACTER`) is the CC0 MakeHuman/MPFB2
+body with its game-engine rig (Unreal Mannequin bone names), as a GLB in ``samples/character``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from pose2rig.errors import Pose2RigError
+from pose2rig.geometry import continuous_euler_zxy
+from pose2rig.io.bvh import BvhMotion
+from pose2rig.retarget.rig import Rig, RigAnimation
+
+__all__ = ["DEFAULT_CHARACTER", "RIG_SUFFIXES", "animation_to_bvh", "load_rig", "write_animation"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHARACTER = Path(__file__).resolve().parents[2] / "samples" / "character" / "mpfb2_game_engine.glb"
+RIG_SUFFIXES = (".glb", ".gltf", ".fbx", ".blend", ".json")
+_UNITS = {"cm": 100.0, "m": 1.0}
+
+
+def load_rig(path: str | Path | None = None) -> Rig:
+    """Read a character (see the module docstring); ``None`` is the bundled default character."""
+    p = Path(path) if path is not None else DEFAULT_CHARACTER
+    suffix = p.suffix.lower()
+    if suffix not in RIG_SUFFIXES:
+        raise Pose2RigError(
+            f"--rig {p}: unsupported character file type {suffix or '(none)'!r}; expected one of "
+            f"{', '.join(RIG_SUFFIXES)} (.json: an MPFB2 rig.<name>.json)"
+        )
+    if not p.is_file():
+        raise Pose2RigError(f"character file {p} not found")
+    if suffix in (".glb", ".gltf"):
+        from pose2rig.io.gltf import load_gltf_rig
+
+        return load_gltf_rig(p)
+    if suffix == ".json":
+        from pose2rig.io.mpfb2 import load_mpfb2
+
+        return load_mpfb2(p)
+    from pose2rig.io.blender import load_rig as load_with_blender
+
+    return load_with_blender(p)
+
+
+def animation_to_bvh(animation: RigAnimation, *, units: str = "cm") -> BvhMotion:
+    """The character's skeleton and motion as BVH (its rest pose as BVH's zero pose).
+
+    BVH joints have no rest orientation: each joint's channels hold its world rotation away from
+    the rest pose (``W_j @ rest_j^-1``), made local to its parent's; offsets are the rest heads'
+    differences; the root also carries its position. Bones without children end in an end site
+    at their tail (or 5 cm along the parent's direction). Channels: root ``Xposition Yposition
+    Zposition Zrotation Xrotation Yrotation``, joints ``Zrotation Xrotation Yrotation``.
+    """
+    if units not in _UNITS:
+        raise Pose2RigError(f"--units must be cm or m, got {units!r}")
+    rig = animation.rig
+    roots = [j for j, p in enumerate(rig.parents) if p < 0]
+    if len(roots) != 1:
+        raise Pose2RigError(
+            f"BVH holds one skeleton tree, but rig {rig.name!r} has {len(roots)} root bones "
+            f"({', '.join(rig.bone_names[r] for r in roots)}); export FBX or GLB instead"
+        )
+    k = _UNITS[units]
+    world = animation.world_matrices()
+    delta = world[..., :3, :3] @ np.swapaxes(rig.rest[None, :, :3, :3], -1, -2)  # (T, J, 3, 3)
+    local = delta.copy()
+    for j, p in enumerate(rig.parents):
+        if p >= 0:
+            local[:, j] = np.swapaxes(delta[:, p], -1, -2) @ delta[:, j]
+    euler = np.degrees(continuous_euler_zxy(local))
+    heads = rig.heads
+    offsets = np.array([heads[j] - heads[p] if p >= 0 else heads[j] for j, p in enumerate(rig.parents)])
+    ends = {}
+    for j in range(rig.num_bones):
+        if not rig.children(j):
+            tail = rig.tails[j] if rig.tails is not None else None
+            if tail is None or np.linalg.norm(tail - heads[j]) < 1e-6:
+                p = rig.parents[j]
+                d = heads[j] - heads[p] if p >= 0 else np.array([0.0, 1.0, 0.0])
+                tail = heads[j] + 0.05 * d / max(np.linalg.norm(d), 1e-9)
+            ends[j] = (tail - heads[j]) * k
+    rot = ("Zrotation", "Xrotation", "Yrotation")
+    cols = [world[:, 0, :3, 3] * k, euler[:, 0]] + [euler[:, j] for j in range(1, rig.num_bones)]
+    return BvhMotion(
+        names=rig.bone_names,
+        parents=rig.parents,
+        offsets=offsets * k,
+        channels=(("Xposition", "Yposition", "Zposition", *rot),) + (rot,) * (rig.num_bones - 1),
+        end_sites=ends,
+        motion=np.concatenate(cols, axis=1),
+        frame_time=1.0 / animation.fps,
+    )
+
+
+def write_animation(
+    animation: RigAnimation,
+    *,
+    fbx: str | Path | None = None,
+    glb: str | Path | None = None,
+    bvh: str | Path | None = None,
+    preset: str = "blender",
+    units: str = "cm",
+) -> dict[str, Path]:
+    """Write the animation in each requested format (atomically); returns format -> path."""
+    out: dict[str, Path] = {}
+    if bvh is not None:
+        from pose2rig.io.bvh import write_bvh
+
+        write_bvh(bvh, animation_to_bvh(animation, units=units))
+        out["bvh"] = Path(bvh)
+    if glb is not None:
+        from pose2rig.io.gltf import write_glb
+
+        write_glb(animation, glb)
+        out["glb"] = Path(glb)
+    if fbx is not None:
+        from pose2rig.io.blender import export_fbx
+
+        export_fbx(animation, fbx, preset=preset)
+        out["fbx"] = Path(fbx)
+    return out
