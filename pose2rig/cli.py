@@ -121,15 +121,31 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pose2rig")
 @click.option("--debug", is_flag=True, help="Show full tracebacks for internal errors.")
-def cli(debug: bool) -> None:
+@click.option("--progress", "progress_format", type=click.Choice(["bar", "json"]), default="bar",
+              show_default=True,
+              help='Progress as bars on stderr, or as JSON lines on stdout ({"stage", "done", "total"}) '
+                   "for programs that run pose2rig.")
+def cli(debug: bool, progress_format: str) -> None:
     if debug:
         os.environ["POSE2RIG_DEBUG"] = "1"
+    if progress_format == "json":
+        os.environ["POSE2RIG_PROGRESS"] = "json"
     """Turn a video of a person into animation for a 3D character.
 
     \b
     Quick start:
       pose2rig convert clip.mp4 --bvh clip.bvh --preview clip_preview.mp4
     """
+
+
+def _progress(quiet: bool) -> Any:
+    """What the library's ``progress`` argument gets: a JSON-lines reporter under
+    ``--progress json``, else bars unless ``--quiet``."""
+    if os.environ.get("POSE2RIG_PROGRESS") == "json":
+        from pose2rig.progress import json_reporter
+
+        return json_reporter()
+    return not quiet
 
 
 def _convert_defaults() -> dict[str, Any]:
@@ -202,7 +218,7 @@ def convert(video: Path, quiet: bool, no_cache: bool, root_motion: str, **kwargs
         video,
         root_motion=root_motion == "on",
         cache=not no_cache,
-        progress=not quiet,
+        progress=_progress(quiet),
         **kwargs,
     )
     if not quiet:
@@ -232,7 +248,7 @@ def retarget(source: Path, quiet: bool, root_motion: str, **kwargs: Any) -> None
     from pose2rig.pipeline import retarget_file
 
     _setup_logging(quiet)
-    anim = retarget_file(source, root_motion=root_motion == "on", progress=not quiet, **kwargs)
+    anim = retarget_file(source, root_motion=root_motion == "on", progress=_progress(quiet), **kwargs)
     if not quiet:
         click.echo(f"retargeted {anim.num_frames} frames onto {anim.rig.name} ({anim.rig.num_bones} bones)")
         for k in ("fbx", "glb", "bvh", "character_preview"):
@@ -256,7 +272,7 @@ def detect(video: Path, output: Path, start: float | None, end: float | None, mi
 
     _setup_logging(quiet)
     check_writable(output)
-    kp = detect_video(video, start=start, end=end, mirror=mirror, progress=not quiet)
+    kp = detect_video(video, start=start, end=end, mirror=mirror, progress=_progress(quiet))
     save_keypoints(output, kp)
     if not quiet:
         click.echo(f"wrote keypoints: {output} ({kp.num_frames} frames)")

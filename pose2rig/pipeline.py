@@ -18,6 +18,7 @@ import numpy as np
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.io.atomic import check_writable
+from pose2rig.progress import Progress
 from pose2rig.retarget.rig import RigAnimation
 from pose2rig.types import Keypoints2D, PoseSequence
 
@@ -127,7 +128,7 @@ def convert(
     preset: str = "blender",
     character_preview: str | Path | None = None,
     cache: bool = True,
-    progress: bool = True,
+    progress: Progress = True,
 ) -> ConvertResult:
     """Convert one video into animation: BVH, FBX or GLB (and optionally an npz and previews).
 
@@ -153,7 +154,8 @@ def convert(
         preset: FBX axis and scale conventions: ``blender``, ``unity`` or ``unreal``.
         character_preview: a video of the skinned character beside the clip (.mp4).
         cache: reuse (and write) detection results beside the outputs.
-        progress: show progress bars.
+        progress: progress bars (True), silence (False) or a callback ``report(stage, done,
+            total)`` that may raise :class:`pose2rig.progress.Cancelled` (:mod:`pose2rig.progress`).
     """
     from pose2rig.clean import fill_gaps, resample
     from pose2rig.clean import smooth as smooth_pose
@@ -277,7 +279,7 @@ def retarget_file(
     root_motion: bool = True,
     units: str = "cm",
     character_preview: str | Path | None = None,
-    progress: bool = True,
+    progress: Progress = True,
 ):  # noqa: ANN201
     """Move the motion in ``source`` (a pose2rig ``.npz`` or any BVH mapped onto Human3.6M-17)
     onto a character; returns the :class:`~pose2rig.retarget.rig.RigAnimation`. Outputs as in

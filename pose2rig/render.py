@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import CAMERA_TO_YUP
+from pose2rig.progress import Progress, progress_bar
 from pose2rig.types import Keypoints2D, PoseSequence, Skeleton
 
 if TYPE_CHECKING:
@@ -393,7 +393,7 @@ def render_preview(
     pose: PoseSequence,
     *,
     fps: float,
-    progress: bool = True,
+    progress: Progress = True,
     height: int = 720,
     azimuth: float = np.radians(45.0),
     elevation: float = np.radians(20.0),
@@ -407,7 +407,7 @@ def render_preview(
         keypoints: 2D keypoints of the clip, in the frames' pixel coordinates.
         pose: 3D joints of the clip (world space preferred), at any frame rate.
         fps: output frame rate.
-        progress: show a progress bar.
+        progress: a progress bar (True), silence (False) or a callback (:mod:`pose2rig.progress`).
         height: output height in pixels.
 
     Returns:
@@ -430,7 +430,7 @@ def render_preview(
         elevation=elevation,
     )
     total = len(frames) if hasattr(frames, "__len__") else keypoints.num_frames
-    with tqdm(total=total, desc="preview", unit="frame", disable=not progress) as bar, VideoWriter(
+    with progress_bar(total=total, desc="preview", progress=progress) as bar, VideoWriter(
         path, fps=fps, size=comp.size
     ) as writer:
         frame = first

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm import tqdm
 
 from pose2rig.errors import Pose2RigError
+from pose2rig.progress import Progress, progress_bar
 from pose2rig.retarget.lbs import skin_frame
 from pose2rig.retarget.rig import RigAnimation
 
@@ -136,7 +136,7 @@ def render_character_preview(
     animation: RigAnimation,
     *,
     frames: Iterable[Frame] | None = None,
-    progress: bool = True,
+    progress: Progress = True,
     height: int = 720,
 ) -> str:
     """Write a video of the skinned character, beside the source clip when ``frames`` is given.
@@ -181,7 +181,7 @@ def render_character_preview(
     try:
         view = compose(*first)
         fps = animation.fps
-        with tqdm(total=total, desc="character preview", unit="frame", disable=not progress) as bar, VideoWriter(
+        with progress_bar(total=total, desc="character preview", progress=progress) as bar, VideoWriter(
             path, fps=fps, size=(view.shape[1], view.shape[0])
         ) as writer:
             writer.write(view)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm import tqdm
+from pose2rig.progress import Progress, progress_bar
 
 from pose2rig.detect.base import Detector, detector_identity, mapping_to_h36m17
 from pose2rig.detect.cache import cache_key, load_cache, save_cache
@@ -35,7 +35,7 @@ def detect(
     max_jump: float = 1.0,
     max_speed: float = 5.0,
     reacquire_s: float = 2.0,
-    progress: bool = True,
+    progress: Progress = True,
 ) -> Keypoints2D:
     """Detect the subject's 2D joints in every frame.
 
@@ -48,7 +48,7 @@ def detect(
             ``None``. A detector passed in is not closed.
         total: number of frames, for the progress bar only.
         max_jump, max_speed, reacquire_s: the subject guard, see :mod:`pose2rig.detect.subject`.
-        progress: show a progress bar.
+        progress: a progress bar (True), silence (False) or a callback (:mod:`pose2rig.progress`).
 
     Returns:
         ``Keypoints2D`` with ``keypoints (T, 17, 2)`` and ``confidence (T, 17)`` in H36M17 order,
@@ -82,7 +82,7 @@ def _detect(
     detector: Detector,
     total: int | None,
     guard: SubjectGuard,
-    progress: bool,
+    progress: Progress,
 ) -> Keypoints2D:
     src = detector.skeleton
     mapping = mapping_to_h36m17(src)
@@ -92,7 +92,7 @@ def _detect(
     kps, confs, lms, times = [], [], [], []
     nobody = np.full((H36M17.num_joints, 2), np.nan, np.float32)
     seen = 0
-    for frame in tqdm(frames, total=total, disable=not progress, unit="frame", desc="detect 2D"):
+    for frame in progress_bar(frames, total=total, progress=progress, desc="detect 2D"):
         img = frame.image
         if img.ndim != 3 or img.shape[:2] != (h, w):
             raise Pose2RigError(
@@ -166,7 +166,7 @@ def detect_video(
     max_jump: float = 1.0,
     max_speed: float = 5.0,
     reacquire_s: float = 2.0,
-    progress: bool = True,
+    progress: Progress = True,
 ) -> Keypoints2D:
     """Open the video at ``path`` and :func:`detect` the subject in it.
 
