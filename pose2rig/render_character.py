@@ -67,6 +67,7 @@ class CharacterRenderer:
         if animation.rig.mesh is None:
             raise Pose2RigError(f"rig {animation.rig.name!r} has no skinned mesh to preview")
         os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+        logging.getLogger("OpenGL").setLevel(logging.WARNING)  # "No OpenGL_accelerate module" is noise
         try:
             import pyrender
             import trimesh

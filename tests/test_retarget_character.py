@@ -205,3 +205,18 @@ def test_three_mpfb2_rigs_deform_the_body_alike_on_a_real_clip():
     for a, b in (("game_engine", "mixamo"), ("game_engine", "cmu_mb"), ("mixamo", "cmu_mb")):
         per_frame = np.linalg.norm(verts[a] - verts[b], axis=-1).mean(axis=1)
         assert per_frame.max() < 0.02, (a, b, per_frame.max())
+
+
+def test_convention_feet_stay_level_and_turn_with_the_knee():
+    src = load_bvh_as_h36m17(BANDAI_CLIP)
+    src = src.replace(joints=src.joints[::10], timestamps=src.timestamps[::10], confidence=src.confidence[::10])
+    rig = tpose_rig()
+    world = retarget(src, rig).world_matrices()
+    for foot in ("foot_l", "foot_r"):
+        j = rig.index(foot)
+        delta = world[:, j, :3, :3] @ rig.rest[j, :3, :3].T
+        assert np.abs(delta @ np.array([0.0, 1.0, 0.0]) - [0.0, 1.0, 0.0]).max() < 1e-6
+    # a subject turned by 90 degrees turns the feet by 90 degrees
+    turned = retarget(_turned(tpose_sequence(1), 90.0), rig).world_matrices()[0, rig.index("foot_l"), :3, :3]
+    delta = turned @ rig.rest[rig.index("foot_l"), :3, :3].T
+    assert np.allclose(delta, euler_to_matrix(np.array([0.0, np.radians(90.0), 0.0]), "XYZ"), atol=1e-6)

@@ -20,7 +20,9 @@ Convention:
           hinge axis ``(B - A) x (C - B)``, blended with ``(B - A) x ref`` (``ref`` the torso's
           backward direction for legs and forward for arms) so that a straight limb keeps the
           torso's twist instead of spinning;
-        * everything else (clavicles, hands, feet, fingers, face and twist bones) keeps its rest
+        * feet stay level (their rest pitch and roll against the floor), turned about the
+          vertical to where the knee points: the source has no toe points;
+        * everything else (clavicles, hands, toes, fingers, face and twist bones) keeps its rest
           pose relative to its parent.
     - Root motion: the rig's mid-hip point (between its thighs' heads) follows the source's,
       scaled by the ratio of the rig's leg length to the subject's (hip to knee to ankle) and
@@ -51,6 +53,8 @@ SOURCE_JOINTS: tuple[str, ...] = (
     *(f"{s}_{j}" for j in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist") for s in ("left", "right")),
 )
 """Joints the source pose must name."""
+
+_UP = np.array([0.0, 1.0, 0.0])
 
 BLEND = 0.15
 """Weight of the torso reference in a limb's hinge axis: bends of more than ~9 degrees decide the
@@ -145,6 +149,9 @@ def _frames(pts: dict[str, np.ndarray], chain: np.ndarray, fractions: np.ndarray
         n_leg = _hinge(pts[f"{s}_hip"], pts[f"{s}_knee"], pts[f"{s}_ankle"], -forward)
         out[f"{s}_thigh"] = _frame(pts[f"{s}_knee"] - pts[f"{s}_hip"], n_leg)
         out[f"{s}_shin"] = _frame(pts[f"{s}_ankle"] - pts[f"{s}_knee"], n_leg)
+        # the foot stays level, turned to where the knee points (no toe points in the source)
+        ahead = np.cross(_unit(n_leg), _UP) + 1e-3 * np.cross(_unit(hip_axis), _UP)
+        out[f"{s}_foot"] = _frame(ahead, np.broadcast_to(_UP, ahead.shape))
         n_arm = _hinge(pts[f"{s}_shoulder"], pts[f"{s}_elbow"], pts[f"{s}_wrist"], forward)
         out[f"{s}_upper_arm"] = _frame(pts[f"{s}_elbow"] - pts[f"{s}_shoulder"], n_arm)
         out[f"{s}_forearm"] = _frame(pts[f"{s}_wrist"] - pts[f"{s}_elbow"], n_arm)
@@ -236,8 +243,9 @@ def retarget(
     for b in (*m.neck, m.roles["head"]):
         driven[b] = "head"
     for s in ("left", "right"):
-        for part in ("thigh", "shin", "upper_arm", "forearm"):
-            driven[m.roles[f"{s}_{part}"]] = f"{s}_{part}"
+        for part in ("thigh", "shin", "upper_arm", "forearm", "foot"):
+            if f"{s}_{part}" in m.roles:
+                driven[m.roles[f"{s}_{part}"]] = f"{s}_{part}"
 
     t = len(joints)
     rest_rot = rig.rest[:, :3, :3]
