@@ -207,7 +207,8 @@ def docs_section(rows: list[Row], *, command: str, poses: int, clips: int, frame
         f"All {clips} Bandai-1 clips, one frame in {frame_step}, {poses:,} poses, ground-truth 2D from "
         f"fixed-seed ({seed}) random virtual cameras (the same views for every row). P-MPJPE: "
         "Procrustes with scale; N-MPJPE: scale-normalised; PCK3D at 150 mm after scale alignment. "
-        "Ratios are of P-MPJPE.",
+        "Ratios are of P-MPJPE. Every generator is mirror-averaged (each pose lifted with its mirror "
+        "image, as `pose2rig lift` does; `Lifter.mirror`).",
         "",
         table_markdown(rows),
         "",

@@ -215,7 +215,7 @@ def test_convention_feet_stay_level_and_turn_with_the_knee():
     for foot in ("foot_l", "foot_r"):
         j = rig.index(foot)
         delta = world[:, j, :3, :3] @ rig.rest[j, :3, :3].T
-        assert np.abs(delta @ np.array([0.0, 1.0, 0.0]) - [0.0, 1.0, 0.0]).max() < 1e-6
+        assert np.abs(delta @ np.array([0.0, 1.0, 0.0]) - [0.0, 1.0, 0.0]).max() < 1e-5
     # a subject turned by 90 degrees turns the feet by 90 degrees
     turned = retarget(_turned(tpose_sequence(1), 90.0), rig).world_matrices()[0, rig.index("foot_l"), :3, :3]
     delta = turned @ rig.rest[rig.index("foot_l"), :3, :3].T
