@@ -21,7 +21,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "joints": "h36m17", "batch": 256, "lr_g": 5e-4, "lr_d": 1e-3, "beta1": 0.5,
         "width": 256, "blocks": 2, "d_width": 256, "d_blocks": 2, "norm": "none",
         "activation": "leaky_relu", "d_norm": "none", "d_kcs": "on", "d_output": "logit",
-        "symmetry_weight": 0.1, "real_label": 0.9, "ema": 0.999,
+        "symmetry_weight": 0.1, "real_label": 0.9, "ema": 0.0,
     },
     # Drover et al. (ECCV-W 2018) as published: 14 joints, 1024 x 4 residual G with BatchNorm,
     # 1024 x 3 D with a 2-class output, standard GAN loss, Adam 2e-4 (betas not given: Adam's
