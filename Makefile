@@ -10,9 +10,18 @@ STAMP  := $(VENV)/.pose2rig-installed
 CLIP   ?= samples/sports2d_demo.mp4
 NAME   := $(basename $(notdir $(CLIP)))
 
-# Debian packages: OpenCV's and Blender's shared libraries, EGL for offscreen rendering.
+# Debian packages: OpenCV's and Blender's shared libraries, EGL for offscreen rendering, Node.js
+# for the Khronos glTF validator that the tests run. npm is installed only where the npm command
+# is missing: Debian's nodejs comes without it, NodeSource's bundles it and conflicts with
+# Debian's npm package.
 APT_PACKAGES := libgl1 libglib2.0-0 libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 libx11-6 \
-                libxrender1 libxfixes3 libxi6 libxkbcommon0 libsm6 libice6
+                libxrender1 libxfixes3 libxi6 libxkbcommon0 libsm6 libice6 nodejs
+
+# The Khronos glTF validator (npm), pinned exactly, inside the venv so that removing .venv
+# removes it too. Its own stamp: `make install` adds it to a venv installed before it existed.
+GLTF_VALIDATOR := 2.0.0-dev.3.10
+NODE_DIR       := $(VENV)/node
+NODE_STAMP     := $(NODE_DIR)/.gltf-validator-$(GLTF_VALIDATOR)
 
 .PHONY: demo test install apt clean
 
@@ -22,13 +31,14 @@ demo: $(STAMP)
 	    --preview out/$(NAME)_preview.mp4
 	@echo "Outputs:"; ls -l out/$(NAME).bvh out/$(NAME).npz out/$(NAME)_preview.mp4
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest -q
 
-install: $(STAMP)
+install: $(STAMP) $(NODE_STAMP)
 
 apt:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	    echo "Installing Debian packages: $$missing"; \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -43,6 +53,11 @@ $(STAMP): pyproject.toml | apt
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[blender,test]'
 	touch $(STAMP)
+
+$(NODE_STAMP): | $(STAMP)
+	@command -v npm >/dev/null || { echo "npm is missing: the glTF validator test needs Node.js and npm (make apt installs them)"; exit 1; }
+	npm install --prefix $(NODE_DIR) --no-audit --no-fund --save-exact gltf-validator@$(GLTF_VALIDATOR)
+	touch $@
 
 clean:
 	rm -rf out
