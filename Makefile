@@ -1,5 +1,6 @@
 # pose2rig: two commands on a fresh machine.
-#   make demo   installs everything, converts the bundled clip, prints where the outputs are
+#   make demo   installs everything, converts the bundled clip (BVH, and FBX on the bundled
+#               character with a preview of it), prints where the outputs are
 #   make test   installs everything, runs the whole test suite
 # A second run reuses .venv (it reinstalls only when pyproject.toml changes).
 
@@ -28,8 +29,10 @@ NODE_STAMP     := $(NODE_DIR)/.gltf-validator-$(GLTF_VALIDATOR)
 demo: $(STAMP)
 	@mkdir -p out
 	$(BIN)/pose2rig convert $(CLIP) --bvh out/$(NAME).bvh --npz out/$(NAME).npz \
-	    --preview out/$(NAME)_preview.mp4
-	@echo "Outputs:"; ls -l out/$(NAME).bvh out/$(NAME).npz out/$(NAME)_preview.mp4
+	    --preview out/$(NAME)_preview.mp4 \
+	    --fbx out/$(NAME).fbx --character-preview out/$(NAME)_character.mp4
+	@echo "Outputs:"; ls -l out/$(NAME).bvh out/$(NAME).npz out/$(NAME)_preview.mp4 \
+	    out/$(NAME).fbx out/$(NAME)_character.mp4
 
 test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest -q
