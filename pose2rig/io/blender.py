@@ -1,0 +1,888 @@
+"""Rigs and animations in and out of Blender: FBX, .blend and glTF through bpy's own add-ons.
+
+Needs Blender as a Python module (``pip install 'pose2rig[blender]'``); every ``bpy`` import is
+inside a function, so importing this module costs nothing and a missing ``bpy`` only fails when
+used, with one clear line.
+
+Functions that read or write files (:func:`load_rig`, :func:`read_fbx_animation`,
+:func:`export_fbx`, :func:`export_glb`) start from an empty factory scene, so they discard
+whatever the running Blender session holds; :func:`rig_from_armature`, :func:`build_armature` and
+:func:`key_action` work in the current scene (the Blender add-on uses these three).
+
+Convention:
+    - Blender's world is Z up with a character facing -Y; pose2rig's is Y up facing +Z. A point
+      changes as ``p_world = C @ p_blender`` with ``C = [[1, 0, 0], [0, 0, 1], [0, -1, 0]]``,
+      i.e. Blender ``(x, y, z)`` -> world ``(x, z, -y)``, the change of axes of Blender's glTF
+      exporter. This is done here and nowhere else.
+    - A bone's rest matrix changes on the left only: ``rest = C4 @ (obj.matrix_world @
+      bone.matrix_local)``. Its columns stay the bone's own axes (y from head to tail, the roll
+      about it), so a rotation relative to the rest pose in those axes is exactly Blender's
+      pose-bone ``rotation_quaternion``, and the two conventions meet without touching the
+      animation. (Conjugating, ``C @ M @ C^-1``, would relabel the bone's own axes as well and
+      then every pose quaternion would need the same conjugation; nothing gains from that.)
+    - Object scale: armatures imported from FBX files in centimetres (Mixamo, Unreal) carry a
+      0.01 object scale. Rest matrices keep the world head positions (scaled, so in metres) and
+      drop the scale from the rotation by polar decomposition. A uniform scale is exact; a
+      non-uniform one is logged and approximated; a mirroring one is refused.
+    - Rig animations are keyed at frames ``frame_start + i`` (exports use ``frame_start=0`` so
+      that frame ``i`` sits at time ``i / fps`` in the file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pose2rig.errors import Pose2RigError
+from pose2rig.geometry import euler_to_matrix, matrix_to_quat
+from pose2rig.io.atomic import atomic_path, check_writable
+from pose2rig.retarget.rig import Rig, RigAnimation, SkinnedMesh
+
+__all__ = [
+    "BLENDER_TO_WORLD",
+    "FBX_PRESETS",
+    "build_armature",
+    "export_fbx",
+    "export_glb",
+    "key_action",
+    "load_rig",
+    "read_fbx_animation",
+    "rig_from_armature",
+]
+
+log = logging.getLogger(__name__)
+
+BLENDER_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+"""``(3, 3)``: Blender ``(x, y, z)`` (Z up, facing -Y) -> pose2rig world ``(x, z, -y)``."""
+
+_C4 = np.eye(4)
+_C4[:3, :3] = BLENDER_TO_WORLD
+_C4_INV = _C4.T.copy()
+
+_READERS = (".fbx", ".blend", ".glb", ".gltf")
+
+FBX_PRESETS: dict[str, dict[str, Any]] = {
+    # Blender's own FBX exporter defaults: -Z forward / Y up written into the file's axis
+    # settings (a facing -Y character faces +Z in the file); the file's unit is the centimetre
+    # (UnitScaleFactor 1) and the x100 sits in the root nodes' scale ("All Local").
+    "blender": {"axis_forward": "-Z", "axis_up": "Y", "apply_scale_options": "FBX_SCALE_NONE"},
+    # Unity: Y up, the character facing +Z (Unity's importer only mirrors x for its left-handed
+    # frame), and "FBX All" scaling: values in metres, UnitScaleFactor 100, so Unity shows
+    # "1m (File)" and imports at scale 1 instead of 100 / 0.01. "Apply Transform"
+    # (bake_space_transform) is left off: Blender documents it as broken for armatures; the
+    # armature root node keeps the -90 degree x rotation, which Unity's "Bake Axis Conversion"
+    # import option folds in.
+    "unity": {"axis_forward": "-Z", "axis_up": "Y", "apply_scale_options": "FBX_SCALE_ALL"},
+    # Unreal: Blender's own axes (forward Y, up Z: the file's front axis is -Y, Z up,
+    # right-handed, which is exactly the axis system Unreal's FBX importer converts to, so its
+    # "Convert Scene" changes nothing; after its y mirror the character faces +Y like the UE
+    # mannequin), and centimetres with no scale on any node: the armature and mesh are built at
+    # 100x with the scene unit scale 0.01, as Epic's Send to Unreal does ("automatically scale
+    # bones"). The armature object is named "Armature", which Unreal's importer (4.24+) drops,
+    # so the rig's own root bone becomes the skeleton's root.
+    "unreal": {"axis_forward": "Y", "axis_up": "Z", "apply_scale_options": "FBX_SCALE_NONE"},
+}
+"""FBX exporter transform options per target application (see :func:`export_fbx`)."""
+
+_UNREAL_CM = 100.0
+
+
+# --------------------------------------------------------------------------------------------
+# bpy plumbing
+
+
+def _bpy() -> Any:
+    try:
+        import bpy
+    except ImportError:
+        raise Pose2RigError(
+            "Blender I/O needs Blender as a Python module; install the `blender` extra: "
+            "pip install 'pose2rig[blender]'"
+        ) from None
+    return bpy
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Send the add-ons' ``print`` chatter to the debug log instead of stdout."""
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            yield
+    finally:
+        text = buf.getvalue().strip()
+        if text:
+            log.debug("bpy: %s", text)
+
+
+def _empty_scene() -> Any:
+    bpy = _bpy()
+    with _quiet():
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+    return bpy.context.scene
+
+
+def _np(m: Any) -> np.ndarray:
+    """A mathutils Matrix/Vector -> float64 array."""
+    return np.array([list(r) for r in m], dtype=np.float64) if hasattr(m[0], "__len__") else np.array(m, float)
+
+
+def _matrix(a: np.ndarray) -> Any:
+    from mathutils import Matrix
+
+    return Matrix([list(map(float, r)) for r in a])
+
+
+def _polar(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(..., 3, 3)`` -> (nearest rotations, singular values ``(..., 3)``)."""
+    u, s, vt = np.linalg.svd(m)
+    return u @ vt, s
+
+
+def _operator(op: Any, what: str, **kwargs: Any) -> None:
+    """Run a bpy operator; a failure or a cancel becomes one Pose2RigError line."""
+    try:
+        with _quiet():
+            result = op(**kwargs)
+    except RuntimeError as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.startswith("Location:")]
+        # an add-on's Python exception comes as a whole traceback: its last line says what failed
+        line = (lines[-1] if "Traceback" in str(e) else lines[0]) if lines else "failed"
+        raise Pose2RigError(f"{what}: {line.removeprefix('Error: ')}") from None
+    if "FINISHED" not in result:
+        raise Pose2RigError(f"{what}: Blender's operator returned {sorted(result)}")
+
+
+def _ensure_object_mode(bpy: Any) -> None:
+    if bpy.context.object is not None and bpy.context.object.mode != "OBJECT":
+        bpy.ops.object.mode_set(mode="OBJECT")
+
+
+# --------------------------------------------------------------------------------------------
+# reading rigs
+
+
+def _check_input(path: str | os.PathLike[str], suffixes: tuple[str, ...]) -> Path:
+    p = Path(path)
+    if p.suffix.lower() not in suffixes:
+        raise Pose2RigError(
+            f"{p}: unsupported file type {p.suffix or '(none)'!r}; expected one of {', '.join(suffixes)}"
+        )
+    if not p.is_file():
+        raise Pose2RigError(f"{p}: no such file")
+    return p
+
+
+def _import_file(p: Path) -> Any:
+    """Import ``p`` into an empty scene; returns the scene."""
+    bpy = _bpy()
+    suffix = p.suffix.lower()
+    what = f"cannot read {p}"
+    if suffix == ".blend":
+        _operator(bpy.ops.wm.open_mainfile, what, filepath=str(p), load_ui=False)
+        scene = bpy.context.scene
+        # armatures that live in the file but in no scene: bring them in so they can be evaluated
+        in_scene = {o.name for o in scene.objects}
+        for o in bpy.data.objects:
+            if o.type == "ARMATURE" and o.name not in in_scene and o.library is None:
+                scene.collection.objects.link(o)
+        return scene
+    scene = _empty_scene()
+    if suffix == ".fbx":
+        _operator(bpy.ops.import_scene.fbx, what, filepath=str(p), use_anim=True, anim_offset=0.0)
+    else:
+        _operator(bpy.ops.import_scene.gltf, what, filepath=str(p))
+    return scene
+
+
+def _pick_armature(scene: Any, p: Path, name: str | None) -> Any:
+    arms = [o for o in scene.objects if o.type == "ARMATURE"]
+    if name is not None:
+        for o in arms:
+            if o.name == name:
+                return o
+        have = ", ".join(repr(o.name) for o in arms) or "none"
+        raise Pose2RigError(f"{p} has no armature {name!r} (armatures: {have})")
+    if not arms:
+        raise Pose2RigError(f"{p} has no armature")
+    arms.sort(key=lambda o: -len(o.data.bones))
+    if len(arms) > 1:
+        log.warning(
+            "%s has %d armatures; using %r (%d bones), the one with the most bones; others: %s",
+            p, len(arms), arms[0].name, len(arms[0].data.bones),
+            ", ".join(f"{o.name!r} ({len(o.data.bones)})" for o in arms[1:]),
+        )
+    return arms[0]
+
+
+def load_rig(path: str | os.PathLike[str], *, armature: str | None = None) -> Rig:
+    """Read a character (armature, rest pose, skinned mesh) through Blender's importers.
+
+    Args:
+        path: a ``.fbx``, ``.blend``, ``.glb`` or ``.gltf`` file. It is imported into an empty
+            factory scene (``.blend`` files are opened), which replaces the session's data.
+        armature: the armature object's name when the file holds several; by default the one
+            with the most bones is used and the choice is logged as a warning.
+
+    Returns:
+        A :class:`Rig` named after the file's stem, as :func:`rig_from_armature` reads it.
+        glTF files go through Blender's importer and its bone heuristic, so bone axes are
+        Blender's guess, not the glTF joints' own frames; heads (joint positions) are exact.
+
+    Raises:
+        Pose2RigError: unsupported extension, missing or unreadable file, no armature.
+    """
+    p = _check_input(path, _READERS)
+    scene = _import_file(p)
+    obj = _pick_armature(scene, p, armature)
+    rig = rig_from_armature(obj, name=p.stem)
+    return replace(rig, source=p)
+
+
+def _bone_order(bones: Any) -> list[Any]:
+    """Blender's bone order, reordered only where a child comes before its parent."""
+    out: list[Any] = []
+    seen: set[str] = set()
+
+    def visit(b: Any) -> None:
+        if b.name in seen:
+            return
+        if b.parent is not None:
+            visit(b.parent)
+        seen.add(b.name)
+        out.append(b)
+
+    for b in bones:
+        visit(b)
+    return out
+
+
+def _rigid_world(matrix_world: np.ndarray, local: np.ndarray, what: str) -> tuple[np.ndarray, float]:
+    """``C4 @ matrix_world @ local`` with its scale removed; returns (matrix, mean scale)."""
+    m = _C4 @ matrix_world @ local
+    rot, s = _polar(m[..., :3, :3])
+    if np.any(np.linalg.det(m[..., :3, :3]) <= 0):
+        raise Pose2RigError(f"{what} has a mirroring (negative) or zero scale; apply it in Blender first")
+    if np.any(s.max(-1) > s.min(-1) * (1 + 1e-3)):
+        log.warning("%s has a non-uniform scale %s; rest rotations approximate it", what,
+                    np.round(s.reshape(-1, 3)[0], 4))
+    out = m.copy()
+    out[..., :3, :3] = rot
+    return out, float(s.mean())
+
+
+def rig_from_armature(obj: Any, *, name: str | None = None, with_mesh: bool = True) -> Rig:
+    """Read an armature object of the current Blender scene as a :class:`Rig`.
+
+    Args:
+        obj: a ``bpy.types.Object`` of type ``'ARMATURE'``.
+        name: the rig's name; the object's name by default.
+        with_mesh: also read the meshes skinned to it (slower on big meshes).
+
+    Returns:
+        A Rig with Blender's bone names, parents first (Blender's order, moved only where a child
+        precedes its parent), rest ``(J, 4, 4)`` from ``obj.matrix_world @ bone.matrix_local``
+        in pose2rig's world (see the module's Convention), tails ``(J, 3)`` and, with
+        ``with_mesh``, every mesh deformed by this armature merged into one
+        :class:`SkinnedMesh`:
+
+        - a mesh counts when it has an Armature modifier pointing at ``obj`` or is parented to
+          it (parent type ARMATURE, or BONE: then all its vertices follow that bone rigidly);
+        - it is evaluated with the armature in its rest position (other modifiers and shape
+          keys as they are), triangulated, in world metres;
+        - weights come from vertex groups named like deforming bones; other groups are ignored
+          and each vertex's weights renormalised to sum to 1;
+        - a vertex with no such weight follows the mesh's parent bone (bone-parented meshes) or
+          else the first root bone, with weight 1 (Blender would leave it with the armature
+          object); how many did is logged as a warning.
+    """
+    bpy = _bpy()
+    if getattr(obj, "type", None) != "ARMATURE":
+        raise Pose2RigError(f"{getattr(obj, 'name', obj)!r} is not an armature object")
+    what = f"armature {obj.name!r}"
+    bones = _bone_order(obj.data.bones)
+    names = tuple(b.name for b in bones)
+    index = {n: i for i, n in enumerate(names)}
+    parents = tuple(index[b.parent.name] if b.parent else -1 for b in bones)
+    mw = _np(obj.matrix_world)
+    local = np.stack([_np(b.matrix_local) for b in bones])
+    rest, _ = _rigid_world(mw, local, what)
+    tails_arm = np.array([list(b.tail_local) for b in bones], dtype=np.float64)
+    tails = (_C4 @ mw @ np.c_[tails_arm, np.ones(len(bones))].T).T[:, :3]
+    mesh = _skinned_mesh(bpy, obj, bones, index) if with_mesh else None
+    return Rig(name or obj.name, names, parents, rest, tails, mesh)
+
+
+def _deformed_meshes(bpy: Any, arm: Any) -> list[Any]:
+    out = []
+    for o in bpy.context.scene.objects:
+        if o.type != "MESH":
+            continue
+        by_modifier = any(m.type == "ARMATURE" and m.object == arm for m in o.modifiers)
+        by_parent = o.parent == arm and o.parent_type in ("ARMATURE", "BONE")
+        if by_modifier or by_parent:
+            out.append(o)
+    return out
+
+
+def _skinned_mesh(bpy: Any, arm: Any, bones: list[Any], index: dict[str, int]) -> SkinnedMesh | None:
+    objects = _deformed_meshes(bpy, arm)
+    if not objects:
+        return None
+    deform = {b.name for b in bones if b.use_deform}
+    data = arm.data
+    old_position = data.pose_position
+    data.pose_position = "REST"
+    try:
+        bpy.context.view_layer.update()
+        depsgraph = bpy.context.evaluated_depsgraph_get()
+        parts = [_read_mesh(o, o.evaluated_get(depsgraph), arm, index, deform) for o in objects]
+    finally:
+        data.pose_position = old_position
+        bpy.context.view_layer.update()
+    offset = 0
+    verts, faces, joints, weights = [], [], [], []
+    k = max(p[2].shape[1] for p in parts)
+    for v, f, j, w in parts:
+        faces.append(f + offset)
+        offset += len(v)
+        verts.append(v)
+        joints.append(np.pad(j, ((0, 0), (0, k - j.shape[1]))))
+        weights.append(np.pad(w, ((0, 0), (0, k - w.shape[1]))))
+    return SkinnedMesh(
+        np.concatenate(verts), np.concatenate(faces), np.concatenate(joints), np.concatenate(weights),
+        name="+".join(o.name for o in objects),
+    )
+
+
+def _read_mesh(
+    orig: Any, ob: Any, arm: Any, index: dict[str, int], deform: set[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One mesh object: world vertices, triangles, and weights on deforming bones (see
+    :func:`rig_from_armature` for the fallback of unweighted vertices)."""
+    me = ob.to_mesh()
+    try:
+        n = len(me.vertices)
+        co = np.empty(n * 3, dtype=np.float32)
+        me.vertices.foreach_get("co", co)
+        co = co.reshape(n, 3).astype(np.float64)
+        mw = _np(ob.matrix_world)
+        verts = (_C4 @ mw @ np.c_[co, np.ones(n)].T).T[:, :3]
+        me.calc_loop_triangles()
+        tri = np.empty(len(me.loop_triangles) * 3, dtype=np.int32)
+        me.loop_triangles.foreach_get("vertices", tri)
+        faces = tri.reshape(-1, 3)
+        rigid = orig.parent == arm and orig.parent_type == "BONE" and orig.parent_bone in index
+        has_modifier = any(m.type == "ARMATURE" and m.object == arm for m in orig.modifiers)
+        fallback = index[orig.parent_bone] if rigid else 0  # bone 0 is a root: parents come first
+        group_bone = {
+            g.index: index[g.name] for g in orig.vertex_groups if g.name in index and g.name in deform
+        }
+        rows: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+        if group_bone and (has_modifier or orig.parent_type == "ARMATURE"):
+            for v in me.vertices:
+                r = rows[v.index]
+                for g in v.groups:
+                    b = group_bone.get(g.group)
+                    if b is not None and g.weight > 0:
+                        r.append((b, g.weight))
+    finally:
+        ob.to_mesh_clear()
+    k = max(1, max((len(r) for r in rows), default=0))
+    joints = np.zeros((n, k), dtype=np.int32)
+    weights = np.zeros((n, k), dtype=np.float64)
+    for i, r in enumerate(rows):
+        for s, (b, w) in enumerate(r):
+            joints[i, s], weights[i, s] = b, w
+    total = weights.sum(axis=1)
+    empty = total <= 0
+    if empty.any():
+        if not rigid:
+            log.warning(
+                "mesh %r: %d of %d vertices have no weight on a deforming bone; bound to root bone %r",
+                orig.name, int(empty.sum()), n, next(b for b, i in index.items() if i == fallback),
+            )
+        joints[empty] = 0
+        joints[empty, 0] = fallback
+        weights[empty] = 0.0
+        weights[empty, 0] = 1.0
+        total = weights.sum(axis=1)
+    weights /= total[:, None]
+    return verts, faces, joints, weights.astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# building armatures and keying animation
+
+
+def _bone_lengths(rig: Rig) -> np.ndarray:
+    """``(J,)``: from tails, else the first child's head, else half the parent's length."""
+    heads = rig.heads
+    extent = float(np.ptp(heads, axis=0).max()) if len(heads) > 1 else 0.0
+    floor = max(1e-3 * extent, 1e-4)
+    out = np.zeros(rig.num_bones)
+    for j in range(rig.num_bones):
+        length = 0.0
+        if rig.tails is not None:
+            length = float(np.linalg.norm(rig.tails[j] - heads[j]))
+        if length < floor:
+            kids = rig.children(j)
+            if kids:
+                length = float(np.linalg.norm(heads[kids[0]] - heads[j]))
+        if length < floor:
+            p = rig.parents[j]
+            length = 0.5 * out[p] if p >= 0 else (0.1 * extent or 0.05)
+        out[j] = max(length, floor)
+    return out
+
+
+def _roll_errors(data: Any, names: tuple[str, ...], want: np.ndarray) -> np.ndarray:
+    """``(J,)`` angle about each bone's y axis from its ``matrix_local`` x axis to ``want``'s."""
+    have = np.stack([_np(data.bones[n].matrix_local)[:3, :3] for n in names])
+    x, y, wx = have[:, :, 0], have[:, :, 1], want[:, :3, 0]
+    return np.arctan2(np.sum(np.cross(x, wx) * y, axis=-1), np.sum(x * wx, axis=-1))
+
+
+def build_armature(rig: Rig, name: str | None = None) -> Any:
+    """Create ``rig`` as an armature object (and its skinned mesh) in the current scene.
+
+    Edit bones are placed with ``edit_bone.matrix = C^-1 @ rest[j]`` (head, direction and roll),
+    so the bones' ``matrix_local`` reproduces ``rig.rest``: ``rig_from_armature`` of the result
+    gives the same rest matrices (to float32 precision). Bone lengths come from ``rig.tails``
+    when given, else the distance to the first child's head, else half the parent's length
+    (a lone root: a tenth of the rig's extent). No bone is connected, so heads stay exact.
+
+    With ``rig.mesh``, a mesh object parented to the armature gets one vertex group per bone it
+    uses and an Armature modifier. Objects go into the active collection.
+
+    Returns:
+        The armature object (active and selected, in object mode).
+    """
+    bpy = _bpy()
+    name = name or rig.name
+    _ensure_object_mode(bpy)
+    data = bpy.data.armatures.new(name)
+    obj = bpy.data.objects.new(name, data)
+    bpy.context.collection.objects.link(obj)
+    for o in bpy.context.view_layer.objects:
+        o.select_set(False)
+    obj.select_set(True)
+    bpy.context.view_layer.objects.active = obj
+    lengths = _bone_lengths(rig)
+    blender_rest = _C4_INV @ rig.rest
+    bpy.ops.object.mode_set(mode="EDIT")
+    try:
+        edit = []
+        for j, bone_name in enumerate(rig.bone_names):
+            eb = data.edit_bones.new(bone_name)
+            if eb.name != bone_name:
+                raise Pose2RigError(
+                    f"bone name {bone_name!r} cannot be kept in Blender (it became {eb.name!r}; "
+                    "Blender names are at most 63 bytes)"
+                )
+            eb.head = (0.0, 0.0, 0.0)
+            eb.tail = (0.0, float(lengths[j]), 0.0)
+            eb.matrix = _matrix(blender_rest[j])
+            eb.use_connect = False
+            if rig.parents[j] >= 0:
+                eb.parent = edit[rig.parents[j]]
+            edit.append(eb)
+    finally:
+        bpy.ops.object.mode_set(mode="OBJECT")
+    # Blender recomputes matrix_local from head, tail and roll in float32 (matrix -> roll ->
+    # matrix is off by up to ~1e-5 rad); nudging each roll by what is left about the bone's y
+    # axis takes a random 200-bone rig's worst rest error from 1.4e-5 to 9e-6.
+    for _ in range(3):
+        err = _roll_errors(data, rig.bone_names, blender_rest)
+        if np.abs(err).max() < 2e-7:
+            break
+        bpy.ops.object.mode_set(mode="EDIT")
+        for n, e in zip(rig.bone_names, err):
+            data.edit_bones[n].roll += float(e)
+        bpy.ops.object.mode_set(mode="OBJECT")
+    for pb in obj.pose.bones:
+        pb.rotation_mode = "QUATERNION"
+    if rig.mesh is not None:
+        _build_mesh(bpy, rig, obj)
+    return obj
+
+
+def _build_mesh(bpy: Any, rig: Rig, arm: Any) -> Any:
+    m = rig.mesh
+    assert m is not None
+    me = bpy.data.meshes.new(m.name)
+    v = (m.vertices.astype(np.float64) @ BLENDER_TO_WORLD).astype(np.float32)  # C^T p, row form
+    f = m.faces.astype(np.int32)
+    me.vertices.add(len(v))
+    me.vertices.foreach_set("co", v.ravel())
+    me.loops.add(f.size)
+    me.loops.foreach_set("vertex_index", f.ravel())
+    me.polygons.add(len(f))
+    me.polygons.foreach_set("loop_start", np.arange(0, f.size, 3, dtype=np.int32))
+    me.update()
+    me.validate()
+    ob = bpy.data.objects.new(m.name, me)
+    bpy.context.collection.objects.link(ob)
+    ob.parent = arm
+    mod = ob.modifiers.new("Armature", "ARMATURE")
+    mod.object = arm
+    used = m.weights > 0
+    for b in np.unique(m.joints[used]):
+        group = ob.vertex_groups.new(name=rig.bone_names[b])
+        sel = used & (m.joints == b)
+        verts = np.nonzero(sel)[0]
+        w = m.weights[sel]
+        # one call per distinct weight: rigid regions (weight 1) go in at once
+        order = np.argsort(w, kind="stable")
+        w, verts = w[order], verts[order]
+        cuts = np.flatnonzero(np.diff(w)) + 1
+        for vs, ws in zip(np.split(verts, cuts), np.split(w, cuts)):
+            group.add(vs.tolist(), float(ws[0]), "REPLACE")
+    ob.select_set(True)
+    return ob
+
+
+def _continuous(q: np.ndarray) -> np.ndarray:
+    """``(T, J, 4)`` quaternions with signs flipped so consecutive frames agree (dot >= 0)."""
+    if len(q) < 2:
+        return q.copy()
+    flip = np.sum(q[1:] * q[:-1], axis=-1) < 0
+    sign = np.concatenate([np.ones((1,) + flip.shape[1:]), np.cumprod(np.where(flip, -1.0, 1.0), axis=0)])
+    return q * sign[..., None]
+
+
+def _set_fps(scene: Any, fps: float) -> None:
+    whole = max(1, int(round(fps)))
+    scene.render.fps = whole
+    scene.render.fps_base = whole / fps
+
+
+def _add_curve(bag: Any, path: str, i: int, group: str, frames: np.ndarray, values: np.ndarray, linear: int) -> None:
+    fc = bag.fcurves.new(path, index=i, group_name=group)
+    kp = fc.keyframe_points
+    kp.add(len(frames))
+    co = np.empty((len(frames), 2), dtype=np.float32)
+    co[:, 0] = frames
+    co[:, 1] = values
+    kp.foreach_set("co", co.ravel())
+    kp.foreach_set("interpolation", np.full(len(frames), linear, dtype=np.int32))
+    fc.update()
+
+
+def key_action(obj: Any, animation: RigAnimation, *, name: str = "pose2rig", frame_start: int = 1) -> Any:
+    """Key ``animation`` onto the armature object ``obj`` as a new action, one key per frame.
+
+    Bones are matched by name: every bone of ``animation.rig`` must exist in ``obj`` with the
+    same parent (``rig_from_armature(obj)`` gives a matching rig); the armature's other bones
+    are not keyed. Each animated bone gets ``rotation_mode = 'QUATERNION'`` and
+    ``rotation_quaternion`` keys (signs made continuous); root bones also get ``location``
+    keys, their world head positions expressed in the bone's rest frame under the object's
+    current transform (any object rotation or scale is honoured). Non-root bones' pose location
+    is reset to zero and every animated bone's scale to one. Keys are LINEAR, written with
+    ``foreach_set`` into the channelbag of a new action slot for ``obj``; the action is assigned
+    to ``obj``, the scene's fps (``fps``/``fps_base``) and frame range are set from the
+    animation, and the scene is moved to ``frame_start``.
+
+    Returns:
+        The new ``bpy.types.Action``.
+    """
+    bpy = _bpy()
+    from bpy_extras import anim_utils
+
+    if getattr(obj, "type", None) != "ARMATURE":
+        raise Pose2RigError(f"{getattr(obj, 'name', obj)!r} is not an armature object")
+    rig = animation.rig
+    pose = obj.pose.bones
+    missing = [b for b in rig.bone_names if b not in pose]
+    if missing:
+        raise Pose2RigError(
+            f"armature {obj.name!r} has no bone {missing[0]!r}"
+            + (f" (and {len(missing) - 1} more of the animation's bones)" if len(missing) > 1 else "")
+        )
+    for j, b in enumerate(rig.bone_names):
+        want = rig.bone_names[rig.parents[j]] if rig.parents[j] >= 0 else None
+        have = pose[b].parent.name if pose[b].parent else None
+        if want != have:
+            raise Pose2RigError(
+                f"bone {b!r}: parent {want!r} in the animation's rig but {have!r} in armature {obj.name!r}"
+            )
+    t = animation.num_frames
+    frames = frame_start + np.arange(t, dtype=np.float64)
+    q = _continuous(animation.rotations)
+    roots = [j for j, p in enumerate(rig.parents) if p < 0]
+    inv_world = np.linalg.inv(_np(obj.matrix_world))
+    heads_blender = animation.root_positions @ BLENDER_TO_WORLD  # C^T p, row form: (T, R, 3)
+    linear = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
+
+    action = bpy.data.actions.new(name)
+    slot = action.slots.new(id_type="OBJECT", name=obj.name)
+    adt = obj.animation_data or obj.animation_data_create()
+    adt.action = action
+    adt.action_slot = slot
+    bag = anim_utils.action_ensure_channelbag_for_slot(action, slot)
+    for j, b in enumerate(rig.bone_names):
+        pb = pose[b]
+        pb.rotation_mode = "QUATERNION"
+        pb.scale = (1.0, 1.0, 1.0)
+        path = f'pose.bones["{bpy.utils.escape_identifier(b)}"]'
+        for i in range(4):
+            _add_curve(bag, f"{path}.rotation_quaternion", i, b, frames, q[:, j, i], linear)
+        if j in roots:
+            local = _np(pb.bone.matrix_local)
+            head_arm = heads_blender[:, roots.index(j)] @ inv_world[:3, :3].T + inv_world[:3, 3]
+            loc = (head_arm - local[:3, 3]) @ local[:3, :3]  # R^T (h - h0), row form
+            for i in range(3):
+                _add_curve(bag, f"{path}.location", i, b, frames, loc[:, i], linear)
+        else:
+            pb.location = (0.0, 0.0, 0.0)
+    action.use_frame_range = True
+    action.frame_start = float(frames[0])
+    action.frame_end = float(frames[-1])
+    scene = bpy.context.scene
+    _set_fps(scene, animation.fps)
+    scene.frame_start = int(frames[0])
+    scene.frame_end = int(frames[-1])
+    scene.frame_set(int(frames[0]))
+    return action
+
+
+# --------------------------------------------------------------------------------------------
+# exporting
+
+
+def _scaled(animation: RigAnimation, k: float) -> RigAnimation:
+    """The same animation with every length multiplied by ``k``."""
+    rig = animation.rig
+    rest = rig.rest.copy()
+    rest[:, :3, 3] *= k
+    mesh = rig.mesh
+    if mesh is not None:
+        mesh = replace(mesh, vertices=mesh.vertices * k)
+    tails = None if rig.tails is None else rig.tails * k
+    return replace(animation, rig=replace(rig, rest=rest, tails=tails, mesh=mesh),
+                   root_positions=animation.root_positions * k)
+
+
+def _stage(animation: RigAnimation, armature_name: str) -> Any:
+    """Empty scene with the rig built and keyed from frame 0; returns the armature object."""
+    _empty_scene()
+    obj = build_armature(animation.rig, armature_name)
+    key_action(obj, animation, name=animation.rig.name, frame_start=0)
+    for child in obj.children:
+        child.select_set(True)
+    obj.select_set(True)
+    return obj
+
+
+def _check_output(path: str | os.PathLike[str], suffix: str) -> Path:
+    p = Path(path)
+    if p.suffix.lower() != suffix:
+        raise Pose2RigError(f"{p}: expected a {suffix} file name, got {p.suffix or 'no extension'!r}")
+    return check_writable(p)
+
+
+def _write(op: Any, target: Path, **kwargs: Any) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.unlink()  # the exporter creates it; an empty leftover must not look like success
+        _operator(op, f"cannot write {target}", filepath=str(tmp), **kwargs)
+        if not tmp.is_file() or tmp.stat().st_size == 0:
+            raise Pose2RigError(f"cannot write {target}: Blender's exporter wrote nothing")
+    return target
+
+
+def export_fbx(animation: RigAnimation, path: str | os.PathLike[str], *, preset: str = "blender") -> Path:
+    """Write ``animation`` (armature, skinned mesh, one baked take) as a binary FBX file.
+
+    Starts from an empty scene (the session's data is discarded), builds the rig with
+    :func:`build_armature`, keys it with :func:`key_action` from frame 0 (frame ``i`` at time
+    ``i / fps``) and runs Blender's FBX exporter on the armature and its mesh only: the one
+    action baked at every frame with no simplification, no leaf bones, bone axes as in Blender
+    (primary Y, secondary X), written beside ``path`` and renamed onto it at the end.
+
+    Presets (:data:`FBX_PRESETS`) set the file's axes and units for its consumer:
+
+    - ``"blender"`` (default): Blender's exporter defaults, -Z forward / Y up, the file in
+      centimetres (UnitScaleFactor 1) with a x100 scale on the root nodes.
+    - ``"unity"``: -Z forward / Y up (the character faces +Z, Unity's forward), "FBX All"
+      scaling: metre values, UnitScaleFactor 100, every node at scale 1.
+    - ``"unreal"``: Blender's axes (Z up, front -Y: Unreal's own FBX import axes), centimetre
+      values with no node scaled (rig built at 100x, scene unit scale 0.01), armature node
+      named ``Armature`` so Unreal does not add it as an extra root bone.
+
+    Every preset declares its axes and units in the file's GlobalSettings, so Blender's own
+    importer (and :func:`read_fbx_animation`) gets the same metres and world back from each.
+
+    Returns:
+        ``path`` as a Path.
+    """
+    if preset not in FBX_PRESETS:
+        raise Pose2RigError(f"unknown FBX preset {preset!r}; expected one of {', '.join(FBX_PRESETS)}")
+    target = _check_output(path, ".fbx")
+    bpy = _bpy()
+    if preset == "unreal":
+        _stage(_scaled(animation, _UNREAL_CM), "Armature")
+        bpy.context.scene.unit_settings.scale_length = 1.0 / _UNREAL_CM
+    else:
+        _stage(animation, animation.rig.name)
+    return _write(
+        bpy.ops.export_scene.fbx, target,
+        use_selection=True, object_types={"ARMATURE", "MESH"},
+        global_scale=1.0, apply_unit_scale=True, use_space_transform=True, bake_space_transform=False,
+        add_leaf_bones=False, primary_bone_axis="Y", secondary_bone_axis="X",
+        use_armature_deform_only=False, armature_nodetype="NULL",
+        bake_anim=True, bake_anim_use_all_bones=True, bake_anim_use_nla_strips=False,
+        bake_anim_use_all_actions=False, bake_anim_force_startend_keying=True,
+        bake_anim_step=1.0, bake_anim_simplify_factor=0.0,
+        **FBX_PRESETS[preset],
+    )
+
+
+def export_glb(animation: RigAnimation, path: str | os.PathLike[str]) -> Path:
+    """Write ``animation`` as a binary glTF (``.glb``) with Blender's glTF exporter.
+
+    Same staging as :func:`export_fbx` (empty scene, rig and mesh, one action from frame 0);
+    glTF's own convention (Y up, metres, facing +Z) is pose2rig's, and the exporter's Z-up to
+    Y-up change is this module's ``C``. Every frame is sampled and kept (no key optimisation),
+    at time ``i / fps``; skins keep the 4 strongest influences per vertex, renormalised (what
+    glTF viewers and engines read).
+
+    Returns:
+        ``path`` as a Path.
+    """
+    target = _check_output(path, ".glb")
+    bpy = _bpy()
+    _stage(animation, animation.rig.name)
+    return _write(
+        bpy.ops.export_scene.gltf, target,
+        export_format="GLB", use_selection=True, export_yup=True, export_apply=False,
+        export_animations=True, export_animation_mode="ACTIONS", export_force_sampling=True,
+        export_frame_range=True, export_frame_step=1, export_optimize_animation_size=False,
+        export_anim_slide_to_zero=True, export_skins=True, export_influence_nb=4,
+        export_def_bones=False, export_leaf_bone=False, export_materials="NONE",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# reading animation back
+
+
+def _blender_euler_matrix(angles: np.ndarray, mode: str) -> np.ndarray:
+    """Blender Euler ``(T, 3)`` (x, y, z values) in rotation mode ``mode`` -> ``(T, 3, 3)``.
+
+    Blender's ``'XYZ'`` applies x first: ``Rz @ Ry @ Rx``.
+    """
+    order = mode[::-1]
+    ordered = np.stack([angles[:, "XYZ".index(c)] for c in order], axis=-1)
+    return euler_to_matrix(ordered, order)
+
+
+def _sample_frames(keyed: np.ndarray, fps_base: float) -> np.ndarray:
+    """Blender frames holding the file's frames 0, 1, ... from the first key to the last.
+
+    Blender 5.0's FBX importer converts key times with the scene's whole ``fps`` rather than
+    ``fps / fps_base``, so a 29.97 fps file has its keys every ``fps_base`` (1.001) frames;
+    when every key sits on that grid and not on whole frames, sample on it.
+    """
+    rel = keyed - keyed[0]
+    step = 1.0
+    if abs(fps_base - 1.0) > 1e-6:
+        on_grid = np.allclose(rel / fps_base, np.round(rel / fps_base), atol=1e-3)
+        on_whole = np.allclose(rel, np.round(rel), atol=1e-3)
+        if on_grid and not on_whole:
+            step = fps_base
+    count = int(round(rel[-1] / step)) + 1
+    return keyed[0] + step * np.arange(count)
+
+
+def _warn_dropped(p: Path, obj: Any, curves: dict[tuple[str, int], Any], roots: set[str]) -> None:
+    """Log what the file animates that a RigAnimation cannot hold."""
+    scale = float(np.abs(np.linalg.det(_np(obj.matrix_world)[:3, :3])) ** (1 / 3))
+    moved, object_level = 0.0, []
+    for (path, _), fc in curves.items():
+        co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        values = co[1::2]
+        if not path.startswith("pose.bones["):
+            if len(values) and np.ptp(values) > 1e-6:  # exporters key the object's still transform
+                object_level.append(path)
+        elif path.endswith(".location") and path.split('"')[1] not in roots:
+            moved = max(moved, float(np.abs(values).max(initial=0.0)) * scale)
+    if moved > 1e-3:
+        log.warning("%s: non-root bones are translated by up to %.3g m; a RigAnimation keeps rotations only", p, moved)
+    if object_level:
+        log.warning("%s: the armature object itself moves (%s); ignored, its transform at the scene's "
+                    "current frame is used", p, ", ".join(sorted(set(object_level))))
+
+
+def read_fbx_animation(path: str | os.PathLike[str], *, armature: str | None = None) -> RigAnimation:
+    """Read an FBX file's armature and its animation (Blender's importer, no frame offset).
+
+    The rig is :func:`rig_from_armature` of the imported armature (see :func:`load_rig` for the
+    choice among several). The action is sampled at every whole frame from its first key to its
+    last: pose-bone rotations (quaternion, axis-angle or Euler, as the importer made them) and
+    root-bone locations, taken back to world head positions; fps is the scene's after import
+    (the file's). Non-root translation and pose scale are not part of a RigAnimation and are
+    dropped.
+
+    Raises:
+        Pose2RigError: as :func:`load_rig`, and when the armature has no animation.
+    """
+    p = _check_input(path, (".fbx",))
+    bpy = _bpy()
+    scene = _import_file(p)
+    obj = _pick_armature(scene, p, armature)
+    rig = replace(rig_from_armature(obj, name=p.stem), source=p)
+    adt = obj.animation_data
+    action = adt.action if adt is not None else None
+    if action is None:
+        raise Pose2RigError(f"{p}: armature {obj.name!r} has no animation")
+    from bpy_extras import anim_utils
+
+    bag = anim_utils.action_get_channelbag_for_slot(action, adt.action_slot)
+    curves = {(fc.data_path, fc.array_index): fc for fc in (bag.fcurves if bag is not None else ())}
+    keyed = np.unique(np.round([kp.co[0] for fc in curves.values() for kp in fc.keyframe_points], 4))
+    if not len(keyed):
+        raise Pose2RigError(f"{p}: armature {obj.name!r} has no animation")
+    frames = _sample_frames(keyed, scene.render.fps_base)
+    _warn_dropped(p, obj, curves, {b for b, q in zip(rig.bone_names, rig.parents) if q < 0})
+
+    def channel(path: str, default: Any) -> np.ndarray:
+        out = np.empty((len(frames), len(default)))
+        for i, d in enumerate(default):
+            fc = curves.get((path, i))
+            out[:, i] = [fc.evaluate(f) for f in frames] if fc is not None else d
+        return out
+
+    mw = _np(obj.matrix_world)
+    q = np.empty((len(frames), rig.num_bones, 4))
+    roots = []
+    for j, b in enumerate(rig.bone_names):
+        pb = obj.pose.bones[b]
+        base = f'pose.bones["{bpy.utils.escape_identifier(b)}"]'
+        mode = pb.rotation_mode
+        if mode == "QUATERNION":
+            r = channel(f"{base}.rotation_quaternion", pb.rotation_quaternion)
+            q[:, j] = r / np.linalg.norm(r, axis=-1, keepdims=True)
+        elif mode == "AXIS_ANGLE":
+            aa = channel(f"{base}.rotation_axis_angle", pb.rotation_axis_angle)
+            axis = aa[:, 1:] / np.maximum(np.linalg.norm(aa[:, 1:], axis=-1, keepdims=True), 1e-12)
+            q[:, j, 0] = np.cos(aa[:, 0] / 2)
+            q[:, j, 1:] = axis * np.sin(aa[:, 0] / 2)[:, None]
+        else:
+            e = channel(f"{base}.rotation_euler", pb.rotation_euler)
+            q[:, j] = matrix_to_quat(_blender_euler_matrix(e, mode))
+        if rig.parents[j] < 0:
+            loc = channel(f"{base}.location", pb.location)
+            local = _np(pb.bone.matrix_local)
+            head = loc @ local[:3, :3].T + local[:3, 3]
+            roots.append(((_C4 @ mw)[:3, :3] @ head.T).T + (_C4 @ mw)[:3, 3])
+    fps = scene.render.fps / scene.render.fps_base
+    return RigAnimation(rig, _continuous(q), np.stack(roots, axis=1), fps)
