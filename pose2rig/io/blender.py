@@ -456,7 +456,10 @@ def build_armature(rig: Rig, name: str | None = None) -> Any:
 
     Edit bones are placed with ``edit_bone.matrix = C^-1 @ rest[j]`` (head, direction and roll),
     so the bones' ``matrix_local`` reproduces ``rig.rest``: ``rig_from_armature`` of the result
-    gives the same rest matrices (to float32 precision). Bone lengths come from ``rig.tails``
+    gives the same rest matrices (within 1e-5; Blender's bone math is float32). One exception:
+    Blender snaps a bone within 2.5e-4 rad of its -Y axis (pointing straight forward, world +Z)
+    onto -Y, so such a bone's rest is off by up to that angle and its descendants' heads by
+    that angle times its length. Bone lengths come from ``rig.tails``
     when given, else the distance to the first child's head, else half the parent's length
     (a lone root: a tenth of the rig's extent). No bone is connected, so heads stay exact.
 
