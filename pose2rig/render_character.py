@@ -4,7 +4,7 @@ with pyrender on EGL, beside the source video.
 Convention:
     - The camera looks at the character from the front and a little to its right and above
       (azimuth 25 degrees, elevation 12 degrees), from a distance that fits the character's rest
-      height, and follows its mid-body horizontally (smoothed) so it never walks out of frame.
+      height, and follows its middle (smoothed over a second) so it never leaves the frame.
     - A checkered floor at the lowest rest-pose vertex shows the travel.
     - Output frames are BGR uint8 (OpenCV's order), like every other pose2rig image.
 """
@@ -82,13 +82,14 @@ class CharacterRenderer:
         lo, hi = rest.min(axis=0), rest.max(axis=0)
         self.height = float(hi[1] - lo[1])
         self.floor = float(lo[1])
-        # follow the mid-body horizontally: the mean skinned root motion, smoothed over ~1 s
+        # follow the body: the roots' motion carried to the rest mesh's middle, smoothed over ~1 s
+        # (a subject who climbs onto something leaves the floor; the camera goes along)
         roots = animation.root_positions.mean(axis=1)
+        middle = 0.5 * (lo + hi) - animation.rig.heads[[j for j, p in enumerate(animation.rig.parents) if p < 0]].mean(axis=0)
         k = max(1, int(round(animation.fps)))
-        pad = np.pad(roots, ((k, k), (0, 0)), mode="edge")
+        pad = np.pad(roots + middle, ((k, k), (0, 0)), mode="edge")
         kernel = np.ones(2 * k + 1) / (2 * k + 1)
         self.follow = np.stack([np.convolve(pad[:, i], kernel, mode="valid") for i in range(3)], axis=1)
-        self.follow[:, 1] = self.floor + 0.5 * self.height
         self.scene = pyrender.Scene(bg_color=[0.93, 0.94, 0.96, 1.0], ambient_light=[0.35, 0.35, 0.35])
         floor = _checker_floor(np.array([roots[:, 0].mean(), 0.0, roots[:, 2].mean()]), self.floor - 1e-3,
                                size=max(12.0, 3 * float(np.ptp(roots[:, [0, 2]], axis=0).max())))
