@@ -242,6 +242,8 @@ def convert(video: Path, quiet: bool, no_cache: bool, root_motion: str, **kwargs
               help="BVH length units.")
 @click.option("--preview", "character_preview", type=_existing_file,
               help="Write a video of the skinned character (.mp4).")
+@click.option("--blend-action", type=_existing_file,
+              help="Write the animation as one Blender action in a .blend file, keyed for the rig's armature.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or info messages.")
 def retarget(source: Path, quiet: bool, root_motion: str, **kwargs: Any) -> None:
     """Move the motion in SOURCE (a pose2rig .npz or any BVH) onto a character."""
@@ -251,7 +253,7 @@ def retarget(source: Path, quiet: bool, root_motion: str, **kwargs: Any) -> None
     anim = retarget_file(source, root_motion=root_motion == "on", progress=_progress(quiet), **kwargs)
     if not quiet:
         click.echo(f"retargeted {anim.num_frames} frames onto {anim.rig.name} ({anim.rig.num_bones} bones)")
-        for k in ("fbx", "glb", "bvh", "character_preview"):
+        for k in ("fbx", "glb", "bvh", "character_preview", "blend_action"):
             if kwargs.get(k):
                 click.echo(f"wrote {k.replace('_', ' ')}: {kwargs[k]}")
 

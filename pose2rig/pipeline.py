@@ -279,18 +279,24 @@ def retarget_file(
     root_motion: bool = True,
     units: str = "cm",
     character_preview: str | Path | None = None,
+    blend_action: str | Path | None = None,
     progress: Progress = True,
 ):  # noqa: ANN201
     """Move the motion in ``source`` (a pose2rig ``.npz`` or any BVH mapped onto Human3.6M-17)
     onto a character; returns the :class:`~pose2rig.retarget.rig.RigAnimation`. Outputs as in
-    :func:`convert`."""
+    :func:`convert`, and ``blend_action``: the motion as one Blender action named after
+    ``source``, alone in a ``.blend`` file, keyed for the rig's armature
+    (:func:`pose2rig.io.blender_scene.write_action_blend`; the Blender add-on appends it)."""
     from pose2rig.io.rigs import write_animation
     from pose2rig.retarget.character import retarget
 
     outputs = {k: Path(v) for k, v in (("fbx", fbx), ("glb", glb), ("bvh", bvh),
-                                       ("character_preview", character_preview)) if v}
+                                       ("character_preview", character_preview),
+                                       ("blend_action", blend_action)) if v}
     if not outputs:
-        raise Pose2RigError("nothing to write: give at least one of --fbx, --glb, --bvh, --preview")
+        raise Pose2RigError(
+            "nothing to write: give at least one of --fbx, --glb, --bvh, --preview, --blend-action"
+        )
     for p in outputs.values():
         check_writable(p)
     src = Path(source)
@@ -311,6 +317,10 @@ def retarget_file(
     animation = retarget(hold_missing_frames(poses), target, mapping=mapping, root_motion=root_motion)
     write_animation(animation, fbx=outputs.get("fbx"), glb=outputs.get("glb"), bvh=outputs.get("bvh"),
                     preset=preset, units=units)
+    if "blend_action" in outputs:
+        from pose2rig.io.blender_scene import write_action_blend
+
+        write_action_blend(animation, outputs["blend_action"], action_name=src.stem)
     if "character_preview" in outputs:
         from pose2rig.render_character import render_character_preview
 

@@ -1,0 +1,299 @@
+"""pose2rig for Blender: "Lift from video" animates an armature from a video of a person.
+
+Only UI lives here (settings, preferences, operators, the panel); the work is in
+:mod:`.jobs`, which hands it to the pose2rig library or to a ``pose2rig`` executable.
+
+Installs as an extension (``blender_manifest.toml``; Blender 4.4 and newer) or, for older
+setups, as a legacy add-on (``bl_info`` below; the add-on's folder must not be named
+``pose2rig``, which would hide the library: ``blender_addon/build.py --legacy`` names it
+``pose2rig_addon``).
+
+From a script (blocking; also what the operator does in background mode)::
+
+    bpy.ops.pose2rig.lift_from_video()          # with the scene's "Lift from video" settings
+    # or, without the UI's settings:
+    from bl_ext.user_default.pose2rig import jobs
+    job = jobs.lift_from_video(bpy.context, "/path/clip.mp4", armature=obj, height=1.8)
+"""
+
+bl_info = {
+    "name": "pose2rig: Lift from video",
+    "author": "pose2rig contributors",
+    "version": (0, 1, 0),
+    "blender": (4, 4, 0),
+    "location": "3D View > Sidebar > pose2rig",
+    "description": "Animate an armature from a video of a person (pose2rig)",
+    "category": "Animation",
+}
+
+if "bpy" in locals():  # F8 / reload scripts
+    import importlib
+
+    importlib.reload(jobs)  # noqa: F821
+else:
+    from . import jobs
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+
+_job = None  # the running jobs.Job, shown in the panel; one at a time
+
+
+def _prefs(context):
+    addon = context.preferences.addons.get(__package__)
+    return addon.preferences if addon is not None else None
+
+
+def _armature_poll(self, obj):
+    return obj.type == "ARMATURE"
+
+
+class POSE2RIG_PG_lift(bpy.types.PropertyGroup):
+    """The panel's settings, stored per scene."""
+
+    video: StringProperty(name="Video", description="The video of one person to lift", subtype="FILE_PATH")
+    armature: PointerProperty(
+        name="Armature", type=bpy.types.Object, poll=_armature_poll,
+        description="The armature to animate; empty: the active object",
+    )
+    start_frame: IntProperty(
+        name="Start", min=0, default=0, description="First frame of the clip to use (1 = its first; 0 = from its start)"
+    )
+    end_frame: IntProperty(
+        name="End", min=0, default=0, description="Last frame of the clip to use (0 = to its end)"
+    )
+    height: FloatProperty(
+        name="Subject Height", min=0.3, max=3.0, default=1.70, precision=2, step=1,
+        description="The person's standing height in metres; sets the motion's scale",
+    )
+    smooth: EnumProperty(
+        name="Smoothing",
+        items=(
+            ("one_euro", "One-Euro", "Adaptive low-pass filter: steady when still, little lag on fast moves"),
+            ("savgol", "Savitzky-Golay", "Polynomial smoothing over a fixed window"),
+            ("none", "None", "Raw per-frame poses"),
+        ),
+        default="one_euro", description="Temporal filter against jitter",
+    )
+    root_motion: BoolProperty(
+        name="Root Motion", default=True,
+        description="Move the character through space as the person moves; off keeps it in place",
+    )
+    fps_mode: EnumProperty(
+        name="Frame Rate",
+        items=(
+            ("CLIP", "Scene Takes the Clip's", "One key per video frame; the scene's frame rate becomes the clip's"),
+            ("SCENE", "Resample to the Scene's", "Resample the motion to the scene's frame rate"),
+        ),
+        default="CLIP",
+    )
+
+
+class POSE2RIG_AP_preferences(bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    backend: EnumProperty(
+        name="Run pose2rig",
+        items=(
+            ("AUTO", "Automatic", "The library when Blender's Python can import it, else the executable"),
+            ("LIBRARY", "Library", "Import pose2rig in Blender's own Python (a background thread)"),
+            ("EXECUTABLE", "Executable", "Run the pose2rig command in a subprocess"),
+        ),
+        default="AUTO",
+    )
+    executable: StringProperty(
+        name="pose2rig Executable", subtype="FILE_PATH",
+        description="The pose2rig command (empty: the one on PATH); used when the library is not importable",
+    )
+
+    def draw(self, context):
+        layout = self.layout
+        layout.prop(self, "backend")
+        layout.prop(self, "executable")
+        col = layout.column(align=True)
+        col.label(text="Library: " + ("importable" if jobs.library_available() else "not importable"),
+                  icon="CHECKMARK" if jobs.library_available() else "X")
+        exe = jobs.find_executable(self.executable)
+        col.label(text=f"Executable: {exe or 'not found'}", icon="CHECKMARK" if exe else "X")
+
+
+def _options(context):
+    s = context.scene.pose2rig_lift
+    prefs = _prefs(context)
+    return dict(
+        armature=s.armature, start_frame=s.start_frame, end_frame=s.end_frame, height=s.height,
+        smooth=s.smooth, root_motion=s.root_motion, fps_mode=s.fps_mode,
+        backend=prefs.backend if prefs else "AUTO", executable=prefs.executable if prefs else "",
+    )
+
+
+def _redraw(context):
+    for window in context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+
+
+class POSE2RIG_OT_lift_from_video(bpy.types.Operator):
+    """Detect the person in the video, lift the pose to 3D and animate the armature (a new action)"""
+
+    bl_idname = "pose2rig.lift_from_video"
+    bl_label = "Lift from Video"
+    bl_options = {"REGISTER", "UNDO"}
+
+    _timer = None
+    _job = None
+
+    @classmethod
+    def poll(cls, context):
+        if _job is not None:
+            cls.poll_message_set("A lift is already running")
+            return False
+        return context.scene is not None
+
+    def _start(self, context):
+        try:
+            return jobs.start(context, context.scene.pose2rig_lift.video, **_options(context))
+        except jobs.LiftError as e:
+            self.report({"ERROR"}, str(e))
+            return None
+
+    def _finish(self, job):
+        for w in job.warnings[-3:]:
+            self.report({"WARNING"}, w)
+        if job.state == "FINISHED":
+            action = job.action
+            self.report({"INFO"}, f"Animated {job.request.armature!r}: action {action.name!r}, "
+                                  f"{int(action.frame_range[1] - action.frame_range[0]) + 1} frames")
+            return {"FINISHED"}
+        if job.state == "CANCELLED":
+            self.report({"WARNING"}, "Lift from video cancelled")
+        else:
+            self.report({"ERROR"}, job.error or "Lift from video failed")
+        return {"CANCELLED"}
+
+    def execute(self, context):
+        # Blocking: for scripts and background mode (no event loop to run a modal operator).
+        job = self._start(context)
+        return {"CANCELLED"} if job is None else self._finish(job.wait())
+
+    def invoke(self, context, event):
+        if bpy.app.background:
+            return self.execute(context)
+        global _job
+        job = self._start(context)
+        if job is None:
+            return {"CANCELLED"}
+        _job = self._job = job
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        self._status(context)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        job = self._job
+        if event.type in {"ESC", "RIGHTMOUSE"} and event.value == "PRESS":
+            job.cancel()
+            self._status(context)
+            return {"RUNNING_MODAL"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}  # the rest of the UI keeps working
+        if not job.step():
+            self._status(context)
+            return {"PASS_THROUGH"}
+        self._end(context)
+        return self._finish(job)
+
+    def cancel(self, context):
+        # Blender ends the operator (a file is loaded, Blender quits): stop the work and wait.
+        self._job.cancel()
+        self._job.wait()
+        self._end(context)
+
+    def _status(self, context):
+        if context.workspace is not None:
+            context.workspace.status_text_set(f"pose2rig: {self._job.describe()}   (Esc or right-click: cancel)")
+        _redraw(context)
+
+    def _end(self, context):
+        global _job
+        _job = None
+        context.window_manager.event_timer_remove(self._timer)
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+        _redraw(context)
+
+
+class POSE2RIG_OT_lift_cancel(bpy.types.Operator):
+    """Stop the running lift; the armature keeps its animation"""
+
+    bl_idname = "pose2rig.lift_cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        return _job is not None and _job.running
+
+    def execute(self, context):
+        _job.cancel()
+        return {"FINISHED"}
+
+
+class VIEW3D_PT_pose2rig_lift(bpy.types.Panel):
+    bl_label = "Lift from Video"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "pose2rig"
+
+    def draw(self, context):
+        s = context.scene.pose2rig_lift
+        layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        layout.prop(s, "video")
+        layout.prop(s, "armature")
+        if s.armature is None:
+            obj = context.active_object
+            ok = obj is not None and obj.type == "ARMATURE"
+            layout.label(text=f"Active: {obj.name}" if ok else "No armature active",
+                         icon="ARMATURE_DATA" if ok else "ERROR")
+        col = layout.column(align=True)
+        col.prop(s, "start_frame", text="Clip Frames Start")
+        col.prop(s, "end_frame", text="End")
+        layout.prop(s, "height")
+        layout.prop(s, "smooth")
+        layout.prop(s, "root_motion")
+        layout.prop(s, "fps_mode")
+        job = _job
+        if job is not None:
+            layout.progress(factor=job.fraction, type="BAR", text=job.describe())
+            layout.operator("pose2rig.lift_cancel", icon="CANCEL")
+        else:
+            layout.operator("pose2rig.lift_from_video", icon="ARMATURE_DATA")
+
+
+classes = (
+    POSE2RIG_PG_lift,
+    POSE2RIG_AP_preferences,
+    POSE2RIG_OT_lift_from_video,
+    POSE2RIG_OT_lift_cancel,
+    VIEW3D_PT_pose2rig_lift,
+)
+
+
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.pose2rig_lift = PointerProperty(type=POSE2RIG_PG_lift)
+
+
+def unregister():
+    global _job
+    if _job is not None:
+        _job.cancel()
+        _job.wait()
+        _job = None
+    del bpy.types.Scene.pose2rig_lift
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

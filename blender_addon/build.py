@@ -1,0 +1,72 @@
+"""Build the add-on's installable zip files (standard library only; no Blender needed).
+
+    python blender_addon/build.py            # dist/pose2rig_addon.zip: the extension
+    python blender_addon/build.py --legacy   # dist/pose2rig_addon_legacy.zip: a legacy add-on
+
+The extension zip holds ``blender_manifest.toml`` and the add-on's modules at its root, as
+Blender's "Install from Disk" (and ``blender --command extension install-file``) expects; it is
+what ``blender --command extension build`` would make from this folder. The legacy zip holds the
+same modules (no manifest) in a ``pose2rig_addon/`` folder, for Blender's legacy add-on installer (the folder must
+not be called ``pose2rig``: that would hide the pose2rig library from Blender's Python).
+Entries are sorted and dated 1980-01-01, so the same sources give the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+LEGACY_FOLDER = "pose2rig_addon"
+
+
+def sources(*, legacy: bool = False) -> list[tuple[Path, str]]:
+    """(file, name in the zip) for every file the add-on ships, sorted; the legacy add-on has
+    no manifest (``bl_info`` describes it)."""
+    files = [p for p in sorted(HERE.glob("*.py")) if p.name != "build.py"]
+    if not legacy:
+        files.append(HERE / "blender_manifest.toml")
+    out = [(p, p.name) for p in files]
+    if (ROOT / "LICENSE").is_file():
+        out.append((ROOT / "LICENSE", "LICENSE"))
+    return sorted(out, key=lambda t: t[1])
+
+
+def build(out: str | os.PathLike[str] | None = None, *, legacy: bool = False) -> Path:
+    """Write the zip (atomically) and return its path."""
+    name = "pose2rig_addon_legacy.zip" if legacy else "pose2rig_addon.zip"
+    target = Path(out) if out is not None else ROOT / "dist" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f"{LEGACY_FOLDER}/" if legacy else ""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".part.zip", dir=target.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for path, arcname in sources(legacy=legacy):
+                info = zipfile.ZipInfo(prefix + arcname, date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                z.writestr(info, path.read_bytes())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--legacy", action="store_true", help="a legacy add-on zip instead of an extension")
+    parser.add_argument("-o", "--output", help="the zip to write (default: dist/pose2rig_addon[_legacy].zip)")
+    args = parser.parse_args(argv)
+    print(f"wrote {build(args.output, legacy=args.legacy)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Tests for pose2rig.io.blender_scene: motion onto armatures of the running Blender session, and
+actions alone in .blend files (what ``pose2rig retarget --blend-action`` writes and the add-on
+appends). The two paths must give the same keys, on armatures with an object transform too."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pose2rig.errors import Pose2RigError
+from pose2rig.testing import tpose_rig
+
+BVH = Path(__file__).resolve().parents[2] / "shared" / "data" / "mocap" / "bandai1" / "dataset-1_bow_normal_001.bvh"
+
+
+@pytest.fixture(scope="module")
+def bpy(tmp_path_factory):
+    """bpy with its user folder in a temporary directory (``import bpy`` writes there)."""
+    if "bpy" not in sys.modules:
+        os.environ["BLENDER_USER_RESOURCES"] = str(tmp_path_factory.mktemp("blender_user"))
+    return pytest.importorskip("bpy")
+
+
+@pytest.fixture(scope="module")
+def poses():
+    from pose2rig.io.mocap import load_bvh_as_h36m17
+
+    seq = load_bvh_as_h36m17(BVH)
+    return seq.replace(joints=seq.joints[:24], timestamps=seq.timestamps[:24], confidence=None)
+
+
+def _empty(bpy):
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def _hero(bpy, rig, *, moved: bool):
+    from pose2rig.io.blender import build_armature
+
+    obj = build_armature(rig.with_mesh(None), "Hero")
+    if moved:  # keys must honour the object's own transform
+        obj.location = (1.0, 2.0, 0.5)
+        obj.rotation_euler = (0.0, 0.0, 0.7)
+        obj.scale = (2.0, 2.0, 2.0)
+        bpy.context.view_layer.update()
+    return obj
+
+
+def _keys(obj) -> dict[tuple[str, int], np.ndarray]:
+    from bpy_extras import anim_utils
+
+    adt = obj.animation_data
+    bag = anim_utils.action_get_channelbag_for_slot(adt.action, adt.action_slot)
+    out = {}
+    for fc in bag.fcurves:
+        co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        out[fc.data_path, fc.array_index] = co.reshape(-1, 2)
+    return out
+
+
+def _append(bpy, path: Path, obj):
+    with bpy.data.libraries.load(str(path)) as (src, dst):
+        assert src.objects == [] and src.armatures == [] and len(src.actions) == 1  # the action alone
+        dst.actions = list(src.actions)
+    action = dst.actions[0]
+    adt = obj.animation_data_create()
+    adt.action = action
+    adt.action_slot = action.slots[0]
+    return action
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("from_blend", [True, False], ids=["rig_from_blend", "rig_built"])
+def test_action_blend_gives_animate_armatures_keys(bpy, poses, tmp_path, from_blend):
+    """A rig read from a .blend (its armature moved, turned and scaled) and a rig from elsewhere
+    (the armature built at the origin): the appended action holds animate_armature's keys."""
+    from pose2rig.io.blender_scene import FPS_PROPERTY, animate_armature, write_action_blend
+    from pose2rig.io.rigs import load_rig
+    from pose2rig.retarget.character import retarget
+
+    _empty(bpy)
+    obj = _hero(bpy, tpose_rig(), moved=from_blend)
+    rig_file = tmp_path / "hero.blend"
+    scene = bpy.data.scenes.new("rig")  # the armature alone in a scene, as the add-on writes it
+    scene.collection.objects.link(obj)
+    bpy.data.libraries.write(str(rig_file), {scene}, fake_user=True)
+    bpy.data.scenes.remove(scene)
+    action = animate_armature(obj, poses, action_name="bow", frame_start=1)
+    assert obj.animation_data.action == action and action[FPS_PROPERTY] == pytest.approx(poses.fps)
+    want = _keys(obj)
+
+    rig = load_rig(rig_file) if from_blend else tpose_rig()
+    assert (rig.source is not None) == from_blend
+    out = write_action_blend(retarget(poses, rig), tmp_path / "bow.blend", action_name="bow")
+    assert out == tmp_path / "bow.blend" and not list(tmp_path.glob(".bow*"))
+
+    _empty(bpy)
+    if from_blend:
+        bpy.ops.wm.open_mainfile(filepath=str(rig_file), load_ui=False)
+        target = bpy.data.objects["Hero"]
+    else:
+        target = _hero(bpy, tpose_rig(), moved=False)
+    got_action = _append(bpy, out, target)
+    assert got_action.name == "bow" and got_action[FPS_PROPERTY] == pytest.approx(poses.fps)
+    got = _keys(target)
+    assert got.keys() == want.keys()
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], atol=1e-5, err_msg=str(k))
+    assert len(want['pose.bones["pelvis"].location', 0]) == poses.num_frames
+
+
+@pytest.mark.slow
+def test_animate_armature_takes_a_mapping_for_unknown_bone_names(bpy, poses):
+    from pose2rig.io.blender import build_armature
+    from pose2rig.io.blender_scene import animate_armature
+
+    rig = tpose_rig()
+    rename = {n: f"b_{n}" for n in rig.bone_names}
+    odd = replace(rig, bone_names=tuple(rename[n] for n in rig.bone_names), mesh=None)
+    _empty(bpy)
+    obj = build_armature(odd, "Odd")
+    with pytest.raises(Pose2RigError, match="lacks bones for hips"):
+        animate_armature(obj, poses)
+    assert len(bpy.data.actions) == 0  # nothing made before the mapping is known
+    roles = {"hips": "pelvis", "head": "head", "neck": "neck_01"}
+    for s, side in (("l", "left"), ("r", "right")):
+        roles.update({f"{side}_thigh": f"thigh_{s}", f"{side}_shin": f"calf_{s}", f"{side}_foot": f"foot_{s}",
+                      f"{side}_upper_arm": f"upperarm_{s}", f"{side}_forearm": f"lowerarm_{s}",
+                      f"{side}_hand": f"hand_{s}", f"{side}_clavicle": f"clavicle_{s}"})
+    action = animate_armature(obj, poses, rig_map={r: rename[b] for r, b in roles.items()}, action_name="x")
+    assert action.name == "x" and obj.animation_data.action == action
+    assert ('pose.bones["b_thigh_l"].rotation_quaternion', 0) in _keys(obj)
+
+
+@pytest.mark.slow
+def test_refusals(bpy, poses, tmp_path):
+    from pose2rig.io.blender_scene import animate_armature, write_action_blend
+    from pose2rig.retarget.character import retarget
+
+    _empty(bpy)
+    mesh = bpy.data.objects.new("Box", bpy.data.meshes.new("Box"))
+    with pytest.raises(Pose2RigError, match="'Box' is not an armature"):
+        animate_armature(mesh, poses)
+    with pytest.raises(Pose2RigError, match="expected a .blend file name"):
+        write_action_blend(retarget(poses, tpose_rig()), tmp_path / "bow.fbx")
+    assert list(tmp_path.iterdir()) == []
