@@ -42,11 +42,20 @@ def _pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p[keep], g[keep]
 
 
-def _root_centre(x: np.ndarray, root: int) -> np.ndarray:
-    return x - x[:, root : root + 1]
+Root = int | tuple[int, ...]
+"""A joint index, or several whose mean is the root (``paper14``'s mid-hip point)."""
 
 
-def mpjpe(pred: np.ndarray, gt: np.ndarray, *, root: int = 0) -> float:
+def _root_of(x: np.ndarray, root: Root) -> np.ndarray:
+    idx = [root] if isinstance(root, (int, np.integer)) else list(root)
+    return x[:, idx].mean(axis=1, keepdims=True)
+
+
+def _root_centre(x: np.ndarray, root: Root) -> np.ndarray:
+    return x - _root_of(x, root)
+
+
+def mpjpe(pred: np.ndarray, gt: np.ndarray, *, root: Root = 0) -> float:
     """Mean per-joint error (metres) after root alignment."""
     p, g = _pair(pred, gt)
     return float(np.mean(np.linalg.norm(_root_centre(p, root) - _root_centre(g, root), axis=-1)))
@@ -58,7 +67,7 @@ def p_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(np.mean(np.linalg.norm(procrustes_align(p, g, scale=True) - g, axis=-1)))
 
 
-def scale_align(pred: np.ndarray, gt: np.ndarray, *, root: int = 0) -> np.ndarray:
+def scale_align(pred: np.ndarray, gt: np.ndarray, *, root: Root = 0) -> np.ndarray:
     """Root-centre both and scale ``pred`` by the least-squares factor per pose; ``(N, J, 3)``.
 
     Returns the aligned prediction, root-centred and translated onto ``gt``'s root.
@@ -66,10 +75,10 @@ def scale_align(pred: np.ndarray, gt: np.ndarray, *, root: int = 0) -> np.ndarra
     p, g = _pair(pred, gt)
     p0, g0 = _root_centre(p, root), _root_centre(g, root)
     k = np.sum(p0 * g0, axis=(1, 2)) / np.maximum(np.sum(p0 * p0, axis=(1, 2)), 1e-12)
-    return k[:, None, None] * p0 + g[:, root : root + 1]
+    return k[:, None, None] * p0 + _root_of(g, root)
 
 
-def n_mpjpe(pred: np.ndarray, gt: np.ndarray, *, root: int = 0) -> float:
+def n_mpjpe(pred: np.ndarray, gt: np.ndarray, *, root: Root = 0) -> float:
     """Mean per-joint error (metres) after root alignment and the best uniform scale per pose."""
     p, g = _pair(pred, gt)
     return float(np.mean(np.linalg.norm(scale_align(p, g, root=root) - g, axis=-1)))
@@ -81,13 +90,13 @@ def pck3d(pred: np.ndarray, gt: np.ndarray, *, threshold: float = 0.150) -> floa
     return float(np.mean(np.linalg.norm(p - g, axis=-1) <= threshold))
 
 
-def all_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+def all_metrics(pred: np.ndarray, gt: np.ndarray, *, root: Root = 0) -> dict[str, float]:
     """P-MPJPE, N-MPJPE (metres) and PCK3D at 150 mm on scale-aligned predictions."""
     p, g = _pair(pred, gt)
     return {
         "p_mpjpe": p_mpjpe(p, g),
-        "n_mpjpe": n_mpjpe(p, g),
-        "pck3d": pck3d(scale_align(p, g), g),
+        "n_mpjpe": n_mpjpe(p, g, root=root),
+        "pck3d": pck3d(scale_align(p, g, root=root), g),
     }
 
 
@@ -120,21 +129,15 @@ def synthetic_views(
 
 def evaluate_lifter(lifter, pixels: np.ndarray, gt_camera: np.ndarray) -> dict[str, float]:  # noqa: ANN001
     """Metrics of ``lifter`` (a :class:`pose2rig.lift.Lifter`; its constant-depth baseline
-    through the same path) on 2D poses ``(N, 17, 2)`` against camera-frame truth ``(N, 17, 3)``.
+    through the same path) on h36m17 2D poses ``(N, 17, 2)`` against camera-frame truth
+    ``(N, 17, 3)``, on the lifter's joint set (all 17, or the paper's 14 with the mid-hip root).
 
     The lifter's scale-free shape is compared after scale (N-MPJPE, PCK3D) or similarity
     (P-MPJPE) alignment; metrics in metres.
     """
-    from pose2rig.geometry import rotation_between
-    from pose2rig.lift import codec
-
-    norm, _, _ = codec.normalise(pixels, d=lifter.d)
-    shape = lifter.shape(norm).astype(np.float64)
-    # the lifter sees the root on the optical axis; turn its shape onto the root's actual ray
-    gt = np.asarray(gt_camera, dtype=np.float64)
-    ray = gt[:, codec.ROOT] / np.linalg.norm(gt[:, codec.ROOT], axis=-1, keepdims=True)
-    align = rotation_between(np.broadcast_to([0.0, 0.0, 1.0], ray.shape), ray)
-    return all_metrics(np.einsum("nij,nkj->nki", align, shape), gt)
+    shapes, gt = camera_frame_shapes(lifter, pixels, gt_camera)
+    ok = np.all(np.isfinite(shapes), axis=(1, 2))
+    return all_metrics(shapes[ok], gt[ok], root=lifter.joints.root)
 
 
 # --- the evaluation command: three models side by side, per action, with stated alignments ---
@@ -150,10 +153,11 @@ ALIGNMENT = {
         "places it on the pixel's ray) and compared in each camera's frame (OpenCV axes)"
     ),
     "mpjpe_mm": (
-        "protocol 1: both poses root-centred (pelvis, no rotation); a 2D-only lifter cannot know "
-        "scale, so the prediction is scaled per pose to the ground truth's standing height from "
-        "bone lengths (pose2rig.lift.skeleton_height), as pose2rig lift --height does with the "
-        "subject's true height"
+        "protocol 1: both poses root-centred (the joint set's root: the pelvis for h36m17, the "
+        "mid-hip point for paper14; no rotation); a 2D-only lifter cannot know scale, so the "
+        "prediction is scaled per pose to the ground truth's standing height from bone lengths "
+        "(pose2rig.lift.skeleton_height; for paper14 the summed bone lengths), as pose2rig lift "
+        "--height does with the subject's true height"
     ),
     "p_mpjpe_mm": (
         "protocol 2: per pose, the best similarity transform (rotation, translation, uniform "
@@ -170,48 +174,57 @@ ALIGNMENT = {
 }
 
 
-def camera_frame_shapes(lifter, pixels: np.ndarray, gt_camera: np.ndarray) -> np.ndarray:  # noqa: ANN001
-    """The lifter's shapes for ``(N, 17, 2)`` pixels, turned onto the truth's root rays.
+def camera_frame_shapes(lifter, pixels: np.ndarray, gt_camera: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    """The lifter's shapes for ``(N, 17, 2)`` pixels, turned onto the truth's root rays, and the
+    truth in the lifter's joint set.
 
-    Returns ``(N, 17, 3)`` float64 in normalised units (no metric scale), root at the origin;
-    NaN rows where the 2D pose cannot be normalised.
+    Returns ``(N, J, 3)`` float64 shapes in normalised units (no metric scale), root at the origin
+    (NaN rows where the 2D pose cannot be normalised), and the truth ``(N, J, 3)``.
     """
     from pose2rig.geometry import rotation_between
-    from pose2rig.lift import codec
 
-    norm, _, _ = codec.normalise(pixels, d=lifter.d)
-    out = np.full(norm.shape[:-1] + (3,), np.nan)
-    ok = np.all(np.isfinite(norm), axis=(1, 2))
-    if ok.any():
-        shape = lifter.shape(norm[ok]).astype(np.float64)
-        gt = np.asarray(gt_camera, dtype=np.float64)[ok]
-        ray = gt[:, codec.ROOT] / np.linalg.norm(gt[:, codec.ROOT], axis=-1, keepdims=True)
-        align = rotation_between(np.broadcast_to([0.0, 0.0, 1.0], ray.shape), ray)
-        out[ok] = np.einsum("nij,nkj->nki", align, shape)
-    return out
+    js = lifter.joints
+    gt = np.asarray(gt_camera, dtype=np.float64)[:, list(js.indices)]
+    shapes = lifter.shapes_from_pixels(pixels)
+    root = _root_of(gt, js.root)[:, 0]
+    ray = root / np.linalg.norm(root, axis=-1, keepdims=True)
+    align = rotation_between(np.broadcast_to([0.0, 0.0, 1.0], ray.shape), ray)
+    return np.einsum("nij,nkj->nki", align, shapes), gt
 
 
-def height_align(pred: np.ndarray, gt: np.ndarray, *, root: int = 0) -> np.ndarray:
-    """Root-centre both and scale ``pred`` per pose to ``gt``'s :func:`skeleton_height`.
+def height_align(pred: np.ndarray, gt: np.ndarray, *, root: Root = 0,
+                 parents: tuple[int, ...] | None = None) -> np.ndarray:
+    """Root-centre both and scale ``pred`` per pose to ``gt``'s size: :func:`skeleton_height` for
+    h36m17 (``parents`` None), else the summed bone lengths of the tree ``parents``.
 
-    ``(N, 17, 3)`` each -> the aligned prediction ``(N, 17, 3)`` on ``gt``'s root.
+    ``(N, J, 3)`` each -> the aligned prediction ``(N, J, 3)`` on ``gt``'s root.
     """
     from pose2rig.lift.infer import skeleton_height
 
     p, g = _pair(pred, gt)
     p0 = _root_centre(p, root)
-    k = skeleton_height(g) / np.maximum(skeleton_height(p0), 1e-12)
-    return k[:, None, None] * p0 + g[:, root : root + 1]
+    if parents is None:
+        size = skeleton_height
+    else:
+        kids = [c for c, q in enumerate(parents) if q >= 0]
+
+        def size(x: np.ndarray) -> np.ndarray:
+            return np.linalg.norm(x[:, kids] - x[:, [parents[c] for c in kids]], axis=-1).sum(axis=1)
+
+    k = size(g) / np.maximum(size(p0), 1e-12)
+    return k[:, None, None] * p0 + _root_of(g, root)
 
 
-def protocol_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """The four metrics of the report (see :data:`ALIGNMENT`): errors in mm, PCK3D a fraction."""
+def protocol_metrics(pred: np.ndarray, gt: np.ndarray, *, root: Root = 0,
+                     parents: tuple[int, ...] | None = None) -> dict[str, float]:
+    """The four metrics of the report (see :data:`ALIGNMENT`): errors in mm, PCK3D a fraction.
+    ``root``/``parents``: the joint set's root and bone tree when it is not h36m17."""
     p, g = _pair(pred, gt)
     return {
-        "mpjpe_mm": 1000 * mpjpe(height_align(p, g), g),
+        "mpjpe_mm": 1000 * mpjpe(height_align(p, g, root=root, parents=parents), g, root=root),
         "p_mpjpe_mm": 1000 * p_mpjpe(p, g),
-        "n_mpjpe_mm": 1000 * n_mpjpe(p, g),
-        "pck3d_150mm": pck3d(scale_align(p, g), g, threshold=PCK_THRESHOLD),
+        "n_mpjpe_mm": 1000 * n_mpjpe(p, g, root=root),
+        "pck3d_150mm": pck3d(scale_align(p, g, root=root), g, threshold=PCK_THRESHOLD),
     }
 
 
@@ -242,7 +255,13 @@ def evaluation_report(
     if gt.ndim != 3 or gt.shape[1:] != (17, 3) or np.shape(pixels) != gt.shape[:2] + (2,):
         raise Pose2RigError(f"evaluation: expected pixels (N, 17, 2) and truth (N, 17, 3), got "
                             f"{np.shape(pixels)} and {gt.shape}")
-    preds = {name: camera_frame_shapes(m, pixels, gt) for name, m in models.items()}
+    sets = {m.joint_set_name for m in models.values()}  # type: ignore[attr-defined]
+    if len(sets) != 1:
+        raise Pose2RigError(f"evaluation: the models predict different joint sets ({', '.join(sorted(sets))})")
+    js = next(iter(models.values())).joints  # type: ignore[attr-defined]
+    preds = {name: camera_frame_shapes(m, pixels, gt)[0] for name, m in models.items()}
+    gt = gt[:, list(js.indices)]
+    root, parents = js.root, (None if js.name == "h36m17" else js.skeleton.parents)
     keep = np.all(np.isfinite(gt), axis=(1, 2))
     for p in preds.values():
         keep &= np.all(np.isfinite(p), axis=(1, 2))
@@ -255,7 +274,8 @@ def evaluation_report(
     def row(label: str, mask: np.ndarray) -> dict[str, object]:
         m = mask & keep
         return {"action": label, "poses": int(m.sum()),
-                "metrics": {name: protocol_metrics(p[m], gt[m]) for name, p in preds.items()}}
+                "metrics": {name: protocol_metrics(p[m], gt[m], root=root, parents=parents)
+                            for name, p in preds.items()}}
 
     names = sorted(set(groups[keep].tolist()))
     rows = [row(a, groups == a) for a in names if a != "all poses"]
@@ -269,6 +289,8 @@ def evaluation_report(
         "version": REPORT_VERSION,
         "data": dict(data or {}),
         "alignment": dict(ALIGNMENT),
+        "joints": {"set": js.name, "names": list(js.skeleton.joint_names),
+                   "root": [js.skeleton.joint_names[i] for i in js.root]},
         "models": {name: _model_facts(m) for name, m in models.items()},
         "left_out": int((~keep).sum()),
         "rows": rows,
@@ -361,9 +383,17 @@ def evaluate_checkpoints(
         m.meta = {**m.meta, "checkpoint": str(path if path is not None else "bundled")}
         return m
 
-    models: dict[str, object] = {"lifter": load(checkpoint), "constant_depth": Lifter.constant_depth()}
+    lifter = load(checkpoint)
+    models: dict[str, object] = {
+        "lifter": lifter, "constant_depth": Lifter.constant_depth(joints=lifter.joint_set_name),  # type: ignore[attr-defined]
+    }
     if reference is not None:
         models["reference"] = load(reference)
+        if models["reference"].joint_set_name != lifter.joint_set_name:  # type: ignore[attr-defined]
+            raise Pose2RigError(
+                f"evaluate: --reference predicts {models['reference'].joint_set_name!r} joints, "  # type: ignore[attr-defined]
+                f"the checkpoint {lifter.joint_set_name!r}; compare lifters of one joint set"  # type: ignore[attr-defined]
+            )
     actions = None
     if h36m_3d is not None:
         from pose2rig.train.h36m import h36m_eval_data

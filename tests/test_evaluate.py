@@ -71,9 +71,10 @@ def test_constant_depth_baseline_is_the_flat_pose_through_the_same_path():
     world = rng.normal(0, 0.25, size=(40, 17, 3)) + [0.0, 1.0, 0.0]
     px, gt = synthetic_views([world], seed=3)
     baseline = Lifter.constant_depth()
-    norm, _, _ = codec.normalise(px)
-    flat = baseline.shape(norm)
+    flat = baseline.shapes_from_pixels(px)
     np.testing.assert_allclose(flat[..., 2], 0.0, atol=1e-6)  # every joint at the root's depth
+    norm, _, _ = codec.normalise(px)  # x, y: the normalised pose times the depth d
+    np.testing.assert_allclose(flat[..., :2], norm * codec.DEPTH, atol=1e-5)
     got = evaluate_lifter(baseline, px, gt)
     # on-axis shape vs truth; the path only adds a rotation onto the root ray, which P-MPJPE ignores
     assert got["p_mpjpe"] == pytest.approx(all_metrics(flat, gt)["p_mpjpe"], rel=1e-6)

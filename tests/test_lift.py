@@ -65,8 +65,8 @@ class _Oracle(Lifter):
         align = rotation_between(np.broadcast_to([0.0, 0.0, 1.0], root.shape), root)
         self._shape = np.einsum("nji,nkj->nki", align, cam - cam[:, :1])  # R^T (X - root)
 
-    def shape(self, xy_norm: np.ndarray) -> np.ndarray:
-        return self._shape.astype(np.float32)
+    def shapes_from_pixels(self, pixels: np.ndarray, **_: object) -> np.ndarray:
+        return self._shape.astype(np.float64)
 
 
 # --- geometry ------------------------------------------------------------------------------
@@ -238,16 +238,18 @@ def test_mirror_averaging_cancels_a_left_right_bias_and_keeps_symmetric_answers(
     assert np.allclose(out, np.abs(xy[..., 0]) + 0.15 * sided)  # the bias is split evenly over both sides
     t = torch.from_numpy(xy)
     assert torch.allclose(codec.mirror_averaged(lambda x: x[..., 0].abs(), t, perm), t[..., 0].abs())
-    # the Lifter does the same in one batch of 2N, and not with mirror=False
+    # the Lifter does the same (one batch of 2N), and not with mirror=False
     gen = Generator(n_joints=17, width=8, blocks=1)
     torch.nn.init.normal_(gen.net.out.weight)
     on, off = Lifter(gen), Lifter(gen, mirror=False)
-    xn = xy * 0.05
+    px = np.random.default_rng(1).normal(size=(5, 17, 2)).astype(np.float32) * 40 + 300
+    xn = codec.normalise(px)[0]
     with torch.no_grad():
         plain = gen(torch.from_numpy(xn)).numpy()
         flipped = gen(torch.from_numpy(xn[:, perm] * np.float32([-1, 1]))).numpy()[:, perm]
-    assert np.allclose(off.offsets(xn), plain, atol=1e-6)
-    assert np.allclose(on.offsets(xn), 0.5 * (plain + flipped), atol=1e-6)
+    # the generator holds the root's offset at 0, so each joint's depth below the root is its offset
+    assert np.allclose(off.shapes_from_pixels(px)[..., 2], plain, atol=1e-5)
+    assert np.allclose(on.shapes_from_pixels(px)[..., 2], 0.5 * (plain + flipped), atol=1e-5)
 
 
 # --- the shipped checkpoint ----------------------------------------------------------------

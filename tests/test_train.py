@@ -127,11 +127,11 @@ def test_written_generator_is_the_moving_average_of_the_trained_one(tmp_path):
 
 @pytest.mark.slow
 def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
-    whole = _config(tmp_path, "whole")
+    whole = _config(tmp_path, "whole", ema=0.5)  # the moving average must resume exactly too
     train(whole, progress=False)
-    part = _config(tmp_path, "part", steps=6)
+    part = _config(tmp_path, "part", steps=6, ema=0.5)
     train(part, progress=False)
-    train(_config(tmp_path, "part"), progress=False)  # same run_dir, 12 steps: resumes at 6
+    train(_config(tmp_path, "part", ema=0.5), progress=False)  # same run_dir, 12 steps: resumes at 6
     a = torch.load(whole.run_dir / "checkpoint.pt", weights_only=True)
     b = torch.load(part.run_dir / "checkpoint.pt", weights_only=True)
     assert a["step"] == b["step"] == 12
@@ -140,7 +140,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
             assert torch.equal(value, b[key][name]), f"{key}.{name} differs after resume"
     assert [r["loss_d"] for r in a["rows"]] == [r["loss_d"] for r in b["rows"]]
     # and a fresh start (resume=False) from the same seed gives the same weights again
-    train(_config(tmp_path, "part"), resume=False, progress=False)
+    train(_config(tmp_path, "part", ema=0.5), resume=False, progress=False)
     c = torch.load(part.run_dir / "checkpoint.pt", weights_only=True)
     assert torch.equal(c["generator_state"]["net.out.weight"], a["generator_state"]["net.out.weight"])
 
@@ -204,7 +204,7 @@ def test_supervised_depth_targets_rebuild_the_true_pose(name):
     """Back-projecting the ground-truth offsets gives the filmed pose to a few mm (the model's
     own perspective approximation); the constant-depth pose is ~100 mm off."""
     from pose2rig.io.mocap import load_bvh_as_h36m17
-    from pose2rig.train.joints import joint_set
+    from pose2rig.lift.joints import joint_set
     from pose2rig.train.loop import evaluate_generator
     from pose2rig.train.sources import depth_targets
 
@@ -313,3 +313,39 @@ def test_learning_rates_decay_exponentially_to_lr_final(tmp_path):
     assert ck["opt_g"]["param_groups"][0]["lr"] == pytest.approx(flat.lr_g)
     with pytest.raises(Pose2RigError, match="lr-final"):
         _config(tmp_path, "bad", lr_final=0.0)
+
+
+@pytest.mark.slow
+def test_paper14_checkpoints_load_and_evaluate_on_their_14_joints(tmp_path):
+    """A paper-preset (14-joint, mid-hip root) checkpoint loads for evaluation: pose2rig eval
+    scores it and the constant-depth baseline on the 14 joints; lifting a video refuses it."""
+    from pose2rig.evaluate import evaluate_checkpoints, evaluate_lifter, synthetic_views
+    from pose2rig.io.mocap import load_bvh_as_h36m17
+    from pose2rig.lift import Lifter, lift
+    from pose2rig.types import Keypoints2D
+
+    cfg = _config(tmp_path, "p14", preset="paper", batch=48, steps=4, checkpoint_every=4, width=32, blocks=1,
+                  d_width=32, d_blocks=1)
+    out = train(cfg, progress=False)
+    lifter = load_lifter(out)
+    assert lifter.joint_set_name == "paper14" and lifter.joints.n_joints == 14
+    px, gt = synthetic_views([load_bvh_as_h36m17(CLIPS[1]).joints], seed=1, max_poses=200)
+    shapes = lifter.shapes_from_pixels(px)
+    assert shapes.shape == (len(px), 14, 3) and np.all(np.isfinite(shapes))
+    js = lifter.joints
+    assert np.allclose(shapes[:, list(js.root)].mean(axis=1), 0.0, atol=1e-9)  # mid-hip at the origin
+    m = evaluate_lifter(lifter, px, gt)
+    base = evaluate_lifter(Lifter.constant_depth(joints="paper14"), px, gt)
+    assert np.isfinite(m["p_mpjpe"]) and base["p_mpjpe"] > 0.01
+    report = evaluate_checkpoints(checkpoint=out, data=(CLIPS[1],), frame_step=20)
+    assert report["joints"]["set"] == "paper14" and report["joints"]["root"] == ["right_hip", "left_hip"]
+    row = report["rows"][-1]
+    assert set(row["metrics"]) == {"lifter", "constant_depth"}
+    assert all(np.isfinite(v) for v in row["metrics"]["lifter"].values())
+    with pytest.raises(Pose2RigError, match="compare lifters of one joint set"):
+        evaluate_checkpoints(checkpoint=out, reference=Path(__file__).parents[1]
+                             / "models" / "lifter_h36m17.pt", data=(CLIPS[1],), frame_step=20)
+    kp = Keypoints2D(keypoints=px[:3].astype(np.float32), confidence=np.ones((3, 17), np.float32),
+                     skeleton=H36M17, image_size=(1000, 1000), fps=30.0, timestamps=np.arange(3) / 30.0)
+    with pytest.raises(Pose2RigError, match="paper14"):
+        lift(kp, lifter=lifter)

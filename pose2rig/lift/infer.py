@@ -56,52 +56,68 @@ class Lifter:
     baseline (every depth offset zero), evaluated through the same code path."""
 
     def __init__(
-        self, generator=None, *, d: float = codec.DEPTH, meta: dict | None = None, mirror: bool = True  # noqa: ANN001
+        self, generator=None, *, d: float = codec.DEPTH, meta: dict | None = None, mirror: bool = True,  # noqa: ANN001
+        joints: str = "h36m17",
     ) -> None:
         self.generator = generator
         self.d = float(d)
         self.meta = dict(meta or {})
         self.mirror = bool(mirror)
         """Average each pose's depths with its mirror image's (:func:`codec.mirror_averaged`)."""
+        self.joint_set_name = str(joints)
+        """The joints it predicts: ``h36m17`` (what :func:`lift` needs) or ``paper14``."""
 
     @classmethod
-    def constant_depth(cls) -> Lifter:
-        return cls(None, meta={"name": "constant depth"})
+    def constant_depth(cls, joints: str = "h36m17") -> Lifter:
+        return cls(None, meta={"name": "constant depth"}, joints=joints)
 
-    def offsets(self, xy_norm: np.ndarray, *, batch: int = 1024) -> np.ndarray:
-        """Depth offsets ``(N, J)`` for normalised 2D poses ``(N, J, 2)`` (finite), mirror-averaged
-        when ``self.mirror`` (two generator passes per pose, in one batch).
+    @property
+    def joints(self):  # noqa: ANN201 (a pose2rig.lift.joints.JointSet; torch is imported lazily)
+        from pose2rig.lift.joints import joint_set
 
-        Chunks of 1,024 poses: larger batches make glibc hand 4 MB buffers back to the OS and
-        fault them in again on every call (bench/lifter_speed.py).
+        return joint_set(self.joint_set_name)
+
+    def shapes_from_pixels(self, pixels: np.ndarray, *, batch: int = 1024) -> np.ndarray:
+        """Root-relative shapes ``(N, J, 3)`` float64 (normalised units, camera axes, the root on
+        the optical axis) of this lifter's joint set from h36m17 2D poses ``(N, 17, 2)``; the root
+        is the set's (the pelvis, or the mid-hip point for ``paper14``). NaN rows where a pose
+        cannot be normalised. Runs on the generator's device, mirror-averaged when ``mirror``
+        (two passes per pose in one batch), in chunks of ``batch`` poses: larger chunks make glibc
+        hand 4 MB buffers back to the OS and fault them in again on every call
+        (bench/lifter_speed.py).
         """
-        xy = np.asarray(xy_norm, dtype=np.float32)
-        if self.generator is None:
-            return np.zeros(xy.shape[:-1], dtype=np.float32)
         import torch
 
-        out = []
-        self.generator.eval()
-        gen = self.generator
-        if self.mirror:
-            perm = list(H36M17.mirror)
-            batch = max(batch // 2, 1)
-        with torch.no_grad():
-            for i in range(0, len(xy), batch):
-                chunk = torch.from_numpy(xy[i : i + batch])
-                out.append((codec.mirror_averaged(gen, chunk, perm) if self.mirror else gen(chunk)).numpy())
-        return np.concatenate(out) if out else np.zeros(xy.shape[:-1], dtype=np.float32)
-
-    def shape(self, xy_norm: np.ndarray) -> np.ndarray:
-        """Root-relative 3D shape ``(N, J, 3)`` in normalised units (camera axes) from ``(N, J, 2)``.
-
-        ``X_i = [z_i x_i, z_i y_i, z_i]`` with ``z_i = max(d + o_i, 1)``, minus the root.
-        """
-        xy = np.asarray(xy_norm, dtype=np.float64)
-        z = np.maximum(self.d + self.offsets(xy).astype(np.float64), 1.0)
-        x3 = np.concatenate([xy * z[..., None], z[..., None]], axis=-1)
-        return (x3 - x3[..., codec.ROOT : codec.ROOT + 1, :]).astype(np.float32)
-
+        js = self.joints
+        px = np.asarray(pixels, dtype=np.float32)
+        if px.ndim != 3 or px.shape[1:] != (H36M17.num_joints, 2):
+            raise Pose2RigError(f"lifter: expected h36m17 2D poses (N, 17, 2), got {px.shape}")
+        xy = js.from_h36m17(torch.from_numpy(px)).double().numpy()
+        out = np.full(xy.shape[:-1] + (3,), np.nan)
+        ok = np.all(np.isfinite(xy), axis=(1, 2))
+        if not ok.any():
+            return out
+        offsets = np.zeros(xy[ok].shape[:-1])
+        if self.generator is not None:
+            gen = self.generator
+            dev = next(gen.parameters()).device
+            perm = list(js.skeleton.mirror)
+            batch = max(batch // 2, 1) if self.mirror else batch
+            was_training = gen.training
+            gen.eval()
+            chunks = []
+            with torch.no_grad():
+                valid = xy[ok].astype(np.float32)
+                for i in range(0, len(valid), batch):
+                    chunk = torch.from_numpy(valid[i : i + batch]).to(dev)
+                    o = codec.mirror_averaged(gen, chunk, perm) if self.mirror else gen(chunk)
+                    chunks.append(o.float().cpu().double().numpy())
+            gen.train(was_training)
+            offsets = np.concatenate(chunks)
+        z = np.maximum(self.d + offsets, 1.0)
+        x3 = np.concatenate([xy[ok] * z[..., None], z[..., None]], axis=-1)
+        out[ok] = x3 - x3[:, list(js.root)].mean(axis=1, keepdims=True)
+        return out
 
 def load_lifter(path: Path | None = None, *, mirror: bool = True) -> Lifter:
     """Load a lifter checkpoint (default ``models/lifter_h36m17.pt``); ``mirror``: see
@@ -128,8 +144,13 @@ def load_lifter(path: Path | None = None, *, mirror: bool = True) -> Lifter:
         raise Pose2RigError(f"{p} is not a pose2rig lifter checkpoint (format {FORMAT!r} expected)")
     if ck.get("version") != VERSION:
         raise Pose2RigError(f"{p}: lifter checkpoint version {ck.get('version')}, expected {VERSION}")
-    if ck.get("skeleton") != H36M17.name or list(ck.get("joint_names", [])) != list(H36M17.joint_names):
-        raise Pose2RigError(f"{p}: lifter for joint set {ck.get('skeleton')!r}, expected 'h36m17'")
+    from pose2rig.lift.joints import JOINT_SETS
+
+    js = JOINT_SETS.get(str(ck.get("skeleton")))
+    if js is None or list(ck.get("joint_names", [])) != list(js.skeleton.joint_names):
+        raise Pose2RigError(
+            f"{p}: lifter for joint set {ck.get('skeleton')!r}, expected one of {', '.join(JOINT_SETS)}"
+        )
     cc = ck.get("codec", {})
     if cc.get("root") != codec.ROOT or cc.get("head") != codec.HEAD or cc.get(
         "min_head_ratio"
@@ -143,7 +164,7 @@ def load_lifter(path: Path | None = None, *, mirror: bool = True) -> Lifter:
         raise Pose2RigError(f"{p}: generator weights do not fit the stored model shape ({e})") from None
     gen.eval()
     meta = {k: ck.get(k) for k in ("config", "step", "metrics", "train_seconds")}
-    return Lifter(gen, d=float(cc.get("depth", codec.DEPTH)), meta=meta, mirror=mirror)
+    return Lifter(gen, d=float(cc.get("depth", codec.DEPTH)), meta=meta, mirror=mirror, joints=js.name)
 
 
 def _to_h36m17(keypoints: Keypoints2D) -> tuple[np.ndarray, np.ndarray]:
@@ -217,18 +238,23 @@ def lift(
         raise Pose2RigError(f"lift: expected Keypoints2D, got {type(keypoints).__name__}")
     camera = Camera.from_fov(keypoints.image_size, fov)
     lifter = lifter if lifter is not None else load_lifter()
+    if lifter.joint_set_name != H36M17.name:
+        raise Pose2RigError(
+            f"lift: this lifter predicts the {lifter.joint_set_name!r} joint set (for evaluating the "
+            "paper's protocol); lifting videos needs an 'h36m17' lifter such as the bundled one"
+        )
     kp, conf = _to_h36m17(keypoints)
     t = kp.shape[0]
     ok = np.all(np.isfinite(kp), axis=(1, 2))
     joints = np.full((t, H36M17.num_joints, 3), np.nan, dtype=np.float32)
     if ok.any():
-        norm, _, _ = codec.normalise(kp[ok], d=lifter.d)
-        good = np.all(np.isfinite(norm), axis=(1, 2))
+        shapes = lifter.shapes_from_pixels(kp[ok])
+        good = np.all(np.isfinite(shapes), axis=(1, 2))
         idx = np.flatnonzero(ok)[good]
         ok[:] = False
         ok[idx] = True
         if len(idx):
-            shape = lifter.shape(norm[good]).astype(np.float64)
+            shape = shapes[good]
             alpha = height / np.maximum(skeleton_height(shape), 1e-9)
             joints[idx] = place_on_rays(shape * alpha[:, None, None], kp[idx], camera)
     conf = np.where(ok[:, None], conf, 0.0).astype(np.float32)

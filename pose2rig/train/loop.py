@@ -21,16 +21,16 @@ import numpy as np
 import torch
 
 from pose2rig.errors import Pose2RigError
-from pose2rig.evaluate import all_metrics, synthetic_views
+from pose2rig.evaluate import synthetic_views
 from pose2rig.io.atomic import atomic_path
 from pose2rig.lift import codec
 from pose2rig.lift.infer import FORMAT, VERSION
 from pose2rig.lift.model import Discriminator, Generator
-from pose2rig.lift.projection import MIN_DEPTH, back_project, random_projection
+from pose2rig.lift.projection import back_project, random_projection
 from pose2rig.train import distributed as ddp
 from pose2rig.train.config import TrainConfig
 from pose2rig.train.data import PoseViews, load_poses
-from pose2rig.train.joints import JointSet, joint_set
+from pose2rig.lift.joints import JointSet, joint_set
 from pose2rig.train.losses import (
     bone_ratio_loss,
     discriminator_loss,
@@ -122,37 +122,15 @@ def _write_curves(rows: list[dict[str, float]], run_dir: Path) -> None:
 
 
 def evaluate_generator(
-    gen: Generator, js: JointSet, pixels: np.ndarray, gt_camera: np.ndarray, *, batch: int = 4096,
-    mirror: bool = True,
+    gen: Generator, js: JointSet, pixels: np.ndarray, gt_camera: np.ndarray, *, mirror: bool = True,
 ) -> dict[str, float]:
     """Metrics (metres) of ``gen`` on h36m17 views ``(N, 17, 2)`` against camera-frame truth
-    ``(N, 17, 3)``, in joint set ``js``: the same procedure as
-    :func:`pose2rig.evaluate.evaluate_lifter` (shape turned onto the root's ray, then scale or
-    similarity alignment, mirror averaging as the shipped lifter), for any joint set and on the
-    generator's device."""
-    from pose2rig.geometry import rotation_between
+    ``(N, 17, 3)``, in joint set ``js``: :func:`pose2rig.evaluate.evaluate_lifter` of the
+    generator as the shipped lifter runs it (mirror-averaged), on the generator's device."""
+    from pose2rig.evaluate import evaluate_lifter
+    from pose2rig.lift.infer import Lifter
 
-    dev = next(gen.parameters()).device
-    was_training = gen.training
-    gen.eval()
-    xy_all = js.from_h36m17(torch.from_numpy(np.asarray(pixels, dtype=np.float32)))
-    offs = []
-    perm = list(js.skeleton.mirror)
-    with torch.no_grad():
-        for i in range(0, len(xy_all), batch):
-            chunk = xy_all[i : i + batch].to(dev)
-            out = codec.mirror_averaged(gen, chunk, perm) if mirror else gen(chunk)
-            offs.append(out.float().cpu())
-    gen.train(was_training)
-    xy = xy_all.double().numpy()
-    z = np.maximum(codec.DEPTH + torch.cat(offs).double().numpy(), MIN_DEPTH)
-    x3 = np.concatenate([xy * z[..., None], z[..., None]], axis=-1)
-    x3 = x3 - x3[:, list(js.root)].mean(axis=1, keepdims=True)
-    gt = js.select(torch.from_numpy(np.asarray(gt_camera, dtype=np.float64))).numpy()
-    root = gt[:, list(js.root)].mean(axis=1)
-    ray = root / np.linalg.norm(root, axis=-1, keepdims=True)
-    align = rotation_between(np.broadcast_to([0.0, 0.0, 1.0], ray.shape), ray)
-    return all_metrics(np.einsum("nij,nkj->nki", align, x3), gt)
+    return evaluate_lifter(Lifter(gen, mirror=mirror, joints=js.name), pixels, gt_camera)
 
 
 def _ema_update(decay: float):  # noqa: ANN202

@@ -27,7 +27,7 @@ def symmetry_loss(
     """Mean squared relative difference of left and right bone lengths of ``(B, J, 3)`` poses.
 
     ``((l - r) / ((l + r) / 2))^2`` averaged over the bone pairs (default: h36m17's hip, thigh,
-    shin, clavicle, upper arm, forearm; :meth:`pose2rig.train.joints.JointSet.symmetric_bones`
+    shin, clavicle, upper arm, forearm; :meth:`pose2rig.lift.joints.JointSet.symmetric_bones`
     for others): scale-free, zero for a symmetric skeleton.
     """
     lb = bone_lengths(points, _LEFT if left is None else left)

@@ -20,7 +20,7 @@ import torch
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.skeletons import H36M17
-from pose2rig.train.joints import JointSet
+from pose2rig.lift.joints import JointSet
 
 log = logging.getLogger(__name__)
 
