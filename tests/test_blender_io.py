@@ -510,3 +510,22 @@ def test_blender_euler_orders_match_mathutils(B):
     for mode in ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX"):
         want = np.stack([np.array(Euler(a, mode).to_matrix()) for a in angles])
         assert np.allclose(B._blender_euler_matrix(angles, mode), want, atol=1e-6), mode
+
+
+@pytest.mark.slow
+def test_blend_armature_in_no_scene_keeps_its_transform(bpy, B, tmp_path):
+    """An armature saved in a .blend but linked to no scene is read with its own location,
+    rotation and scale (matrix_world is only valid after the view layer is evaluated)."""
+    from mathutils import Euler, Vector
+
+    rig = _rig(mesh=False)
+    B._empty_scene()
+    arm = B.build_armature(rig, "Floating")
+    arm.location = Vector((1.0, 2.0, 0.5))
+    arm.rotation_euler = Euler((0.0, 0.0, 0.7))
+    path = tmp_path / "floating.blend"
+    bpy.data.libraries.write(str(path), {arm, arm.data})  # the object only, in no scene
+    got = B.load_rig(path)
+    rz = np.array([[np.cos(0.7), -np.sin(0.7), 0.0], [np.sin(0.7), np.cos(0.7), 0.0], [0.0, 0.0, 1.0]])
+    want = (C @ (rz @ (C.T @ rig.heads.T) + np.array([[1.0], [2.0], [0.5]]))).T
+    assert np.abs(got.heads - want).max() < 1e-4

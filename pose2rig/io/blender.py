@@ -194,6 +194,9 @@ def _import_file(p: Path) -> Any:
         for o in bpy.data.objects:
             if o.type == "ARMATURE" and o.name not in in_scene and o.library is None:
                 scene.collection.objects.link(o)
+        # newly linked objects get their matrix_world from their location, rotation and scale
+        # only when the view layer is evaluated; without it the rig would be read at the origin
+        bpy.context.view_layer.update()
         return scene
     scene = _empty_scene()
     if suffix == ".fbx":
