@@ -425,6 +425,8 @@ def _eval_command() -> click.Command:
                   help="Use every n-th frame.")
     @click.option("--seed", type=int, default=d["seed"], show_default=True, help="Virtual cameras' seed (BVH).")
     @click.option("--max-poses", type=int, help="At most this many BVH poses (a fixed-seed draw).")
+    @click.option("--mirror/--no-mirror", default=d["mirror"], show_default=True,
+                  help="Average each pose's lifted depths with its mirror image's, as pose2rig lift does.")
     @click.option("--json", "json_out", type=_existing_file, help="Write the report as JSON.")
     @click.option("--quiet", "-q", is_flag=True, help="No info messages.")
     def eval_(quiet: bool, **kwargs: Any) -> None:

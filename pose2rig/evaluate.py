@@ -303,6 +303,8 @@ def _model_facts(lifter) -> dict[str, object]:  # noqa: ANN001
     for k in ("name", "checkpoint", "step"):
         if meta.get(k) is not None:
             facts[k] = meta[k]
+    if getattr(lifter, "generator", None) is not None:
+        facts["mirror_averaged"] = bool(lifter.mirror)
     cfg = meta.get("config") or {}
     for k in ("preset", "objective", "source", "joints", "width", "blocks", "steps"):
         if k in cfg:
@@ -350,6 +352,7 @@ def evaluate_checkpoints(
     frame_step: int = 1,
     seed: int = 0,
     max_poses: int | None = None,
+    mirror: bool = True,
     json_out: Path | None = None,
 ) -> dict[str, object]:
     """Evaluate a lifter checkpoint beside the constant-depth baseline (and a reference).
@@ -362,6 +365,7 @@ def evaluate_checkpoints(
         h36m_3d, h36m_cameras, h36m_2d: Human3.6M files instead
             (:func:`pose2rig.train.h36m.h36m_eval_data` of ``subjects`` every ``frame_step``-th
             frame; 2D from ``h36m_2d`` when given, else ground truth projected).
+        mirror: mirror-average the lifters (:attr:`pose2rig.lift.Lifter.mirror`, as ``lift``).
         json_out: write the report here (atomically).
 
     Returns:
@@ -379,7 +383,7 @@ def evaluate_checkpoints(
 
         check_writable(json_out)
     def load(path: Path | None) -> object:
-        m = load_lifter(path)
+        m = load_lifter(path, mirror=mirror)
         m.meta = {**m.meta, "checkpoint": str(path if path is not None else "bundled")}
         return m
 

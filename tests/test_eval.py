@@ -138,3 +138,16 @@ def test_human36m_protocol_end_to_end_on_fake_files(tmp_path: Path):
             assert set(m) == set(METRICS) and all(np.isfinite(v) for v in m.values())
             assert 0 <= m["pck3d_150mm"] <= 1 and m["p_mpjpe_mm"] <= m["n_mpjpe_mm"] + 1e-6
     assert "scaled per pose to the ground truth's standing height" in rep["alignment"]["mpjpe_mm"]
+
+
+def test_mirror_averaging_is_stated_and_can_be_turned_off():
+    from pose2rig.evaluate import evaluate_checkpoints
+
+    bvh = Path(__file__).resolve().parents[2] / "shared" / "data" / "mocap" / "cmu" / "scaled_131_01.bvh"
+    on = evaluate_checkpoints(data=(bvh,), frame_step=20)
+    off = evaluate_checkpoints(data=(bvh,), frame_step=20, mirror=False)
+    assert on["models"]["lifter"]["mirror_averaged"] is True
+    assert off["models"]["lifter"]["mirror_averaged"] is False
+    a, b = on["rows"][-1]["metrics"], off["rows"][-1]["metrics"]
+    assert a["lifter"]["p_mpjpe_mm"] != b["lifter"]["p_mpjpe_mm"]
+    assert a["constant_depth"] == b["constant_depth"]  # no generator, nothing to average
