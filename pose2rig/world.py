@@ -24,7 +24,7 @@ from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import CAMERA_TO_YUP, rotation_between
 from pose2rig.types import PoseSequence, Skeleton
 
-__all__ = ["ANKLE_HEIGHT", "to_world", "world_transform"]
+__all__ = ["ANKLE_HEIGHT", "SOLE_ABOVE_FLOOR", "foot_directions", "to_world", "world_transform"]
 
 log = logging.getLogger(__name__)
 
@@ -173,3 +173,84 @@ def to_world(
                 track = np.interp(ts, ts[valid], pelvis[valid, axis])
                 p[..., axis] -= track[:, None]
     return seq.replace(joints=p.astype(np.float32), space="world")
+
+
+SOLE_ABOVE_FLOOR = 0.03
+"""Height of MediaPipe's heel and foot-index points above the floor when the foot is flat (m)."""
+
+
+def foot_directions(
+    seq: PoseSequence,
+    *,
+    min_visibility: float = 0.5,
+    smooth_seconds: float = 0.2,
+    ankle_height: float = ANKLE_HEIGHT,
+) -> dict[str, np.ndarray]:
+    """Where each foot points, in the world frame of :func:`to_world`, from MediaPipe's heel and
+    toe (``foot_index``) points.
+
+    A single camera gives those points only as pixels. Each is put where its pixel's ray meets
+    the sole's plane: horizontal (the camera is level), ``ankle_height - SOLE_ABOVE_FLOOR`` below
+    that foot's ankle joint in the same frame. The heel-to-toe line on that plane is the foot's
+    heading; frames where a point is hidden (visibility below ``min_visibility``), above the
+    camera's horizon, or where the foot comes out shorter than 8 cm or longer than 40 cm, or more
+    than 35 cm from its ankle, are NaN. Headings are averaged over ``smooth_seconds``.
+
+    Args:
+        seq: ``space="camera"`` poses (h36m17 names) with ``camera`` and ``landmarks33``.
+
+    Returns:
+        ``{"left_foot": (T, 3), "right_foot": (T, 3)}`` unit horizontal vectors (y = 0), NaN where
+        unknown; ``{}`` when the sequence has no landmarks or camera.
+    """
+    if seq.landmarks33 is None or seq.camera is None or seq.space != "camera":
+        return {}
+    rot, _ = world_transform(seq, ankle_height=ankle_height)
+    lm = np.asarray(seq.landmarks33, dtype=np.float64)
+    k_inv = np.linalg.inv(seq.camera.matrix)
+    # the level camera's "down" (OpenCV y) is gravity: planes y = const are horizontal
+    out: dict[str, np.ndarray] = {}
+    from pose2rig.skeletons import MEDIAPIPE33
+
+    for side in ("left", "right"):
+        ankle = _joint(seq.skeleton, seq.joints.astype(np.float64), f"{side}_ankle")
+        if ankle is None:
+            continue
+        plane_y = ankle[:, 1] + (ankle_height - SOLE_ABOVE_FLOOR)  # camera y points down
+        pts = []
+        seen = np.ones(len(lm), dtype=bool)
+        for name in (f"{side}_heel", f"{side}_foot_index"):
+            i = MEDIAPIPE33.index(name)
+            uv1 = np.concatenate([lm[:, i, :2], np.ones((len(lm), 1))], axis=1)
+            ray = uv1 @ k_inv.T
+            with np.errstate(invalid="ignore", divide="ignore"):
+                s = plane_y / ray[:, 1]
+            seen &= (lm[:, i, 2] >= min_visibility) & (ray[:, 1] > 1e-6) & (s > 0) & np.isfinite(s)
+            pts.append(s[:, None] * ray)
+        heel, toe = pts
+        d = (toe - heel) @ rot.T  # into world axes (rotation only: directions)
+        d[:, 1] = 0.0
+        length = np.linalg.norm(d, axis=-1)
+        near = np.linalg.norm(((toe - ankle) @ rot.T)[:, [0, 2]], axis=-1)
+        ok = seen & (length > 0.08) & (length < 0.40) & (near < 0.35)
+        unit = np.full_like(d, np.nan)
+        unit[ok] = d[ok] / length[ok, None]
+        out[f"{side}_foot"] = _smooth_directions(unit, seq.timestamps, smooth_seconds)
+    return out
+
+
+def _smooth_directions(unit: np.ndarray, times: np.ndarray, seconds: float) -> np.ndarray:
+    """Average unit vectors ``(T, 3)`` over a centred window of ``seconds`` (NaN rows ignored;
+    rows with no valid neighbour stay NaN); renormalised."""
+    ok = np.all(np.isfinite(unit), axis=-1)
+    out = np.full_like(unit, np.nan)
+    if not ok.any() or seconds <= 0:
+        return np.where(ok[:, None], unit, np.nan)
+    for i in range(len(unit)):
+        w = ok & (np.abs(times - times[i]) <= 0.5 * seconds)
+        if w.any() and ok[i]:
+            m = unit[w].sum(axis=0)
+            n = np.linalg.norm(m)
+            if n > 1e-9:
+                out[i] = m / n
+    return out

@@ -220,3 +220,20 @@ def test_convention_feet_stay_level_and_turn_with_the_knee():
     turned = retarget(_turned(tpose_sequence(1), 90.0), rig).world_matrices()[0, rig.index("foot_l"), :3, :3]
     delta = turned @ rig.rest[rig.index("foot_l"), :3, :3].T
     assert np.allclose(delta, euler_to_matrix(np.array([0.0, np.radians(90.0), 0.0]), "XYZ"), atol=1e-6)
+
+
+def test_foot_directions_turn_the_feet_and_nan_frames_fall_back_to_the_knee():
+    rig = tpose_rig()
+    seq = tpose_sequence(3)
+    heading = np.array([[np.sin(np.radians(30.0)), 0.0, np.cos(np.radians(30.0))]] * 3)
+    heading[1] = np.nan
+    anim = retarget(seq, rig, foot_directions={"left_foot": heading, "right_foot": np.full((3, 3), np.nan)})
+    world = anim.world_matrices()
+    j = rig.index("foot_l")
+    turn = world[:, j, :3, :3] @ rig.rest[j, :3, :3].T
+    assert np.allclose(turn[0], euler_to_matrix(np.array([0.0, np.radians(30.0), 0.0]), "XYZ"), atol=1e-6)
+    assert np.allclose(turn[1], np.eye(3), atol=1e-6)  # NaN: with the knee (straight ahead here)
+    r = rig.index("foot_r")
+    assert np.allclose(world[:, r, :3, :3] @ rig.rest[r, :3, :3].T, np.eye(3), atol=1e-6)
+    with pytest.raises(Pose2RigError, match="foot_directions"):
+        retarget(seq, rig, foot_directions={"left_foot": heading[:2]})

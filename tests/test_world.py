@@ -159,3 +159,49 @@ def test_real_blazepose_3d_lands_upright_facing_pos_z():
     # facing +Z: the nose is in front of the pelvis and the left hip on the +X side
     assert w[0, ix("neck"), 2] > w[0, ix("pelvis"), 2] + 0.03
     assert w[0, ix("left_hip"), 0] > w[0, ix("right_hip"), 0] + 0.1
+
+
+# --- feet: headings from MediaPipe's heel and toe pixels ---------------------------------------
+
+def _filmed_feet(yaw_left: float, yaw_right: float, frames: int = 6, visibility: float = 1.0):
+    """A T-posed subject facing a level camera 3 m away at 1 m height, feet turned by the given
+    yaws (radians, about +Y, 0 = toes along +Z), as a camera-space sequence with landmarks33."""
+    from pose2rig.skeletons import MEDIAPIPE33
+    from pose2rig.testing import TPOSE_H36M17
+
+    r = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])  # world -> OpenCV camera
+    c = np.array([0.0, 1.0, 3.0])
+    camera = Camera.from_fov((1280, 720), 60.0)
+    joints = np.repeat(((TPOSE_H36M17 - c) @ r.T)[None], frames, axis=0)
+    lm = np.full((frames, 33, 3), np.nan)
+    for side, psi in (("left", yaw_left), ("right", yaw_right)):
+        ankle = TPOSE_H36M17[H36M17.index(f"{side}_ankle")]
+        ahead = np.array([np.sin(psi), 0.0, np.cos(psi)])
+        for name, along in ((f"{side}_heel", -0.05), (f"{side}_foot_index", 0.16)):
+            p = np.array([ankle[0], 0.03, ankle[2]]) + along * ahead
+            px = camera.project(((p - c) @ r.T)[None])[0]
+            lm[:, MEDIAPIPE33.index(name), :2] = px
+            lm[:, MEDIAPIPE33.index(name), 2] = visibility
+    return PoseSequence(joints=joints.astype(np.float32), skeleton=H36M17, fps=30.0,
+                        timestamps=np.arange(frames) / 30.0, space="camera", camera=camera,
+                        landmarks33=lm.astype(np.float32))
+
+
+def test_foot_directions_recover_the_feet_headings():
+    from pose2rig.world import foot_directions
+
+    seq = _filmed_feet(np.radians(25.0), np.radians(-40.0))
+    got = foot_directions(seq)
+    for side, want in (("left", 25.0), ("right", -40.0)):
+        d = got[f"{side}_foot"]
+        assert np.all(np.isfinite(d)) and np.allclose(d[:, 1], 0.0)
+        angle = np.degrees(np.arctan2(d[:, 0], d[:, 2]))
+        assert np.abs(angle - want).max() < 1.0, (side, angle)
+
+
+def test_foot_directions_are_nan_when_the_points_are_hidden_or_missing():
+    from pose2rig.world import foot_directions
+
+    hidden = foot_directions(_filmed_feet(0.0, 0.0, visibility=0.1))
+    assert all(np.all(np.isnan(v)) for v in hidden.values())
+    assert foot_directions(_filmed_feet(0.0, 0.0).replace(landmarks33=None)) == {}

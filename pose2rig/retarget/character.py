@@ -21,7 +21,8 @@ Convention:
           backward direction for legs and forward for arms) so that a straight limb keeps the
           torso's twist instead of spinning;
         * feet stay level (their rest pitch and roll against the floor), turned about the
-          vertical to where the knee points: the source has no toe points;
+          vertical to the given heel-to-toe heading (``foot_directions``) or, without one, to
+          where the knee points;
         * everything else (clavicles, hands, toes, fingers, face and twist bones) keeps its rest
           pose relative to its parent.
     - Root motion: the rig's mid-hip point (between its thighs' heads) follows the source's,
@@ -201,6 +202,7 @@ def retarget(
     *,
     mapping: RigMapping | None = None,
     root_motion: bool = True,
+    foot_directions: dict[str, np.ndarray] | None = None,
 ) -> RigAnimation:
     """Animate ``rig`` with the motion in ``poses``.
 
@@ -211,6 +213,9 @@ def retarget(
         mapping: role -> bone (:func:`pose2rig.retarget.mapping.map_rig`); default found by name.
         root_motion: move the character through space as the subject moves (else in place,
             keeping only the vertical motion).
+        foot_directions: ``{"left_foot": (T, 3), "right_foot": (T, 3)}`` world headings of the
+            feet (heel to toe; :func:`pose2rig.world.foot_directions` from MediaPipe's heel and
+            toe points); frames where they are NaN turn the foot with the knee instead.
 
     Returns:
         ``RigAnimation`` with one frame per source frame at the source's fps.
@@ -236,6 +241,33 @@ def retarget(
     f_src = _frames(src, src_chain, fractions)
     f_rig = _frames(rest_pts, rig_chain, fractions)
     delta = {k: f_src[k] @ np.swapaxes(f_rig[k], -1, -2) for k in f_src}  # (T, 3, 3)
+    for key, heading in (foot_directions or {}).items():
+        h = np.asarray(heading, dtype=np.float64)
+        if key not in f_src or h.shape != (len(joints), 3):
+            raise Pose2RigError(f"retarget: foot_directions[{key!r}] must be ({len(joints)}, 3), got {h.shape}")
+        if key not in m.roles:
+            continue
+        h = h.copy()
+        h[:, 1] = 0.0
+        ok = np.all(np.isfinite(h), axis=-1) & (np.linalg.norm(h, axis=-1) > 1e-6)
+        # a true heel-to-toe heading turns the rig's own foot line (not its knee line) onto it
+        foot = m.roles[key]
+        side = key.split("_")[0]
+        kids = rig.children(foot)
+        if f"{side}_toe" in m.roles:
+            tip = rig.heads[m.roles[f"{side}_toe"]]
+        elif rig.tails is not None:
+            tip = rig.tails[foot]
+        elif kids:
+            tip = rig.heads[list(kids)].mean(axis=0)
+        else:
+            continue
+        line = tip - rig.heads[foot]
+        line[1] = 0.0
+        if np.linalg.norm(line) < 1e-6:
+            continue
+        rest_frame = _frame(line, _UP)
+        delta[key][ok] = _frame(h[ok], np.broadcast_to(_UP, h[ok].shape)) @ rest_frame.T
 
     driven: dict[int, str] = {m.roles["hips"]: "spine0"}
     for k, b in enumerate(m.spine):
