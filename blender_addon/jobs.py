@@ -218,6 +218,7 @@ class LibraryJob(Job):
     def __init__(self, request: Request, tmpdir: Path) -> None:
         super().__init__(request, tmpdir)
         self._poses = None
+        self._feet = None
         self._outcome: tuple[str, str | None] | None = None
         self._handler = _WarningsTo(self.warnings)
         logging.getLogger("pose2rig").addHandler(self._handler)
@@ -248,7 +249,10 @@ class LibraryJob(Job):
                 height=r.height, smooth=r.smooth, root_motion=r.root_motion, cache=False,
                 progress=self._report,
             )
+            from pose2rig.world import foot_directions
+
             self._poses = result.world_pose
+            self._feet = foot_directions(result.camera_pose)
         except Cancelled:
             self._outcome = ("CANCELLED", None)
         except Pose2RigError as e:
@@ -274,7 +278,8 @@ class LibraryJob(Job):
         obj = _armature(r.armature)
         self._progress("animating", 0, None)
         try:
-            action = animate_armature(obj, self._poses, root_motion=r.root_motion, action_name=r.action_name)
+            action = animate_armature(obj, self._poses, root_motion=r.root_motion, action_name=r.action_name,
+                                      foot_directions=self._feet)
         except Pose2RigError as e:
             raise LiftError(str(e)) from None
         self.action_name = action.name
