@@ -249,10 +249,10 @@ class LibraryJob(Job):
                 height=r.height, smooth=r.smooth, root_motion=r.root_motion, cache=False,
                 progress=self._report,
             )
-            from pose2rig.world import foot_directions
+            from pose2rig.world import extremities
 
             self._poses = result.world_pose
-            self._feet = foot_directions(result.camera_pose)
+            self._feet = extremities(result.camera_pose)
         except Cancelled:
             self._outcome = ("CANCELLED", None)
         except Pose2RigError as e:
@@ -279,7 +279,7 @@ class LibraryJob(Job):
         self._progress("animating", 0, None)
         try:
             action = animate_armature(obj, self._poses, root_motion=r.root_motion, action_name=r.action_name,
-                                      foot_directions=self._feet)
+                                      extremities=self._feet)
         except Pose2RigError as e:
             raise LiftError(str(e)) from None
         self.action_name = action.name

@@ -217,10 +217,10 @@ def convert(
         from pose2rig.retarget.character import retarget
 
         with _timed(timings, "retarget"):
-            from pose2rig.world import foot_directions
+            from pose2rig.world import extremities
 
             animation = retarget(hold_missing_frames(world), target, mapping=mapping, root_motion=root_motion,
-                                 foot_directions=foot_directions(cam))
+                                 extremities=extremities(cam))
         with _timed(timings, "export"):
             from pose2rig.io.rigs import write_animation
 
@@ -259,17 +259,17 @@ def convert(
     return result
 
 
-def _npz_foot_directions(path: Path) -> dict[str, np.ndarray] | None:
-    """Foot headings from a pose file's camera-space joints and MediaPipe landmarks, when it
-    has them (``convert --npz`` and ``lift`` files do); else None."""
+def _npz_extremities(path: Path) -> dict[str, np.ndarray] | None:
+    """Feet headings and hand knuckle lines from a pose file's camera-space joints and MediaPipe
+    landmarks, when it has them (``convert --npz`` and ``lift`` files do); else None."""
     from pose2rig.io.npz import load_pose
-    from pose2rig.world import foot_directions
+    from pose2rig.world import extremities
 
     try:
         cam = load_pose(path, space="camera")
     except Pose2RigError:
         return None
-    return foot_directions(cam) or None
+    return extremities(cam) or None
 
 
 def load_character(rig: str | Path | None, rig_map: str | Path | None = None):  # noqa: ANN201
@@ -321,7 +321,7 @@ def retarget_file(
         from pose2rig.io.npz import load_pose
 
         poses = load_pose(src, space="world")
-        feet = _npz_foot_directions(src)
+        feet = _npz_extremities(src)
     elif suffix == ".bvh":
         from pose2rig.io.mocap import load_bvh_as_h36m17
 
@@ -333,7 +333,7 @@ def retarget_file(
         )
     target, mapping = load_character(rig, rig_map)
     animation = retarget(hold_missing_frames(poses), target, mapping=mapping, root_motion=root_motion,
-                         foot_directions=feet)
+                         extremities=feet)
     write_animation(animation, fbx=outputs.get("fbx"), glb=outputs.get("glb"), bvh=outputs.get("bvh"),
                     preset=preset, units=units)
     if "blend_action" in outputs:

@@ -34,11 +34,12 @@ def tpose_sequence(frames: int = 1, fps: float = 30.0) -> PoseSequence:
 
 
 def tpose_rig(*, rolls: np.ndarray | None = None, name: str = "tpose") -> Rig:
-    """A 21-bone rig on :data:`TPOSE_H36M17` with a 4-vertices-per-bone skinned mesh.
+    """A 22-bone rig on :data:`TPOSE_H36M17` with a 4-vertices-per-bone skinned mesh.
 
     Bones (parents first): pelvis, spine_01, neck_01, head, thigh/calf/foot, clavicle/upperarm/
-    lowerarm/hand (``_l``/``_r``). ``rolls`` ``(21,)`` radians sets each bone's roll about its
-    own axis (default 0): the rig's deformations must not depend on them.
+    lowerarm/hand and the index and little fingers' first bones (``_l``/``_r``; palms down).
+    ``rolls`` ``(22,)`` radians sets each bone's roll about its own axis (default 0): the rig's
+    deformations must not depend on them.
     """
     p = _TPOSE
     v = {k: np.array(x) for k, x in p.items()}
@@ -58,6 +59,10 @@ def tpose_rig(*, rolls: np.ndarray | None = None, name: str = "tpose") -> Rig:
             (f"lowerarm_{s}", f"upperarm_{s}", v[f"{x}_elbow"], v[f"{x}_wrist"]),
             (f"hand_{s}", f"lowerarm_{s}", v[f"{x}_wrist"], v[f"{x}_wrist"] + (v[f"{x}_wrist"] - v[f"{x}_elbow"]) * 0.3),
         ]
+        out = np.sign(v[f"{x}_wrist"][0]) * np.array([0.08, 0.0, 0.0])  # palms down, thumbs forward
+        for finger, dz in (("index", 0.03), ("pinky", -0.03)):
+            knuckle = v[f"{x}_wrist"] + out + np.array([0.0, 0.0, dz])
+            spec.append((f"{finger}_01_{s}", f"hand_{s}", knuckle, knuckle + out * 0.5))
     names = [b[0] for b in spec]
     rolls = np.zeros(len(spec)) if rolls is None else np.asarray(rolls, dtype=np.float64)
     rest = np.tile(np.eye(4), (len(spec), 1, 1))

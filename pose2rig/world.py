@@ -24,7 +24,8 @@ from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import CAMERA_TO_YUP, rotation_between
 from pose2rig.types import PoseSequence, Skeleton
 
-__all__ = ["ANKLE_HEIGHT", "SOLE_ABOVE_FLOOR", "foot_directions", "to_world", "world_transform"]
+__all__ = ["ANKLE_HEIGHT", "SOLE_ABOVE_FLOOR", "extremities", "foot_directions", "hand_lines", "to_world",
+           "world_transform"]
 
 log = logging.getLogger(__name__)
 
@@ -254,3 +255,81 @@ def _smooth_directions(unit: np.ndarray, times: np.ndarray, seconds: float) -> n
             if n > 1e-9:
                 out[i] = m / n
     return out
+
+
+KNUCKLES_FROM_WRIST = 0.085
+"""Distance of the index and little-finger knuckles from the wrist joint along the hand (m)."""
+
+
+def hand_lines(seq: PoseSequence, *, min_visibility: float = 0.5, smooth_seconds: float = 0.2,
+               min_strength: float = 0.3) -> dict[str, np.ndarray]:
+    """The roll of each hand, in the world frame of :func:`to_world`, from MediaPipe's index and
+    little-finger knuckle points.
+
+    The hand is taken to continue its forearm (a single view cannot tell wrist flexion); its
+    knuckle line (little finger to index, perpendicular to the forearm) is the one whose image at
+    the wrist points along the 2D index - pinky vector ``u``: with ``b``, ``c`` perpendicular to
+    the forearm and ``J`` the projection's Jacobian at the knuckles (``KNUCKLES_FROM_WRIST`` along
+    the forearm from the wrist), ``u x J (cos t b + sin t c) = 0``
+    gives ``t`` in closed form (of the two solutions, the one whose image points along ``u``).
+    Frames where either point is hidden, or where the knuckle line points nearly along the view
+    ray (its image is under ``min_strength`` of the longest one possible), are NaN. Lines are
+    averaged over ``smooth_seconds``.
+
+    Returns:
+        ``{"left_hand": (T, 3), "right_hand": (T, 3)}`` unit vectors (world, perpendicular to the
+        forearm), NaN where unknown; ``{}`` without landmarks or camera.
+    """
+    if seq.landmarks33 is None or seq.camera is None or seq.space != "camera":
+        return {}
+    from pose2rig.skeletons import MEDIAPIPE33
+
+    rot, _ = world_transform(seq)
+    lm = np.asarray(seq.landmarks33, dtype=np.float64)
+    k = seq.camera.matrix
+    fx, fy = k[0, 0], k[1, 1]
+    j = seq.joints.astype(np.float64)
+    out: dict[str, np.ndarray] = {}
+    for side in ("left", "right"):
+        elbow, wrist = _joint(seq.skeleton, j, f"{side}_elbow"), _joint(seq.skeleton, j, f"{side}_wrist")
+        if elbow is None or wrist is None:
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            a = wrist - elbow
+            a /= np.linalg.norm(a, axis=-1, keepdims=True)
+            helper = np.where(np.abs(a[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+            b = np.cross(a, helper)
+            b /= np.linalg.norm(b, axis=-1, keepdims=True)
+            c = np.cross(a, b)
+            knuckles = wrist + KNUCKLES_FROM_WRIST * a  # where the line's image is measured
+            x, y, z = knuckles[:, 0], knuckles[:, 1], knuckles[:, 2]
+            jac = np.zeros((len(j), 2, 3))
+            jac[:, 0, 0], jac[:, 0, 2] = fx / z, -fx * x / z**2
+            jac[:, 1, 1], jac[:, 1, 2] = fy / z, -fy * y / z**2
+            ii, ip = MEDIAPIPE33.index(f"{side}_index"), MEDIAPIPE33.index(f"{side}_pinky")
+            u = lm[:, ii, :2] - lm[:, ip, :2]
+            u /= np.linalg.norm(u, axis=-1, keepdims=True)
+            pb, pc = np.einsum("tij,tj->ti", jac, b), np.einsum("tij,tj->ti", jac, c)
+            # the line whose image is parallel to u: u x J(cos b + sin c) = 0, pointing along u
+            p1 = u[:, 0] * pb[:, 1] - u[:, 1] * pb[:, 0]
+            p2 = u[:, 0] * pc[:, 1] - u[:, 1] * pc[:, 0]
+            theta = np.arctan2(-p1, p2)
+            image = np.cos(theta)[:, None] * pb + np.sin(theta)[:, None] * pc
+            theta = np.where(np.sum(image * u, axis=-1) < 0, theta + np.pi, theta)
+            best = np.linalg.norm(image, axis=-1)
+            largest = np.maximum(np.linalg.norm(pb, axis=-1), np.linalg.norm(pc, axis=-1))
+            line = np.cos(theta)[:, None] * b + np.sin(theta)[:, None] * c
+        ok = (
+            (lm[:, ii, 2] >= min_visibility) & (lm[:, ip, 2] >= min_visibility) & (z > 0)
+            & np.all(np.isfinite(line), axis=-1) & (best >= min_strength * largest)
+        )
+        unit = np.full_like(line, np.nan)
+        unit[ok] = line[ok] @ rot.T
+        out[f"{side}_hand"] = _smooth_directions(unit, seq.timestamps, smooth_seconds)
+    return out
+
+
+def extremities(seq: PoseSequence) -> dict[str, np.ndarray]:
+    """:func:`foot_directions` and :func:`hand_lines` of a camera-space sequence, as
+    :func:`pose2rig.retarget.character.retarget` takes them (``{}`` without landmarks)."""
+    return {**foot_directions(seq), **hand_lines(seq)}

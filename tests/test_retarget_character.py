@@ -227,7 +227,7 @@ def test_foot_directions_turn_the_feet_and_nan_frames_fall_back_to_the_knee():
     seq = tpose_sequence(3)
     heading = np.array([[np.sin(np.radians(30.0)), 0.0, np.cos(np.radians(30.0))]] * 3)
     heading[1] = np.nan
-    anim = retarget(seq, rig, foot_directions={"left_foot": heading, "right_foot": np.full((3, 3), np.nan)})
+    anim = retarget(seq, rig, extremities={"left_foot": heading, "right_foot": np.full((3, 3), np.nan)})
     world = anim.world_matrices()
     j = rig.index("foot_l")
     turn = world[:, j, :3, :3] @ rig.rest[j, :3, :3].T
@@ -235,5 +235,23 @@ def test_foot_directions_turn_the_feet_and_nan_frames_fall_back_to_the_knee():
     assert np.allclose(turn[1], np.eye(3), atol=1e-6)  # NaN: with the knee (straight ahead here)
     r = rig.index("foot_r")
     assert np.allclose(world[:, r, :3, :3] @ rig.rest[r, :3, :3].T, np.eye(3), atol=1e-6)
-    with pytest.raises(Pose2RigError, match="foot_directions"):
-        retarget(seq, rig, foot_directions={"left_foot": heading[:2]})
+    with pytest.raises(Pose2RigError, match="extremities"):
+        retarget(seq, rig, extremities={"left_foot": heading[:2]})
+
+
+def test_hand_lines_roll_the_hands_about_their_forearms():
+    rig = tpose_rig()
+    seq = tpose_sequence(2)
+    roll = np.radians(40.0)
+    # left forearm along +X; rest knuckle line +Z (palm down); rolled 40 deg about +X
+    line = np.array([[0.0, -np.sin(roll), np.cos(roll)]] * 2)
+    anim = retarget(seq, rig, extremities={"left_hand": line})
+    world = anim.world_matrices()
+    j = rig.index("hand_l")
+    fore = TPOSE_H36M17[13] - TPOSE_H36M17[12]  # left elbow -> wrist, nearly +X
+    turn = world[0, j, :3, :3] @ rig.rest[j, :3, :3].T
+    axis = fore / np.linalg.norm(fore)
+    assert np.allclose(turn @ axis, axis, atol=1e-6)  # a pure roll about the forearm
+    assert np.degrees(np.arccos((np.trace(turn) - 1) / 2)) == pytest.approx(40.0, abs=1.5)
+    r = rig.index("hand_r")
+    assert np.allclose(world[0, r, :3, :3], rig.rest[r, :3, :3], atol=1e-9)  # no line: at rest

@@ -205,3 +205,36 @@ def test_foot_directions_are_nan_when_the_points_are_hidden_or_missing():
     hidden = foot_directions(_filmed_feet(0.0, 0.0, visibility=0.1))
     assert all(np.all(np.isnan(v)) for v in hidden.values())
     assert foot_directions(_filmed_feet(0.0, 0.0).replace(landmarks33=None)) == {}
+
+
+def test_hand_lines_recover_the_roll_of_a_hand_about_its_forearm():
+    from pose2rig.skeletons import MEDIAPIPE33
+    from pose2rig.world import hand_lines
+
+    roll = np.radians(40.0)
+    seq = _filmed_feet(0.0, 0.0)
+    r = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
+    c = np.array([0.0, 1.0, 3.0])
+    from pose2rig.testing import TPOSE_H36M17
+
+    lm = seq.landmarks33.astype(np.float64).copy()
+    want = {}
+    for side in ("left", "right"):
+        elbow = TPOSE_H36M17[H36M17.index(f"{side}_elbow")]
+        wrist = TPOSE_H36M17[H36M17.index(f"{side}_wrist")]
+        a = (wrist - elbow) / np.linalg.norm(wrist - elbow)
+        rest = np.array([0.0, 0.0, 1.0]) - a * a[2]  # pinky -> index: forward, palms down
+        rest /= np.linalg.norm(rest)
+        line = np.cos(roll) * rest + np.sin(roll) * np.cross(a, rest)
+        want[side] = line
+        for name, sign in ((f"{side}_index", 1.0), (f"{side}_pinky", -1.0)):
+            p = wrist + 0.08 * a + sign * 0.03 * line
+            lm[:, MEDIAPIPE33.index(name), :2] = seq.camera.project(((p - c) @ r.T)[None])[0]
+            lm[:, MEDIAPIPE33.index(name), 2] = 1.0
+    got = hand_lines(seq.replace(landmarks33=lm.astype(np.float32)))
+    for side in ("left", "right"):
+        d = got[f"{side}_hand"]
+        assert np.all(np.isfinite(d))
+        angle = np.degrees(np.arccos(np.clip(d @ want[side], -1, 1)))
+        assert angle.max() < 2.0, (side, angle)
+    assert all(np.all(np.isnan(v)) for v in hand_lines(seq).values())  # no knuckle points: NaN

@@ -46,7 +46,7 @@ def animate_armature(
     action_name: str = "pose2rig",
     frame_start: int = 1,
     rig_map: str | os.PathLike[str] | Mapping[str, str] | None = None,
-    foot_directions: dict[str, np.ndarray] | None = None,
+    extremities: dict[str, np.ndarray] | None = None,
 ) -> Any:
     """Animate the armature object ``obj`` of the current scene with ``poses``; a new action.
 
@@ -67,8 +67,8 @@ def animate_armature(
         frame_start: the frame of the first key.
         rig_map: role -> bone name overriding the automatic mapping: a dict, or a JSON file as
             ``--map`` takes.
-        foot_directions: feet headings (:func:`pose2rig.world.foot_directions` of the
-            camera-space poses), as :func:`~pose2rig.retarget.character.retarget` takes.
+        extremities: feet headings and hand knuckle lines (:func:`pose2rig.world.extremities`
+            of the camera-space poses), as :func:`~pose2rig.retarget.character.retarget` takes.
 
     Returns:
         The new ``bpy.types.Action`` (one key per frame on every mapped bone's channels).
@@ -92,7 +92,7 @@ def animate_armature(
         overrides = load_mapping_file(Path(rig_map))
     rig = rig_from_armature(obj, with_mesh=False)
     animation = retarget(poses, rig, mapping=map_rig(rig, overrides), root_motion=root_motion,
-                         foot_directions=foot_directions)
+                         extremities=extremities)
     action = key_action(obj, animation, name=action_name, frame_start=frame_start)
     action[FPS_PROPERTY] = float(animation.fps)
     return action

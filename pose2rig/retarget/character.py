@@ -21,10 +21,12 @@ Convention:
           backward direction for legs and forward for arms) so that a straight limb keeps the
           torso's twist instead of spinning;
         * feet stay level (their rest pitch and roll against the floor), turned about the
-          vertical to the given heel-to-toe heading (``foot_directions``) or, without one, to
+          vertical to the given heel-to-toe heading (``extremities``) or, without one, to
           where the knee points;
-        * everything else (clavicles, hands, toes, fingers, face and twist bones) keeps its rest
-          pose relative to its parent.
+        * hands continue their forearm, rolled to the given knuckle lines (``extremities``);
+          without them they keep their rest pose on the forearm;
+        * everything else (clavicles, toes, fingers, face and twist bones) keeps its rest pose
+          relative to its parent.
     - Root motion: the rig's mid-hip point (between its thighs' heads) follows the source's,
       scaled by the ratio of the rig's leg length to the subject's (hip to knee to ankle) and
       starting over its rest position; then the whole clip is shifted vertically so the lower
@@ -202,7 +204,7 @@ def retarget(
     *,
     mapping: RigMapping | None = None,
     root_motion: bool = True,
-    foot_directions: dict[str, np.ndarray] | None = None,
+    extremities: dict[str, np.ndarray] | None = None,
 ) -> RigAnimation:
     """Animate ``rig`` with the motion in ``poses``.
 
@@ -213,9 +215,12 @@ def retarget(
         mapping: role -> bone (:func:`pose2rig.retarget.mapping.map_rig`); default found by name.
         root_motion: move the character through space as the subject moves (else in place,
             keeping only the vertical motion).
-        foot_directions: ``{"left_foot": (T, 3), "right_foot": (T, 3)}`` world headings of the
-            feet (heel to toe; :func:`pose2rig.world.foot_directions` from MediaPipe's heel and
-            toe points); frames where they are NaN turn the foot with the knee instead.
+        extremities: world directions per frame (:func:`pose2rig.world.extremities`, from
+            MediaPipe's heel, toe and knuckle points): ``left_foot``/``right_foot`` headings
+            (heel to toe; NaN frames turn the foot with the knee) and ``left_hand``/``right_hand``
+            knuckle lines (little finger to index, perpendicular to the forearm: the hand
+            continues its forearm, rolled to match; needs the rig's ``index1`` and ``pinky1``
+            bones; NaN frames keep the hand at rest on its forearm).
 
     Returns:
         ``RigAnimation`` with one frame per source frame at the source's fps.
@@ -241,33 +246,26 @@ def retarget(
     f_src = _frames(src, src_chain, fractions)
     f_rig = _frames(rest_pts, rig_chain, fractions)
     delta = {k: f_src[k] @ np.swapaxes(f_rig[k], -1, -2) for k in f_src}  # (T, 3, 3)
-    for key, heading in (foot_directions or {}).items():
-        h = np.asarray(heading, dtype=np.float64)
-        if key not in f_src or h.shape != (len(joints), 3):
-            raise Pose2RigError(f"retarget: foot_directions[{key!r}] must be ({len(joints)}, 3), got {h.shape}")
+    for key, vectors in (extremities or {}).items():
+        v = np.asarray(vectors, dtype=np.float64)
+        if key not in ("left_foot", "right_foot", "left_hand", "right_hand") or v.shape != (len(joints), 3):
+            raise Pose2RigError(
+                f"retarget: extremities[{key!r}] must be one of left_/right_foot, left_/right_hand with "
+                f"shape ({len(joints)}, 3), got {v.shape}"
+            )
+        side, part = key.split("_")
         if key not in m.roles:
             continue
-        h = h.copy()
-        h[:, 1] = 0.0
-        ok = np.all(np.isfinite(h), axis=-1) & (np.linalg.norm(h, axis=-1) > 1e-6)
-        # a true heel-to-toe heading turns the rig's own foot line (not its knee line) onto it
-        foot = m.roles[key]
-        side = key.split("_")[0]
-        kids = rig.children(foot)
-        if f"{side}_toe" in m.roles:
-            tip = rig.heads[m.roles[f"{side}_toe"]]
-        elif rig.tails is not None:
-            tip = rig.tails[foot]
-        elif kids:
-            tip = rig.heads[list(kids)].mean(axis=0)
+        if part == "foot":
+            frame = _foot_frames(rig, m, side, v)
         else:
+            frame = _hand_frames(rig, m, side, v, src, rest_pts)
+        if frame is None:
             continue
-        line = tip - rig.heads[foot]
-        line[1] = 0.0
-        if np.linalg.norm(line) < 1e-6:
-            continue
-        rest_frame = _frame(line, _UP)
-        delta[key][ok] = _frame(h[ok], np.broadcast_to(_UP, h[ok].shape)) @ rest_frame.T
+        ok, f_pose, f_rest = frame
+        if key not in delta:
+            delta[key] = np.broadcast_to(np.eye(3), (len(joints), 3, 3)).copy()
+        delta[key][ok] = f_pose @ f_rest.T
 
     driven: dict[int, str] = {m.roles["hips"]: "spine0"}
     for k, b in enumerate(m.spine):
@@ -275,8 +273,8 @@ def retarget(
     for b in (*m.neck, m.roles["head"]):
         driven[b] = "head"
     for s in ("left", "right"):
-        for part in ("thigh", "shin", "upper_arm", "forearm", "foot"):
-            if f"{s}_{part}" in m.roles:
+        for part in ("thigh", "shin", "upper_arm", "forearm", "foot", "hand"):
+            if f"{s}_{part}" in m.roles and f"{s}_{part}" in delta:
                 driven[m.roles[f"{s}_{part}"]] = f"{s}_{part}"
 
     t = len(joints)
@@ -324,6 +322,42 @@ def retarget(
     rest_low = min(rest_pts["left_ankle"][1], rest_pts["right_ankle"][1])
     moved[:, 1] += rest_low - float(np.percentile(low, 5))
     return animation(moved)
+
+
+def _foot_frames(rig: Rig, m: RigMapping, side: str, heading: np.ndarray):  # noqa: ANN202
+    """(frames with a heading, their level frames along it, the rig foot's own level frame) or
+    None when the rig's foot line is not defined."""
+    foot = m.roles[f"{side}_foot"]
+    kids = rig.children(foot)
+    if f"{side}_toe" in m.roles:
+        tip = rig.heads[m.roles[f"{side}_toe"]]
+    elif rig.tails is not None:
+        tip = rig.tails[foot]
+    elif kids:
+        tip = rig.heads[list(kids)].mean(axis=0)
+    else:
+        return None
+    line = tip - rig.heads[foot]
+    line[1] = 0.0
+    if np.linalg.norm(line) < 1e-6:
+        return None
+    h = heading.copy()
+    h[:, 1] = 0.0
+    ok = np.all(np.isfinite(h), axis=-1) & (np.linalg.norm(h, axis=-1) > 1e-6)
+    return ok, _frame(h[ok], np.broadcast_to(_UP, h[ok].shape)), _frame(line, _UP)
+
+
+def _hand_frames(rig: Rig, m: RigMapping, side: str, line: np.ndarray, src: dict[str, np.ndarray],
+                 rest_pts: dict[str, np.ndarray]):  # noqa: ANN202
+    """(frames with a knuckle line, their frames (forearm, line), the rig's rest frame) or None
+    when the rig has no index and little finger to give its own knuckle line."""
+    if f"{side}_index1" not in m.roles or f"{side}_pinky1" not in m.roles:
+        return None
+    rest_line = rig.heads[m.roles[f"{side}_index1"]] - rig.heads[m.roles[f"{side}_pinky1"]]
+    rest_fore = rest_pts[f"{side}_wrist"] - rest_pts[f"{side}_elbow"]
+    fore = src[f"{side}_wrist"] - src[f"{side}_elbow"]
+    ok = np.all(np.isfinite(line), axis=-1) & (np.linalg.norm(line, axis=-1) > 1e-6)
+    return ok, _frame(fore[ok], line[ok]), _frame(rest_fore, rest_line)
 
 
 def _ankle_positions(anim: RigAnimation, m: RigMapping, rest_pts: dict[str, np.ndarray]) -> np.ndarray:

@@ -29,10 +29,12 @@ REQUIRED_ROLES: tuple[str, ...] = (
 )
 """Roles a rig must have to be animated."""
 OPTIONAL_ROLES: tuple[str, ...] = (
-    "neck", *(f"{s}_{p}" for p in ("foot", "toe", "hand", "clavicle") for s in _SIDES), "head_top",
+    "neck", *(f"{s}_{p}" for p in ("foot", "toe", "hand", "clavicle", "index1", "pinky1") for s in _SIDES),
+    "head_top",
 )
 """Roles used when present: the neck starts the head's chain, feet and hands place the ankle and
-wrist points (their heads), toes and the head top end the foot and head."""
+wrist points (their heads), toes and the head top end the foot and head, and the index and
+little fingers' first joints give the hand's knuckle line (its roll)."""
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,16 @@ _SIDED_TEMPLATES: dict[str, tuple[str, ...]] = {
         "{Left}Hand", "{Left}Wrist", "Hand_{L}", "CC_Base_{L}_Hand", "hand_{L}", "{L}_Hand",
         "{L}Hand",
     ),
+    # the first (knuckle) joint of the index and little fingers: they fix the hand's roll
+    "index1": (
+        "{Left}HandIndex1", "index_01_{L}", "index_1_{L}", "f_index_01_{L}", "DEF_f_index_01_{L}",
+        "CC_Base_{L}_Index1", "Index1_{L}", "{L}_Index1", "{L}Index1",
+    ),
+    "pinky1": (
+        "{Left}HandPinky1", "pinky_01_{L}", "pinky_1_{L}", "f_pinky_01_{L}", "DEF_f_pinky_01_{L}",
+        "CC_Base_{L}_Pinky1", "Pinky1_{L}", "{L}_Pinky1", "{L}Pinky1", "{Left}HandLittle1",
+        "little_01_{L}",
+    ),
     "clavicle": (
         "{Left}Collar", "{Left}Clavicle", "{Left}Shoulder", "Shoulder_{L}", "CC_Base_{L}_Clavicle",
         "clavicle_{L}", "shoulder_{L}", "{L}_Clavicle", "{L}Clavicle",
@@ -104,6 +114,7 @@ ROLE_ORDER: tuple[str, ...] = (
     *(f"{s}_{p}" for p in ("thigh", "shin", "foot", "toe", "upper_arm", "forearm", "hand")
       for s in ("left", "right")),
     *(f"{s}_clavicle" for s in ("left", "right")),
+    *(f"{s}_{p}" for p in ("index1", "pinky1") for s in ("left", "right")),
     "head", "neck", "spine", "chest", "upper_chest", "head_top",
 )
 
