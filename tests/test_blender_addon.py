@@ -27,7 +27,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 VIDEO = REPO.parent / "shared" / "data" / "video" / "tfjs_pose_squats.mp4"  # 65 frames at 5 fps
 CLIP_FRAMES, CLIP_FPS = 65, 5.0
-MPFB2_RIG = REPO.parent / "shared" / "data" / "characters" / "mpfb2" / "rig.game_engine.json"
 EXECUTABLE = Path(sys.executable).with_name("pose2rig")
 MODULE = "bl_ext.user_default.pose2rig"
 
@@ -95,9 +94,10 @@ def addon(bpy, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mpfb2_rig():
-    from pose2rig.io.mpfb2 import load_mpfb2
+    """The bundled default character (the MPFB2 body on its game-engine rig), with its mesh."""
+    from pose2rig.io.rigs import load_rig
 
-    return load_mpfb2(MPFB2_RIG).with_mesh(None)
+    return load_rig(None)
 
 
 def _clear(bpy):
@@ -111,7 +111,7 @@ def _clear(bpy):
 
 @pytest.fixture()
 def hero(bpy, addon, mpfb2_rig):
-    """An empty scene at 24 fps with the MPFB2 game-engine armature 'Hero' (moved, turned and
+    """An empty scene at 24 fps with the default character's armature 'Hero' (moved, turned and
     scaled: the object's transform must survive the trip through the subprocess), active."""
     from pose2rig.io.blender import build_armature
 
