@@ -285,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"| {statistics.median(faults[name]):.0f} |")
         body = "\n".join([
             f"{datetime.date.today().isoformat()}, {machine()}, {torch.get_num_threads()} torch thread(s), "
-            f"load average {os.getloadavg()[0]:.1f} at the end (other work on the machine):",
+            f"load average {os.getloadavg()[0]:.1f} at the end"
+            f"{' (other work on the machine)' if os.getloadavg()[0] > 1.5 * torch.get_num_threads() else ' (a quiet machine)'}:",
             "",
             f"    {cmd.strip()}",
             "",
