@@ -255,3 +255,38 @@ def test_hand_lines_roll_the_hands_about_their_forearms():
     assert np.degrees(np.arccos((np.trace(turn) - 1) / 2)) == pytest.approx(40.0, abs=1.5)
     r = rig.index("hand_r")
     assert np.allclose(world[0, r, :3, :3], rig.rest[r, :3, :3], atol=1e-9)  # no line: at rest
+
+
+@pytest.mark.parametrize("scheme, names", [
+    ("Mixamo", ["mixamorig:Hips", "mixamorig:Spine", "mixamorig:Spine1", "mixamorig:Spine2", "mixamorig:Neck",
+                "mixamorig:Head", *[f"mixamorig:{s}{p}" for s in ("Left", "Right")
+                                    for p in ("UpLeg", "Leg", "Foot", "Shoulder", "Arm", "ForeArm", "Hand")]]),
+    ("UE Mannequin", ["root", "pelvis", "spine_01", "spine_02", "spine_03", "neck_01", "head",
+                      *[f"{p}_{s}" for s in ("l", "r") for p in ("thigh", "calf", "foot", "clavicle", "upperarm",
+                                                              "lowerarm", "hand")]]),
+    ("Rigify", ["root", "ORG-spine", "DEF-spine", "DEF-spine.001", "DEF-spine.002", "DEF-spine.003",
+                "DEF-spine.004", "DEF-spine.005", "DEF-spine.006",
+                *[f"{k}-{p}.{s}" for s in ("L", "R") for k in ("ORG", "DEF")
+                  for p in ("thigh", "shin", "foot", "shoulder", "upper_arm", "forearm", "hand")]]),
+    ("Reallusion CC", ["CC_Base_BoneRoot", "CC_Base_Hip", "CC_Base_Waist", "CC_Base_Spine01", "CC_Base_Spine02",
+                       "CC_Base_NeckTwist01", "CC_Base_Head",
+                       *[f"CC_Base_{s}_{p}" for s in ("L", "R") for p in ("Thigh", "Calf", "Foot", "Clavicle",
+                                                                          "Upperarm", "Forearm", "Hand")]]),
+    ("Bandai", ["joint_Root", "Hips", "Spine", "Chest", "Neck", "Head",
+                *[f"{p}_{s}" for s in ("L", "R") for p in ("UpperLeg", "LowerLeg", "Foot", "Shoulder", "UpperArm",
+                                                           "LowerArm", "Hand")]]),
+    ("Blender-style", ["pelvis", "spine_01", "spine_02", "neck_01", "head",
+                       *[f"{p}.{s}" for s in ("l", "r") for p in ("thigh", "calf", "foot", "clavicle", "upperarm",
+                                                                  "lowerarm", "hand")]]),
+])
+def test_naming_schemes_map_every_required_role(scheme, names):
+    from pose2rig.retarget.mapping import REQUIRED_ROLES
+    from pose2rig.skeletons.names import match_bones
+
+    found = match_bones(names)
+    missing = [r for r in REQUIRED_ROLES if r not in found]
+    assert not missing, (scheme, missing)
+    got = {r: names[i] for r, i in found.items()}
+    if scheme == "Rigify":  # the deform bones, never their ORG twins
+        assert got["left_thigh"] == "DEF-thigh.L" and got["hips"] == "DEF-spine" and got["head"] == "DEF-spine.006"
+    assert len(set(found.values())) == len(found)  # one bone, one role

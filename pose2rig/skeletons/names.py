@@ -30,9 +30,11 @@ from pose2rig.errors import Pose2RigError
 
 
 def normalize_name(name: str) -> str:
-    """Lower case, namespace (``abc:``) dropped, ``.``, ``-`` and spaces turned into ``_``."""
+    """Lower case, namespace (``abc:``) and Rigify's ``DEF-`` prefix dropped, ``.``, ``-`` and
+    spaces turned into ``_``."""
     name = name.rsplit(":", 1)[-1]
-    return re.sub(r"[.\- ]+", "_", name.strip()).lower()
+    name = re.sub(r"[.\- ]+", "_", name.strip()).lower()
+    return name[4:] if name.startswith("def_") else name
 
 
 def _sided(templates: Iterable[str]) -> dict[str, tuple[str, ...]]:
@@ -130,8 +132,10 @@ def find_bone(names: Sequence[str], role: str, *, exclude: Iterable[int] = ()) -
         )
     taken = set(exclude)
     index: dict[str, int] = {}
-    for i, n in enumerate(names):
-        index.setdefault(normalize_name(n), i)
+    # Rigify's deform bones (DEF-thigh.L) first: their ORG-/MCH- twins do not deform the mesh
+    order = sorted(range(len(names)), key=lambda i: not names[i].upper().startswith("DEF"))
+    for i in order:
+        index.setdefault(normalize_name(names[i]), i)
     for candidate in BONE_SYNONYMS[role]:
         i = index.get(normalize_name(candidate))
         if i is not None and i not in taken:
