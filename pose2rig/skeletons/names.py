@@ -13,7 +13,9 @@ CC_Base_Spine01, CC_Base_NeckTwist01, CC_Base_L_Upperarm, ...), Bandai-Namco (Hi
 Chest, Neck, Head, Shoulder_L, UpperArm_L, LowerArm_L, Hand_L, UpperLeg_L, LowerLeg_L, Foot_L),
 Unreal / MPFB2 game engine (pelvis, spine_01, neck_01, clavicle_l, upperarm_l, lowerarm_l,
 thigh_l, calf_l, foot_l, ball_l), Blender metarig / Rigify and GDQuest mannequin (thigh.L,
-shin.L, upper_arm.L, forearm.L, thigh.l, calf.l, upperarm.l, lowerarm.l).
+shin.L, upper_arm.L, forearm.L, thigh.l, calf.l, upperarm.l, lowerarm.l; Rigify's deform bones
+``DEF-thigh.L``, ``DEF-spine.001``, ... match without their prefix and win over their ``ORG-``
+and ``MCH-`` twins).
 
 One name can mean two parts in two schemes: ``LeftShoulder`` is the clavicle in MotionBuilder
 and Mixamo but the upper arm in cgspeed's CMU files; ``LeftHip`` is the thigh in cgspeed. The
