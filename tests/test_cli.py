@@ -39,7 +39,7 @@ def test_version_and_help() -> None:
     assert proc.returncode == 0 and __version__ in proc.stdout
     proc = run("--help")
     assert proc.returncode == 0
-    for command in ("convert", "detect", "lift", "train"):
+    for command in ("convert", "retarget", "detect", "lift", "train", "eval"):
         assert command in proc.stdout
 
 
