@@ -290,3 +290,21 @@ def test_naming_schemes_map_every_required_role(scheme, names):
     if scheme == "Rigify":  # the deform bones, never their ORG twins
         assert got["left_thigh"] == "DEF-thigh.L" and got["hips"] == "DEF-spine" and got["head"] == "DEF-spine.006"
     assert len(set(found.values())) == len(found)  # one bone, one role
+
+
+def test_rig_bvh_plays_the_animation_back(tmp_path):
+    """The character's BVH (its skeleton, its rest pose as BVH's zero pose) written and read
+    back: forward kinematics puts every joint where the animation has its bone's head."""
+    from pose2rig.io.bvh import read_bvh, write_bvh
+    from pose2rig.io.rigs import animation_to_bvh
+
+    src = load_bvh_as_h36m17(BANDAI_CLIP)
+    src = src.replace(joints=src.joints[::40], timestamps=src.timestamps[::40], confidence=src.confidence[::40])
+    anim = retarget(src, tpose_rig())
+    write_bvh(tmp_path / "rig.bvh", animation_to_bvh(anim, units="cm"))
+    back = read_bvh(tmp_path / "rig.bvh")
+    assert sorted(back.names) == sorted(anim.rig.bone_names) and back.num_frames == anim.num_frames
+    positions, _ = back.forward_kinematics(scale=0.01)
+    heads = anim.world_matrices()[..., :3, 3]
+    order = [anim.rig.index(n) for n in back.names]
+    assert np.abs(positions - heads[:, order]).max() < 1e-4

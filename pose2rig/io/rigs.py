@@ -60,7 +60,8 @@ def animation_to_bvh(animation: RigAnimation, *, units: str = "cm") -> BvhMotion
     BVH joints have no rest orientation: each joint's channels hold its world rotation away from
     the rest pose (``W_j @ rest_j^-1``), made local to its parent's; offsets are the rest heads'
     differences; the root also carries its position. Bones without children end in an end site
-    at their tail (or 5 cm along the parent's direction). Channels: root ``Xposition Yposition
+    at their tail (or 5 cm along the parent's direction). Joints are written depth-first (BVH
+    nests each subtree), so their order may differ from the rig's. Channels: root ``Xposition Yposition
     Zposition Zrotation Xrotation Yrotation``, joints ``Zrotation Xrotation Yrotation``.
     """
     if units not in _UNITS:
@@ -73,6 +74,14 @@ def animation_to_bvh(animation: RigAnimation, *, units: str = "cm") -> BvhMotion
             f"({', '.join(rig.bone_names[r] for r in roots)}); export FBX or GLB instead"
         )
     k = _UNITS[units]
+    # BVH nests each joint's subtree right after it: depth-first order
+    order: list[int] = []
+    stack = [roots[0]]
+    while stack:
+        j = stack.pop()
+        order.append(j)
+        stack.extend(reversed(rig.children(j)))
+    new = {old: i for i, old in enumerate(order)}
     world = animation.world_matrices()
     delta = world[..., :3, :3] @ np.swapaxes(rig.rest[None, :, :3, :3], -1, -2)  # (T, J, 3, 3)
     local = delta.copy()
@@ -92,13 +101,13 @@ def animation_to_bvh(animation: RigAnimation, *, units: str = "cm") -> BvhMotion
                 tail = heads[j] + 0.05 * d / max(np.linalg.norm(d), 1e-9)
             ends[j] = (tail - heads[j]) * k
     rot = ("Zrotation", "Xrotation", "Yrotation")
-    cols = [world[:, 0, :3, 3] * k, euler[:, 0]] + [euler[:, j] for j in range(1, rig.num_bones)]
+    cols = [world[:, order[0], :3, 3] * k, euler[:, order[0]]] + [euler[:, j] for j in order[1:]]
     return BvhMotion(
-        names=rig.bone_names,
-        parents=rig.parents,
-        offsets=offsets * k,
+        names=tuple(rig.bone_names[j] for j in order),
+        parents=tuple(new[rig.parents[j]] if rig.parents[j] >= 0 else -1 for j in order),
+        offsets=offsets[order] * k,
         channels=(("Xposition", "Yposition", "Zposition", *rot),) + (rot,) * (rig.num_bones - 1),
-        end_sites=ends,
+        end_sites={new[j]: v for j, v in ends.items()},
         motion=np.concatenate(cols, axis=1),
         frame_time=1.0 / animation.fps,
     )
