@@ -11,7 +11,6 @@ and in background mode) or step by step.
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import sys
 import tempfile
@@ -63,14 +62,6 @@ def test_extension_zip_has_the_manifest_at_its_root(tmp_path):
 
 # --------------------------------------------------------------------------------------------
 # fixtures
-
-
-@pytest.fixture(scope="module")
-def bpy(tmp_path_factory):
-    """bpy with its user folder in a temporary directory (``import bpy`` writes there)."""
-    if "bpy" not in sys.modules:
-        os.environ["BLENDER_USER_RESOURCES"] = str(tmp_path_factory.mktemp("blender_user"))
-    return pytest.importorskip("bpy")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ add-on's low-level parser and the GLB's joints with pygltflib, neither of which 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -22,14 +21,6 @@ from pose2rig.retarget.rig import Rig, RigAnimation, SkinnedMesh
 
 CHARACTERS = Path(__file__).resolve().parents[2] / "shared" / "data" / "characters"
 C = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # Blender -> world, spelt out
-
-
-@pytest.fixture(scope="module")
-def bpy(tmp_path_factory):
-    """bpy with its user folder in a temporary directory (``import bpy`` writes there)."""
-    if "bpy" not in sys.modules:
-        os.environ["BLENDER_USER_RESOURCES"] = str(tmp_path_factory.mktemp("blender_user"))
-    return pytest.importorskip("bpy")
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ appends). The two paths must give the same keys, on armatures with an object tra
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,14 +14,6 @@ from pose2rig.errors import Pose2RigError
 from pose2rig.testing import tpose_rig
 
 BVH = Path(__file__).resolve().parents[2] / "shared" / "data" / "mocap" / "bandai1" / "dataset-1_bow_normal_001.bvh"
-
-
-@pytest.fixture(scope="module")
-def bpy(tmp_path_factory):
-    """bpy with its user folder in a temporary directory (``import bpy`` writes there)."""
-    if "bpy" not in sys.modules:
-        os.environ["BLENDER_USER_RESOURCES"] = str(tmp_path_factory.mktemp("blender_user"))
-    return pytest.importorskip("bpy")
 
 
 @pytest.fixture(scope="module")

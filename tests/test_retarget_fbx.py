@@ -6,8 +6,6 @@ and the figures are in ``bench/retarget_rigs.py`` / docs/BENCHMARKS.md."""
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +16,7 @@ CLIP = DATA / "mocap" / "bandai1" / "dataset-1_dance-short_normal_001.bvh"
 
 
 @pytest.fixture(scope="module")
-def blender(tmp_path_factory):
-    if "bpy" not in sys.modules:
-        os.environ["BLENDER_USER_RESOURCES"] = str(tmp_path_factory.mktemp("blender_user"))
-    import bpy  # noqa: F401  (the blender extra is part of every install; no skip)
-
+def blender(bpy):
     from pose2rig.io import blender as module
 
     return module
