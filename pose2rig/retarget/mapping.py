@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.retarget.rig import Rig
-from pose2rig.skeletons.names import BONE_SYNONYMS, match_bones
+from pose2rig.skeletons.names import match_bones, missing_roles_error
 
 __all__ = ["OPTIONAL_ROLES", "REQUIRED_ROLES", "RigMapping", "load_mapping_file", "map_rig"]
 
@@ -100,10 +100,8 @@ def map_rig(rig: Rig, overrides: dict[str, str] | None = None) -> RigMapping:
     roles = {**{r: free[i] for r, i in found.items()}, **fixed}
     missing = [r for r in REQUIRED_ROLES if r not in roles]
     if missing:
-        tried = "; ".join(f"{r}: {', '.join(BONE_SYNONYMS[r])}" for r in missing)
-        raise Pose2RigError(
-            f"rig {rig.name!r} lacks bones for {', '.join(missing)} (names tried: {tried}); it has "
-            f"{', '.join(names)}. Pass --map with a JSON file of role -> bone name"
+        raise missing_roles_error(
+            names, missing, what=f"rig {rig.name!r}", hint=". Pass --map with a JSON file of role -> bone name"
         )
     # the chain from the head up to the hips
     chain: list[int] = []

@@ -166,9 +166,15 @@ def require_bones(names: Sequence[str], roles: Iterable[str], *, what: str = "sk
     found = match_bones(names, roles)
     missing = [r for r in roles if r not in found]
     if missing:
-        tried = "; ".join(f"{r}: {', '.join(BONE_SYNONYMS[r])}" for r in missing)
-        raise Pose2RigError(
-            f"{what} lacks bones for {', '.join(missing)} (tried {tried}); it has "
-            f"{', '.join(names)}"
-        )
+        raise missing_roles_error(names, missing, what=what)
     return found
+
+
+def missing_roles_error(names: Sequence[str], missing: Iterable[str], *, what: str, hint: str = "") -> Pose2RigError:
+    """The error for a skeleton or rig without bones for ``missing`` roles: each role with the
+    names tried, then the bones it has, then ``hint``."""
+    missing = list(missing)
+    tried = "; ".join(f"{r}: {', '.join(BONE_SYNONYMS[r])}" for r in missing)
+    return Pose2RigError(
+        f"{what} lacks bones for {', '.join(missing)} (tried {tried}); it has {', '.join(names)}{hint}"
+    )
