@@ -349,3 +349,21 @@ def test_paper14_checkpoints_load_and_evaluate_on_their_14_joints(tmp_path):
                      skeleton=H36M17, image_size=(1000, 1000), fps=30.0, timestamps=np.arange(3) / 30.0)
     with pytest.raises(Pose2RigError, match="paper14"):
         lift(kp, lifter=lifter)
+
+
+def test_balance_poses_drops_repeats_whatever_the_heading_and_keeps_order():
+    from pose2rig.geometry import euler_to_matrix
+    from pose2rig.train.data import balance_poses
+    from pose2rig.testing import TPOSE_H36M17
+
+    base = TPOSE_H36M17
+    bent = base.copy()
+    bent[H36M17.index("left_wrist")] += [0.0, 0.4, 0.0]  # a different pose: the arm up
+    turned = base @ euler_to_matrix(np.array([0.0, 1.1, 0.0]), "XYZ").T + [2.0, 0.0, 1.0]
+    near = base + 0.002  # a few mm off: a repeat
+    bank = np.stack([base, turned, bent, near, base]).astype(np.float32)
+    kept = balance_poses(bank, threshold=0.03)
+    assert len(kept) == 2
+    np.testing.assert_array_equal(kept[0], bank[0])
+    np.testing.assert_array_equal(kept[1], bank[2])
+    assert len(balance_poses(bank, threshold=0.0)) == 5

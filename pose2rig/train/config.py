@@ -89,6 +89,9 @@ class TrainConfig:
             is the standard GAN loss); from the preset.
         elevation_max: the random projection's elevation range is [0, elevation_max] degrees.
         target_fps: mocap is subsampled to about this rate.
+        balance_cm: thin the mocap pose bank so that kept poses differ by at least this mean
+            per-joint distance (cm, root-centred and heading-normalised), so repeated poses (CMU
+            is mostly walking) are not drawn more often than rare ones; 0 keeps every pose.
         seed: seeds every random draw (one torch generator per process).
         device: "cpu" or "cuda" (under torchrun, each process its local GPU).
         precision: "auto" (mixed on cuda, fp32 on cpu), "fp32" or "mixed" (autocast float16
@@ -133,6 +136,7 @@ class TrainConfig:
     ema: float | None = None
     elevation_max: float = 20.0
     target_fps: float = 30.0
+    balance_cm: float = 0.0
     seed: int = 0
     device: str = "cpu"
     precision: Literal["auto", "fp32", "mixed"] = "auto"

@@ -80,6 +80,36 @@ def load_poses(
     return tr, va
 
 
+def balance_poses(poses: np.ndarray, *, threshold: float) -> np.ndarray:
+    """Thin out repeated poses: keep a pose only if its mean per-joint distance to every pose kept
+    so far exceeds ``threshold`` metres, comparing root-centred, heading-normalised poses (the
+    hips' line turned onto +X about the vertical); input order is kept.
+
+    Mocap repeats itself (CMU's clips are mostly walking and standing); a pose bank thinned this
+    way draws each kind of pose about as often as each other. ``threshold <= 0`` keeps all.
+    """
+    p = np.asarray(poses, dtype=np.float64)
+    if threshold <= 0 or len(p) == 0:
+        return np.asarray(poses)
+    rel = p - p[:, :1]
+    hips = rel[:, H36M17.index("left_hip")] - rel[:, H36M17.index("right_hip")]
+    yaw = np.arctan2(hips[:, 2], hips[:, 0])  # turn the hip line onto +X about +Y
+    c, s = np.cos(yaw), np.sin(yaw)
+    x = c[:, None] * rel[..., 0] + s[:, None] * rel[..., 2]
+    z = -s[:, None] * rel[..., 0] + c[:, None] * rel[..., 2]
+    canon = np.stack([x, rel[..., 1], z], axis=-1).astype(np.float32)  # (N, J, 3)
+    kept = np.empty_like(canon)
+    keep = []
+    n = 0
+    for i in range(len(canon)):
+        if n == 0 or np.min(np.linalg.norm(kept[:n] - canon[i], axis=-1).mean(axis=1)) > threshold:
+            kept[n] = canon[i]
+            n += 1
+            keep.append(i)
+    log.info("balanced the pose bank: %d of %d poses kept (%.0f mm apart at least)", n, len(p), 1000 * threshold)
+    return np.asarray(poses)[np.asarray(keep)]
+
+
 def mirror_poses(joints: torch.Tensor) -> torch.Tensor:
     """Left/right mirror of world poses ``(B, J, 3)``: negate X and swap twin joints."""
     m = joints[:, list(H36M17.mirror)].clone()

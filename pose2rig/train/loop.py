@@ -29,7 +29,7 @@ from pose2rig.lift.model import Discriminator, Generator
 from pose2rig.lift.projection import back_project, random_projection
 from pose2rig.train import distributed as ddp
 from pose2rig.train.config import TrainConfig
-from pose2rig.train.data import PoseViews, load_poses
+from pose2rig.train.data import PoseViews, balance_poses, load_poses
 from pose2rig.lift.joints import JointSet, joint_set
 from pose2rig.train.losses import (
     bone_ratio_loss,
@@ -189,6 +189,8 @@ class Trainer:
                         c.data, val_subject=c.val_subject, target_fps=c.target_fps, cache_dir=self.run_dir
                     )
                 ddp.barrier(info)
+        if train_poses is not None and c.balance_cm > 0:
+            train_poses = balance_poses(train_poses, threshold=c.balance_cm / 100.0)
         mocap = PoseViews(train_poses, device=dev, joint_set=js) if train_poses is not None else None
         self.source = build_source(c, js, mocap=mocap)
         self.val = None
