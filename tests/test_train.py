@@ -358,7 +358,8 @@ def test_balance_poses_drops_repeats_whatever_the_heading_and_keeps_order():
 
     base = TPOSE_H36M17
     bent = base.copy()
-    bent[H36M17.index("left_wrist")] += [0.0, 0.4, 0.0]  # a different pose: the arm up
+    bent[H36M17.index("left_elbow")] += [0.0, 0.25, 0.0]  # a different pose: the arm up,
+    bent[H36M17.index("left_wrist")] += [0.0, 0.55, 0.0]  # 4.7 cm per joint on average
     turned = base @ euler_to_matrix(np.array([0.0, 1.1, 0.0]), "XYZ").T + [2.0, 0.0, 1.0]
     near = base + 0.002  # a few mm off: a repeat
     bank = np.stack([base, turned, bent, near, base]).astype(np.float32)
