@@ -20,13 +20,13 @@ Convention:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import quat_to_matrix
+from pose2rig.io.jsonfile import read_json_object
 from pose2rig.retarget.rig import Rig, SkinnedMesh
 
 __all__ = ["blender_bone_matrix", "load_mpfb2", "read_obj"]
@@ -182,16 +182,7 @@ def load_mpfb2(
 
 
 def _read_json(path: Path, what: str) -> dict:
-    if not path.is_file():
-        raise Pose2RigError(f"MPFB2 {what} file {path} not found")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise Pose2RigError(f"{path} is not a readable JSON {what} file ({e})") from None
-    if not isinstance(data, dict):
-        raise Pose2RigError(f"{path}: expected a JSON object")
-    return data
+    return read_json_object(path, f"MPFB2 {what} file")
 
 
 def _skinned_body(

@@ -12,11 +12,11 @@ match, the others are still found by name.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from pose2rig.errors import Pose2RigError
+from pose2rig.io.jsonfile import read_json_object
 from pose2rig.retarget.rig import Rig
 from pose2rig.skeletons.names import match_bones, missing_roles_error
 
@@ -58,14 +58,8 @@ class RigMapping:
 def load_mapping_file(path: Path) -> dict[str, str]:
     """Read a mapping file (role -> bone name); errors name the file and what is wrong."""
     p = Path(path)
-    if not p.is_file():
-        raise Pose2RigError(f"mapping file {p} not found")
-    try:
-        with open(p, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise Pose2RigError(f"mapping file {p} is not valid JSON ({e})") from None
-    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+    data = read_json_object(p, "mapping file")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         raise Pose2RigError(f"mapping file {p}: expected a JSON object of role -> bone name strings")
     known = set(REQUIRED_ROLES) | set(OPTIONAL_ROLES)
     unknown = sorted(set(data) - known)

@@ -36,7 +36,6 @@ Convention:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -49,6 +48,7 @@ import numpy as np
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import quat_to_matrix
+from pose2rig.io.jsonfile import read_json_object
 from pose2rig.safe_pickle import load_npz_object
 from pose2rig.skeletons import H36M17
 from pose2rig.train.keypoint_sets import Poses2DBank
@@ -126,14 +126,7 @@ def _vec(entry: dict, key: str, n: int, where: str) -> np.ndarray:
 def load_cameras(path: PathLike) -> dict[str, list[H36MCamera]]:
     """Read the cameras JSON (module doc): ``{subject: [H36MCamera, ...]}`` in file order."""
     p = Path(path)
-    if not p.is_file():
-        raise Pose2RigError(f"cameras file {p} not found; expected a JSON file (see docs/HUMAN36M.md)")
-    try:
-        doc = json.loads(p.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise Pose2RigError(f"{p}: not a JSON file ({e})") from None
-    if not isinstance(doc, dict):
-        raise Pose2RigError(f"{p}: expected a JSON object with 'intrinsic' and 'extrinsic'")
+    doc = read_json_object(p, "cameras file", hint="; expected the cameras JSON of docs/HUMAN36M.md")
     intr = doc.get("intrinsic", doc.get("h36m_cameras_intrinsic_params"))
     extr = doc.get("extrinsic", doc.get("h36m_cameras_extrinsic_params"))
     if not isinstance(intr, list) or not isinstance(extr, dict) or not intr or not extr:
