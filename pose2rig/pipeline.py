@@ -325,8 +325,11 @@ def retarget_file(
     elif suffix == ".bvh":
         from pose2rig.io.mocap import load_bvh_as_h36m17
 
+        from pose2rig.io.bvh import read_bvh
+        from pose2rig.io.mocap import bvh_foot_headings
+
         poses = load_bvh_as_h36m17(src)
-        feet = None
+        feet = bvh_foot_headings(read_bvh(src), poses.joints) or None
     else:
         raise Pose2RigError(
             f"retarget: SOURCE {src} must be a pose2rig .npz or a .bvh file, got {suffix or 'no extension'!r}"

@@ -144,3 +144,22 @@ def test_names_lookup_schemes():
     assert find_bone(["Hips"], "head") is None
     with pytest.raises(Pose2RigError, match="unknown bone role"):
         find_bone(["Hips"], "tail")
+
+
+def test_bvh_foot_headings_follow_the_toes_in_the_output_frame():
+    """Bandai's Foot->Toes bones give each foot's heading, turned like the h36m17 output; on a
+    walk the feet point where the body faces, within a few degrees."""
+    from pose2rig.io.bvh import read_bvh
+    from pose2rig.io.mocap import bvh_foot_headings, load_bvh_as_h36m17
+
+    f = MOCAP / "bandai1" / "dataset-1_walk_normal_001.bvh"
+    seq = load_bvh_as_h36m17(f)
+    heads = bvh_foot_headings(read_bvh(f), seq.joints)
+    assert set(heads) == {"left_foot", "right_foot"}
+    j = seq.joints.astype(np.float64)
+    forward = np.cross(j[:, H36M17.index("left_hip")] - j[:, H36M17.index("right_hip")], [0.0, 1.0, 0.0])
+    forward /= np.linalg.norm(forward, axis=1, keepdims=True)
+    for h in heads.values():
+        assert np.allclose(h[:, 1], 0.0) and np.allclose(np.linalg.norm(h, axis=1), 1.0)
+        angle = np.degrees(np.arccos(np.clip(np.sum(h * forward, axis=1), -1, 1)))
+        assert np.median(angle) < 20.0

@@ -200,3 +200,36 @@ def iter_mocap_h36m17(
             warnings.warn(f"skipping {f}: {e}", stacklevel=2)
             continue
         yield f, seq
+
+
+def bvh_foot_headings(motion: BvhMotion, joints: np.ndarray) -> dict[str, np.ndarray]:
+    """Where each foot points (its foot joint to its toe joint, made horizontal) in the frame of
+    ``joints``, the ``(T, 17, 3)`` :func:`bvh_to_h36m17` output of the same motion, as
+    :func:`pose2rig.retarget.character.retarget` takes them (``extremities``).
+
+    ``bvh_to_h36m17`` may turn the subject about the vertical (``face_forward``); the headings
+    are turned by the same angle, found from the hip line of the first frame. Feet without a toe
+    joint are left out; ``{}`` when neither foot has one.
+    """
+    from pose2rig.skeletons.names import match_bones
+
+    roles = match_bones(motion.names, ["left_thigh", "right_thigh", "left_foot", "right_foot",
+                                       "left_toe", "right_toe"])
+    pos, _ = motion.forward_kinematics()
+    j = np.asarray(joints, dtype=np.float64)
+    if len(j) != motion.num_frames or not {"left_thigh", "right_thigh"} <= set(roles):
+        return {}
+    raw = pos[0, roles["left_thigh"]] - pos[0, roles["right_thigh"]]
+    out_line = j[0, H36M17.index("left_hip")] - j[0, H36M17.index("right_hip")]
+    turn = np.arctan2(raw[2], raw[0]) - np.arctan2(out_line[2], out_line[0])  # about +Y
+    c, s = np.cos(turn), np.sin(turn)
+    heads: dict[str, np.ndarray] = {}
+    for side in ("left", "right"):
+        if f"{side}_foot" not in roles or f"{side}_toe" not in roles:
+            continue
+        d = pos[:, roles[f"{side}_toe"]] - pos[:, roles[f"{side}_foot"]]
+        x, z = c * d[:, 0] - s * d[:, 2], s * d[:, 0] + c * d[:, 2]
+        h = np.stack([x, np.zeros_like(x), z], axis=-1)
+        n = np.linalg.norm(h, axis=-1, keepdims=True)
+        heads[f"{side}_foot"] = np.where(n > 1e-9, h / np.maximum(n, 1e-12), np.nan)
+    return heads
