@@ -23,7 +23,6 @@ import io
 import os
 import pickle
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -133,11 +132,9 @@ def load_npz(path: str | os.PathLike[str], *, keys: tuple[str, ...] | None = Non
         ``{key: array}``; an object array holding one pickled dict comes back as a 0-d object
         array (``arr.item()`` is the dict), exactly as ``np.load`` would give it.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise Pose2RigError(f"{p}: no such file")
-    if not zipfile.is_zipfile(p):
-        raise Pose2RigError(f"{p}: not a readable .npz file (expected a zip archive of arrays)")
+    from pose2rig.io.npz import check_npz_file
+
+    p = check_npz_file(path)
     try:
         with zipfile.ZipFile(p) as zf:
             members = {n[: -len(".npy")]: n for n in zf.namelist() if n.endswith(".npy")}

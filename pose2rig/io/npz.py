@@ -47,12 +47,18 @@ from pose2rig.types import Camera, Keypoints2D, PoseSequence
 FORMAT_VERSION = 1
 
 
-def _read(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+def check_npz_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path, or one clear error when it is missing or not a zip archive."""
     p = Path(path)
     if not p.is_file():
         raise Pose2RigError(f"{p}: no such file")
     if not zipfile.is_zipfile(p):
         raise Pose2RigError(f"{p}: not a readable .npz file (expected a zip archive of arrays)")
+    return p
+
+
+def _read(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    p = check_npz_file(path)
     try:
         with np.load(p, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
