@@ -71,7 +71,9 @@ def addon(bpy, tmp_path_factory):
 
     repo = next(r for r in bpy.context.preferences.extensions.repos if r.module == "user_default")
     if not Path(repo.directory).resolve().is_relative_to(Path(tempfile.gettempdir()).resolve()):
-        pytest.skip(f"bpy was imported with its user folder outside the temporary folder ({repo.directory})")
+        # never install into a real user's Blender: fail loudly instead of skipping into green
+        pytest.fail(f"bpy was imported with its user folder outside the temporary folder ({repo.directory}); "
+                    "import it through the conftest fixture")
     zip_path = _build_module().build(tmp_path_factory.mktemp("dist") / "pose2rig_addon.zip")
     result = bpy.ops.extensions.package_install_files(
         filepath=str(zip_path), repo="user_default", enable_on_install=True
