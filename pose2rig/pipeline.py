@@ -267,7 +267,8 @@ def _npz_extremities(path: Path) -> dict[str, np.ndarray] | None:
 
     try:
         cam = load_pose(path, space="camera")
-    except Pose2RigError:
+    except Pose2RigError as e:  # a world-only pose file: feet turn with the knees, hands stay
+        log.info("%s has no camera-space poses (%s); feet and hands follow the limbs", path, e)
         return None
     return extremities(cam) or None
 
