@@ -403,6 +403,17 @@ def _train_command() -> click.Command:
 cli.add_command(_train_command())
 
 
+def _parse_rolls(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, ...]:
+    from pose2rig.lift.codec import check_rolls
+
+    try:
+        return check_rolls([float(v) for v in value.split(",") if v.strip()])
+    except (ValueError, Pose2RigError):
+        raise click.BadParameter(
+            f"expected one or more angles in degrees within +-90, such as -15,0,15; got {value!r}"
+        ) from None
+
+
 def _eval_command() -> click.Command:
     from pose2rig.evaluate import evaluate_checkpoints
     from pose2rig.pipeline import _defaults
@@ -427,6 +438,10 @@ def _eval_command() -> click.Command:
     @click.option("--max-poses", type=int, help="At most this many BVH poses (a fixed-seed draw).")
     @click.option("--mirror/--no-mirror", default=d["mirror"], show_default=True,
                   help="Average each pose's lifted depths with its mirror image's, as pose2rig lift does.")
+    @click.option("--rolls", type=str, callback=_parse_rolls, show_default=True,
+                  default=",".join(f"{a:g}" for a in d["rolls"]),  # type: ignore[attr-defined]
+                  help="Also average over these camera rolls (degrees, comma-separated), as pose2rig "
+                       "lift does; 0 for none.")
     @click.option("--json", "json_out", type=_existing_file, help="Write the report as JSON.")
     @click.option("--quiet", "-q", is_flag=True, help="No info messages.")
     def eval_(quiet: bool, **kwargs: Any) -> None:

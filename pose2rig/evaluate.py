@@ -27,6 +27,7 @@ import numpy as np
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import procrustes_align
+from pose2rig.lift.codec import DEFAULT_ROLLS
 
 
 def _pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -305,6 +306,7 @@ def _model_facts(lifter) -> dict[str, object]:  # noqa: ANN001
             facts[k] = meta[k]
     if getattr(lifter, "generator", None) is not None:
         facts["mirror_averaged"] = bool(lifter.mirror)
+        facts["roll_averaged_deg"] = [float(a) for a in lifter.rolls]
     cfg = meta.get("config") or {}
     for k in ("preset", "objective", "source", "joints", "width", "blocks", "steps"):
         if k in cfg:
@@ -335,7 +337,11 @@ def format_report(report: dict[str, object]) -> str:
     lines.append("")
     for n in models:
         facts = report["models"][n]
-        lines.append(f"{short.get(n, n)}: {n}" + (f" ({facts['checkpoint']})" if "checkpoint" in facts else ""))
+        tta = ""
+        if "roll_averaged_deg" in facts:
+            rolls = ", ".join(f"{a:g}" for a in facts["roll_averaged_deg"])
+            tta = f"; averaged over camera rolls {rolls} deg{' and mirror images' if facts.get('mirror_averaged') else ''}"
+        lines.append(f"{short.get(n, n)}: {n}" + (f" ({facts['checkpoint']})" if "checkpoint" in facts else "") + tta)
     lines += [f"{k}: {v}" for k, v in report["alignment"].items()]
     return "\n".join(lines)
 
@@ -353,6 +359,7 @@ def evaluate_checkpoints(
     seed: int = 0,
     max_poses: int | None = None,
     mirror: bool = True,
+    rolls: tuple[float, ...] = DEFAULT_ROLLS,
     json_out: Path | None = None,
 ) -> dict[str, object]:
     """Evaluate a lifter checkpoint beside the constant-depth baseline (and a reference).
@@ -366,6 +373,8 @@ def evaluate_checkpoints(
             (:func:`pose2rig.train.h36m.h36m_eval_data` of ``subjects`` every ``frame_step``-th
             frame; 2D from ``h36m_2d`` when given, else ground truth projected).
         mirror: mirror-average the lifters (:attr:`pose2rig.lift.Lifter.mirror`, as ``lift``).
+        rolls: average over these camera rolls in degrees (:attr:`pose2rig.lift.Lifter.rolls`,
+            as ``lift``; ``(0,)`` for none).
         json_out: write the report here (atomically).
 
     Returns:
@@ -383,7 +392,7 @@ def evaluate_checkpoints(
 
         check_writable(json_out)
     def load(path: Path | None) -> object:
-        m = load_lifter(path, mirror=mirror)
+        m = load_lifter(path, mirror=mirror, rolls=rolls)
         m.meta = {**m.meta, "checkpoint": str(path if path is not None else "bundled")}
         return m
 

@@ -151,3 +151,26 @@ def test_mirror_averaging_is_stated_and_can_be_turned_off():
     a, b = on["rows"][-1]["metrics"], off["rows"][-1]["metrics"]
     assert a["lifter"]["p_mpjpe_mm"] != b["lifter"]["p_mpjpe_mm"]
     assert a["constant_depth"] == b["constant_depth"]  # no generator, nothing to average
+
+
+def test_roll_averaging_is_stated_and_can_be_turned_off(tmp_path: Path):
+    from pose2rig.evaluate import evaluate_checkpoints, format_report
+
+    bvh = MOCAP / "cmu" / "scaled_131_01.bvh"
+    on = evaluate_checkpoints(data=(bvh,), frame_step=20)
+    off = evaluate_checkpoints(data=(bvh,), frame_step=20, rolls=(0.0,))
+    assert on["models"]["lifter"]["roll_averaged_deg"] == [-15.0, 0.0, 15.0]
+    assert off["models"]["lifter"]["roll_averaged_deg"] == [0.0]
+    assert "averaged over camera rolls -15, 0, 15 deg and mirror images" in format_report(on)
+    a, b = on["rows"][-1]["metrics"], off["rows"][-1]["metrics"]
+    assert a["lifter"]["p_mpjpe_mm"] != b["lifter"]["p_mpjpe_mm"]
+    assert a["constant_depth"] == b["constant_depth"]
+    # the command takes the same choice, and refuses a malformed one in one line
+    out = tmp_path / "r.json"
+    res = CliRunner().invoke(cli, ["eval", "--data", str(bvh), "--frame-step", "20", "--rolls", "0",
+                                   "--json", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["models"]["lifter"]["roll_averaged_deg"] == [0.0]
+    for bad in ("abc", "", "100", "nan"):
+        res = CliRunner().invoke(cli, ["eval", "--data", str(bvh), "--rolls", bad])
+        assert res.exit_code == 2 and "--rolls" in res.output and "Traceback" not in res.output, bad

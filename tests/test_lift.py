@@ -241,7 +241,7 @@ def test_mirror_averaging_cancels_a_left_right_bias_and_keeps_symmetric_answers(
     # the Lifter does the same (one batch of 2N), and not with mirror=False
     gen = Generator(n_joints=17, width=8, blocks=1)
     torch.nn.init.normal_(gen.net.out.weight)
-    on, off = Lifter(gen), Lifter(gen, mirror=False)
+    on, off = Lifter(gen, rolls=(0.0,)), Lifter(gen, mirror=False, rolls=(0.0,))
     px = np.random.default_rng(1).normal(size=(5, 17, 2)).astype(np.float32) * 40 + 300
     xn = codec.normalise(px)[0]
     with torch.no_grad():
@@ -250,6 +250,111 @@ def test_mirror_averaging_cancels_a_left_right_bias_and_keeps_symmetric_answers(
     # the generator holds the root's offset at 0, so each joint's depth below the root is its offset
     assert np.allclose(off.shapes_from_pixels(px)[..., 2], plain, atol=1e-5)
     assert np.allclose(on.shapes_from_pixels(px)[..., 2], 0.5 * (plain + flipped), atol=1e-5)
+
+
+def test_roll_averaging_turns_the_view_about_the_root_and_averages_in_one_batch():
+    rng = np.random.default_rng(2)
+    xy = rng.normal(size=(4, 17, 2))
+    perm = list(H36M17.mirror)
+    calls = []
+
+    def depth_is_x(v):
+        calls.append(v.shape[0])
+        return v[..., 0].copy()
+
+    # the sign convention: a roll of +90 deg takes (x, y) to (-y, x)
+    assert np.allclose(codec.view_averaged(depth_is_x, xy, perm, mirror=False, rolls=(90.0,)), -xy[..., 1])
+    # over {-a, 0, a} the y terms cancel: x (1 + 2 cos a) / 3; all views in one call
+    calls.clear()
+    a = math.radians(15.0)
+    out = codec.view_averaged(depth_is_x, xy, perm, mirror=False, rolls=(-15.0, 0.0, 15.0))
+    assert calls == [3 * len(xy)]
+    assert np.allclose(out, xy[..., 0] * (1 + 2 * math.cos(a)) / 3)
+    # a predictor that is blind to roll and mirror (each joint's distance from the root) is unchanged,
+    # numpy or torch, and the mirrored views run in the same single batch
+    calls.clear()
+
+    def radius(v):
+        calls.append(v.shape[0])
+        return (v**2).sum(-1) ** 0.5
+
+    assert np.allclose(codec.view_averaged(radius, xy, perm, rolls=(-15.0, 0.0, 15.0)), radius(xy))
+    assert calls[0] == 6 * len(xy)
+    t = torch.from_numpy(xy.astype(np.float32))
+    got = codec.view_averaged(radius, t, perm, rolls=(-15.0, 0.0, 15.0))
+    assert isinstance(got, torch.Tensor) and torch.allclose(got, radius(t), atol=1e-6)
+    for bad in ((), (float("nan"),), (120.0,), ("x",)):
+        with pytest.raises(Pose2RigError, match="rolls"):
+            codec.check_rolls(bad)
+
+
+def test_lifter_averages_its_generator_over_the_default_rolls_and_mirror_images():
+    torch.manual_seed(0)
+    gen = Generator(n_joints=17, width=16, blocks=1)
+    torch.nn.init.normal_(gen.net.out.weight, std=0.3)
+    gen.eval()
+    px = np.random.default_rng(3).normal(size=(6, 17, 2)).astype(np.float32) * 40 + 300
+    xn = torch.from_numpy(codec.normalise(px)[0])
+    perm = list(H36M17.mirror)
+    assert Lifter(gen).rolls == codec.DEFAULT_ROLLS == (-15.0, 0.0, 15.0)
+    with torch.no_grad():
+        views = []
+        for deg in codec.DEFAULT_ROLLS:
+            c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+            rot = torch.tensor([[c, -s], [s, c]])
+            turned = xn @ rot.T
+            views += [gen(turned), gen(turned[:, perm] * torch.tensor([-1.0, 1.0]))[:, perm]]
+        want = torch.stack(views).mean(0).numpy()
+    for fused in (True, False):
+        got = Lifter(gen, fused=fused).shapes_from_pixels(px)[..., 2]
+        assert np.allclose(got, want, atol=1e-5), fused
+    # chunking does not change the answer
+    assert np.allclose(Lifter(gen).shapes_from_pixels(px, batch=6)[..., 2], want, atol=1e-5)
+    assert not np.allclose(Lifter(gen, rolls=(0.0,)).shapes_from_pixels(px)[..., 2], want, atol=1e-4)
+    with pytest.raises(Pose2RigError, match="rolls"):
+        Lifter(gen, rolls=(200.0,))
+
+
+@pytest.mark.parametrize("blocks", [1, 3])
+@pytest.mark.parametrize("hold_root", [True, False])
+def test_fused_generator_equals_the_eager_forward(blocks: int, hold_root: bool):
+    from pose2rig.lift.fused import fused_generator
+
+    torch.manual_seed(blocks)
+    gen = Generator(n_joints=17, width=32, blocks=blocks, hold_root=hold_root)
+    for p in gen.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    fast = fused_generator(gen)
+    assert fast is not None, "oneDNN's fused linear ops are missing from this torch build"
+    xy = torch.randn(300, 17, 2) * 0.1
+    with torch.no_grad():
+        want = gen.eval()(xy)
+    got = fast(xy)
+    assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5, rtol=1e-5)
+    assert not hold_root or bool(torch.all(got[:, 0] == 0))
+
+
+def test_fused_generator_declines_what_it_cannot_run(monkeypatch: pytest.MonkeyPatch):
+    from pose2rig.lift import fused
+
+    assert fused.fused_generator(Generator(n_joints=17, width=8, blocks=1, norm="batch")) is None
+    assert fused.fused_generator(Generator(n_joints=17, width=8, blocks=1, activation="relu")) is None
+    assert fused.fused_generator(Generator(n_joints=17, width=8, blocks=1).double()) is None
+    assert fused.fused_generator(torch.nn.Linear(34, 17)) is None
+    gen = Generator(n_joints=17, width=8, blocks=1)
+    torch.nn.init.normal_(gen.net.out.weight)
+    monkeypatch.setattr(fused, "_ops", lambda: None)
+    assert fused.fused_generator(gen) is None
+    # the Lifter then runs the eager module and gives the same answer
+    px = np.random.default_rng(4).normal(size=(3, 17, 2)).astype(np.float32) * 40 + 300
+    assert np.allclose(Lifter(gen).shapes_from_pixels(px), Lifter(gen, fused=False).shapes_from_pixels(px))
+    monkeypatch.undo()
+
+    def wrong(*a, **k):  # ops that run but compute something else are caught by the self-check
+        return torch.zeros(a[0].shape[0], a[1].shape[0])
+
+    monkeypatch.setattr(fused, "_ops", lambda: (wrong, wrong))
+    assert fused.fused_generator(gen) is None
 
 
 # --- the shipped checkpoint ----------------------------------------------------------------

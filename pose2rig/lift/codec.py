@@ -95,20 +95,62 @@ def normalise_torch(kp2d, *, d: float = DEPTH):  # noqa: ANN001, ANN201 (torch o
     return rel / (d * scale[..., None, None])
 
 
-def mirror_averaged(offsets_fn, xy, perm: list[int]):  # noqa: ANN001, ANN201 (numpy or torch)
-    """Test-time mirror averaging of a depth predictor (numpy or torch, ``(N, J, 2)`` root-centred
-    normalised poses -> ``(N, J)``); ``perm``: each joint's left/right twin
-    (:attr:`pose2rig.types.Skeleton.mirror`).
+DEFAULT_ROLLS: tuple[float, ...] = (-15.0, 0.0, 15.0)
+"""Camera rolls (degrees) that :class:`pose2rig.lift.Lifter` averages over by default: chosen on
+the held-out CMU validation subject (bench/lifter_roll.py); Bandai-1 only scored the choice."""
 
-    A pose and its mirror image (``x -> -x``, left and right swapped) have the same joint depths,
-    so the predictor runs once on both (one batch of ``2N``) and the two answers, the mirrored one
-    swapped back, are averaged: the lifter's left/right biases cancel.
+
+def check_rolls(rolls) -> tuple[float, ...]:  # noqa: ANN001
+    """``rolls`` as a non-empty tuple of finite angles in degrees, each within +-90."""
+    try:
+        out = tuple(float(a) for a in rolls)
+    except (TypeError, ValueError):
+        raise Pose2RigError(f"rolls must be angles in degrees, got {rolls!r}") from None
+    if not out or not all(np.isfinite(a) and abs(a) <= 90.0 for a in out):
+        raise Pose2RigError(f"rolls must be one or more angles in degrees within +-90, got {rolls!r}")
+    return out
+
+
+def view_averaged(offsets_fn, xy, perm: list[int], *, mirror: bool = True, rolls=(0.0,)):  # noqa: ANN001, ANN201 (numpy or torch)
+    """Test-time averaging of a depth predictor over views that share every joint's depth (numpy
+    or torch, ``(N, J, 2)`` root-centred normalised poses -> ``(N, J)``); ``perm``: each joint's
+    left/right twin (:attr:`pose2rig.types.Skeleton.mirror`).
+
+    - ``rolls`` (degrees): the lifter's frame puts the root on the optical axis, where rolling the
+      camera about that axis turns the normalised 2D pose about the origin and leaves every depth
+      unchanged; the predictor sees each turned copy.
+    - ``mirror``: a pose and its mirror image (``x -> -x``, left and right swapped) have the same
+      joint depths; the mirrored answers are swapped back.
+
+    All ``len(rolls) x (2 if mirror else 1)`` views run as one batch and their answers are
+    averaged: the predictor's left/right and orientation biases cancel.
     """
     n = xy.shape[0]
-    if isinstance(xy, np.ndarray):
-        both = offsets_fn(np.concatenate([xy, xy[:, perm] * np.array([-1.0, 1.0], dtype=xy.dtype)]))
+    is_np = isinstance(xy, np.ndarray)
+    if is_np:
+        flip = np.array([-1.0, 1.0], dtype=xy.dtype)
     else:
         import torch
 
-        both = offsets_fn(torch.cat([xy, xy[:, perm] * xy.new_tensor([-1.0, 1.0])]))
-    return 0.5 * (both[:n] + both[n:][:, perm])
+        flip = xy.new_tensor([-1.0, 1.0])
+    sources = [xy, xy[:, perm] * flip] if mirror else [xy]
+    views = []
+    for a in check_rolls(rolls):
+        if a == 0.0:
+            views.extend(sources)
+            continue
+        c, s = float(np.cos(np.radians(a))), float(np.sin(np.radians(a)))
+        rot_t = np.array([[c, s], [-s, c]], dtype=np.float64)  # x' = R x for row vectors: x @ R^T
+        rot_t = rot_t.astype(xy.dtype) if is_np else xy.new_tensor(rot_t)
+        views.extend(v @ rot_t for v in sources)
+    out = offsets_fn(np.concatenate(views) if is_np else torch.cat(views))
+    total = 0.0
+    for k in range(len(views)):
+        o = out[k * n : (k + 1) * n]
+        total = total + (o[:, perm] if mirror and k % 2 == 1 else o)
+    return total / len(views)
+
+
+def mirror_averaged(offsets_fn, xy, perm: list[int]):  # noqa: ANN001, ANN201 (numpy or torch)
+    """:func:`view_averaged` over the pose and its mirror image only (no rolls)."""
+    return view_averaged(offsets_fn, xy, perm, mirror=True, rolls=(0.0,))

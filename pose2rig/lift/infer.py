@@ -57,13 +57,19 @@ class Lifter:
 
     def __init__(
         self, generator=None, *, d: float = codec.DEPTH, meta: dict | None = None, mirror: bool = True,  # noqa: ANN001
-        joints: str = "h36m17",
+        joints: str = "h36m17", rolls: tuple[float, ...] = codec.DEFAULT_ROLLS, fused: bool = True,
     ) -> None:
         self.generator = generator
         self.d = float(d)
         self.meta = dict(meta or {})
         self.mirror = bool(mirror)
-        """Average each pose's depths with its mirror image's (:func:`codec.mirror_averaged`)."""
+        """Average each pose's depths with its mirror image's (:func:`codec.view_averaged`)."""
+        self.rolls = codec.check_rolls(rolls)
+        """Camera rolls (degrees) whose views' depths are averaged (:func:`codec.view_averaged`);
+        ``(0.0,)`` turns roll averaging off."""
+        self.fused = bool(fused)
+        """Run the generator through oneDNN's fused kernels where it can
+        (:func:`pose2rig.lift.fused.fused_generator`; eager torch otherwise)."""
         self.joint_set_name = str(joints)
         """The joints it predicts: ``h36m17`` (what :func:`lift` needs) or ``paper14``."""
 
@@ -77,13 +83,14 @@ class Lifter:
 
         return joint_set(self.joint_set_name)
 
-    def shapes_from_pixels(self, pixels: np.ndarray, *, batch: int = 1024) -> np.ndarray:
+    def shapes_from_pixels(self, pixels: np.ndarray, *, batch: int | None = None) -> np.ndarray:
         """Root-relative shapes ``(N, J, 3)`` float64 (normalised units, camera axes, the root on
         the optical axis) of this lifter's joint set from h36m17 2D poses ``(N, 17, 2)``; the root
         is the set's (the pelvis, or the mid-hip point for ``paper14``). NaN rows where a pose
-        cannot be normalised. Runs on the generator's device, mirror-averaged when ``mirror``
-        (two passes per pose in one batch), in chunks of ``batch`` poses: larger chunks make glibc
-        hand 4 MB buffers back to the OS and fault them in again on every call
+        cannot be normalised. Runs on the generator's device, averaged over ``rolls`` and, when
+        ``mirror``, mirror images (:func:`codec.view_averaged`: all views of a pose in one batch),
+        in chunks of ``batch`` generator rows (default 2,048 fused, 1,024 eager): larger chunks make
+        glibc hand 4 MB buffers back to the OS and fault them in again on every call
         (bench/lifter_speed.py).
         """
         import torch
@@ -99,10 +106,14 @@ class Lifter:
             return out
         offsets = np.zeros(xy[ok].shape[:-1])
         if self.generator is not None:
+            from pose2rig.lift.fused import CHUNK, fused_generator
+
             gen = self.generator
             dev = next(gen.parameters()).device
             perm = list(js.skeleton.mirror)
-            batch = max(batch // 2, 1) if self.mirror else batch
+            fast = fused_generator(gen) if self.fused else None
+            rows = batch if batch is not None else (CHUNK if fast is not None else 1024)
+            batch = max(rows // (len(self.rolls) * (2 if self.mirror else 1)), 1)
             was_training = gen.training
             gen.eval()
             chunks = []
@@ -110,7 +121,7 @@ class Lifter:
                 valid = xy[ok].astype(np.float32)
                 for i in range(0, len(valid), batch):
                     chunk = torch.from_numpy(valid[i : i + batch]).to(dev)
-                    o = codec.mirror_averaged(gen, chunk, perm) if self.mirror else gen(chunk)
+                    o = codec.view_averaged(fast or gen, chunk, perm, mirror=self.mirror, rolls=self.rolls)
                     chunks.append(o.float().cpu().double().numpy())
             gen.train(was_training)
             offsets = np.concatenate(chunks)
@@ -119,9 +130,11 @@ class Lifter:
         out[ok] = x3 - x3[:, list(js.root)].mean(axis=1, keepdims=True)
         return out
 
-def load_lifter(path: Path | None = None, *, mirror: bool = True) -> Lifter:
-    """Load a lifter checkpoint (default ``models/lifter_h36m17.pt``); ``mirror``: see
-    :attr:`Lifter.mirror`.
+def load_lifter(
+    path: Path | None = None, *, mirror: bool = True, rolls: tuple[float, ...] = codec.DEFAULT_ROLLS,
+) -> Lifter:
+    """Load a lifter checkpoint (default ``models/lifter_h36m17.pt``); ``mirror`` and ``rolls``:
+    see :class:`Lifter`.
 
     Uses ``torch.load(weights_only=True)`` only. Raises :class:`Pose2RigError` naming the file
     when it is missing, unreadable, not a pose2rig lifter or made for another model shape.
@@ -164,7 +177,7 @@ def load_lifter(path: Path | None = None, *, mirror: bool = True) -> Lifter:
         raise Pose2RigError(f"{p}: generator weights do not fit the stored model shape ({e})") from None
     gen.eval()
     meta = {k: ck.get(k) for k in ("config", "step", "metrics", "train_seconds")}
-    return Lifter(gen, d=float(cc.get("depth", codec.DEPTH)), meta=meta, mirror=mirror, joints=js.name)
+    return Lifter(gen, d=float(cc.get("depth", codec.DEPTH)), meta=meta, mirror=mirror, joints=js.name, rolls=rolls)
 
 
 def _to_h36m17(keypoints: Keypoints2D) -> tuple[np.ndarray, np.ndarray]:
