@@ -23,6 +23,7 @@ import torch
 from pose2rig.errors import Pose2RigError
 from pose2rig.evaluate import synthetic_views
 from pose2rig.io.atomic import atomic_path
+from pose2rig.lift.codec import DEFAULT_ROLLS
 from pose2rig.lift import codec
 from pose2rig.lift.infer import FORMAT, VERSION
 from pose2rig.lift.model import Discriminator, Generator
@@ -123,14 +124,16 @@ def _write_curves(rows: list[dict[str, float]], run_dir: Path) -> None:
 
 def evaluate_generator(
     gen: Generator, js: JointSet, pixels: np.ndarray, gt_camera: np.ndarray, *, mirror: bool = True,
+    rolls: tuple[float, ...] = DEFAULT_ROLLS,
 ) -> dict[str, float]:
     """Metrics (metres) of ``gen`` on h36m17 views ``(N, 17, 2)`` against camera-frame truth
     ``(N, 17, 3)``, in joint set ``js``: :func:`pose2rig.evaluate.evaluate_lifter` of the
-    generator as the shipped lifter runs it (mirror-averaged), on the generator's device."""
+    generator as the shipped lifter runs it (averaged over rolls and mirror images), on the
+    generator's device."""
     from pose2rig.evaluate import evaluate_lifter
     from pose2rig.lift.infer import Lifter
 
-    return evaluate_lifter(Lifter(gen, mirror=mirror, joints=js.name), pixels, gt_camera)
+    return evaluate_lifter(Lifter(gen, mirror=mirror, rolls=rolls, joints=js.name), pixels, gt_camera)
 
 
 def _ema_update(decay: float):  # noqa: ANN202
