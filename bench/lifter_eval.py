@@ -49,7 +49,7 @@ def report(name: str, lifter: Lifter, baseline: Lifter, px: np.ndarray, gt: np.n
     for label, r in (("lifter", m), ("constant depth", b)):
         print(f"{label:16s}{1000 * r['p_mpjpe']:12.1f}{1000 * r['n_mpjpe']:12.1f}{r['pck3d']:11.3f}")
     ratio = m["p_mpjpe"] / b["p_mpjpe"]
-    print(f"P-MPJPE ratio lifter / constant depth: {ratio:.3f}  (bar: <= 0.8)")
+    print(f"P-MPJPE ratio lifter / constant depth: {ratio:.3f}  (issue 3 bar for the shipped lifter on Bandai-1: <= 0.6)")
     return ratio
 
 

@@ -39,6 +39,7 @@ from lifter_eval import load_clips  # noqa: E402  (the Bandai-1 clip cache, shar
 from pose2rig.errors import Pose2RigError  # noqa: E402
 from pose2rig.evaluate import evaluate_lifter, synthetic_views  # noqa: E402
 from pose2rig.lift import Lifter, load_lifter  # noqa: E402
+from pose2rig.lift.codec import DEFAULT_ROLLS, check_rolls  # noqa: E402
 
 BEGIN = "<!-- lifter-table:begin -->"
 END = "<!-- lifter-table:end -->"
@@ -89,11 +90,14 @@ def checkpoint_meta(path: Path) -> dict[str, object]:
     }
 
 
-def score(named: list[tuple[str, Path]], px: np.ndarray, gt: np.ndarray) -> list[Row]:
-    """Constant depth first, then each checkpoint, on the same views."""
+def score(
+    named: list[tuple[str, Path]], px: np.ndarray, gt: np.ndarray, *, rolls: tuple[float, ...] = DEFAULT_ROLLS,
+) -> list[Row]:
+    """Constant depth first, then each checkpoint (averaged over ``rolls`` and mirror images, as
+    ``pose2rig lift`` runs it), on the same views."""
     rows = [Row(BASELINE, None, evaluate_lifter(Lifter.constant_depth(), px, gt))]
     for name, path in named:
-        lifter = load_lifter(path)
+        lifter = load_lifter(path, rolls=rolls)
         rows.append(Row(name, path, evaluate_lifter(lifter, px, gt), checkpoint_meta(path)))
     return rows
 
@@ -198,7 +202,21 @@ def machine(*, threads: bool = True) -> str:
     return text + (f", {torch.get_num_threads()} torch threads" if threads else "")
 
 
-def docs_section(rows: list[Row], *, command: str, poses: int, clips: int, frame_step: int, seed: int) -> str:
+def averaging_text(rolls: tuple[float, ...]) -> str:
+    """The test-time averaging every generator row had, in words."""
+    if tuple(rolls) == (0.0,):
+        return ("Every generator is mirror-averaged (each pose lifted with its mirror image; "
+                "`Lifter.mirror`), without roll averaging (`--rolls 0`).")
+    angles = ", ".join(f"{a:g}" for a in rolls)
+    return (f"Every generator is averaged over {2 * len(rolls)} views of each pose, as `pose2rig lift` "
+            f"runs it: camera rolls of {angles} degrees about the optical axis, each with its mirror "
+            "image (`Lifter.rolls`, `Lifter.mirror`; bench/lifter_roll.py).")
+
+
+def docs_section(
+    rows: list[Row], *, command: str, poses: int, clips: int, frame_step: int, seed: int,
+    rolls: tuple[float, ...] = DEFAULT_ROLLS,
+) -> str:
     lines = [
         f"{datetime.date.today().isoformat()}, {machine()}:",
         "",
@@ -207,8 +225,7 @@ def docs_section(rows: list[Row], *, command: str, poses: int, clips: int, frame
         f"All {clips} Bandai-1 clips, one frame in {frame_step}, {poses:,} poses, ground-truth 2D from "
         f"fixed-seed ({seed}) random virtual cameras (the same views for every row). P-MPJPE: "
         "Procrustes with scale; N-MPJPE: scale-normalised; PCK3D at 150 mm after scale alignment. "
-        "Ratios are of P-MPJPE. Every generator is mirror-averaged (each pose lifted with its mirror "
-        "image, as `pose2rig lift` does; `Lifter.mirror`).",
+        "Ratios are of P-MPJPE. " + averaging_text(rolls),
         "",
         table_markdown(rows),
         "",
@@ -249,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frame-step", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-poses", type=int, default=None)
+    ap.add_argument("--rolls", default=",".join(f"{a:g}" for a in DEFAULT_ROLLS),
+                    help="camera rolls (degrees, comma-separated) each generator is averaged over; 0 for none")
     ap.add_argument("--write-docs", action="store_true", help=f"replace the marked section of {_rel(DOCS)}")
     ap.add_argument("--docs", type=Path, default=DOCS, help=argparse.SUPPRESS)
     ap.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "bench_cache", help=argparse.SUPPRESS)
@@ -257,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     try:
         named = [parse_checkpoint(s) for s in args.checkpoint]
+        try:
+            rolls = check_rolls(float(a) for a in args.rolls.split(",") if a.strip())
+        except ValueError:
+            raise Pose2RigError(f"--rolls: expected angles in degrees such as -15,0,15, got {args.rolls!r}") from None
         names = [n for n, _ in named]
         if len(set(names)) != len(names):
             raise Pose2RigError(f"--checkpoint: names must differ, got {names}")
@@ -265,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         files = bvh_files((args.data,))
         clips = load_clips(files, args.cache_dir / f"{args.data.name}.npz")
         px, gt = synthetic_views(clips, seed=args.seed, frame_step=args.frame_step, max_poses=args.max_poses)
-        rows = score(named, px, gt)
+        rows = score(named, px, gt, rolls=rolls)
     except Pose2RigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -279,9 +302,9 @@ def main(argv: list[str] | None = None) -> int:
             f"--checkpoint {shlex.quote(f'{n}={_rel(p)}')}" for n, p in named
         ] + [f"--{k.replace('_', '-')} {shlex.quote(str(_rel(v) if isinstance(v, Path) else v))}"
              for k, v in vars(args).items()
-             if k in ("data", "frame_step", "seed", "max_poses") and v != ap.get_default(k)])
+             if k in ("data", "frame_step", "seed", "max_poses", "rolls") and v != ap.get_default(k)])
         body = docs_section(rows, command=command, poses=len(px), clips=len(files),
-                            frame_step=args.frame_step, seed=args.seed)
+                            frame_step=args.frame_step, seed=args.seed, rolls=rolls)
         write_docs(body, args.docs)
         print(f"\nwrote the lifter table into {_rel(args.docs)}")
     print(f"\n{time.monotonic() - t0:.0f} s")

@@ -86,5 +86,21 @@ def test_table_scores_checkpoints_against_constant_depth_and_supervised(table, t
     assert float(sup[4]) < 0.9 < float(const[5])  # the shipped lifter beats constant depth
     assert "--checkpoint supervised=models/lifter_h36m17.pt" in text
     assert "step 5 of 5" in text and "`width=16`" in text
+    assert "camera rolls of -15, 0, 15 degrees" in text
     assert table.main(argv) == 0  # a second run replaces the section, it does not add one
     assert docs.read_text().count(table.BEGIN) == 1
+    # without roll averaging: stated, in the command, and a different score for the trained lifter
+    assert table.main([*argv, "--rolls", "0"]) == 0
+    text0 = docs.read_text()
+    assert "without roll averaging" in text0 and "--rolls 0" in text0 and text0.count(table.BEGIN) == 1
+    sup0 = next(ln for ln in text0.splitlines() if ln.startswith("| supervised"))
+    assert sup0.split("|")[2].strip() != sup[1]
+    assert table.main([*argv, "--rolls", "x"]) == 2
+
+
+def test_the_default_rolls_are_among_the_measured_candidates():
+    roll = _module("lifter_roll")
+    from pose2rig.lift.codec import DEFAULT_ROLLS
+
+    assert DEFAULT_ROLLS in roll.CANDIDATES and (0.0,) in roll.CANDIDATES
+    assert roll.label((0.0,)) == "none" and roll.label(DEFAULT_ROLLS) == "-15, 0, 15"
