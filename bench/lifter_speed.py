@@ -40,6 +40,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -181,32 +182,31 @@ def machine() -> str:
     return describe(threads=False)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", type=Path, default=REPO / "models" / "lifter_h36m17.pt")
-    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-    ap.add_argument("--batch", type=int, default=4096, help="inference batch")
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--train-iters", type=int, default=10, help="training steps per timed repeat")
-    ap.add_argument("--infer-iters", type=int, default=10, help="forward passes per timed repeat")
-    ap.add_argument("--chunk", type=int, default=1024, help="also time the eager generator and mm chain in chunks")
-    ap.add_argument("--write-docs", action="store_true")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    torch.set_num_threads(args.threads)
+def measure(
+    checkpoint: Path, *, batch: int = 4096, repeats: int = 7, train_iters: int = 10, infer_iters: int = 10,
+    chunk_rows: int = 1024, verbose: bool = True, poses: torch.Tensor | None = None,
+) -> SimpleNamespace:
+    """Time training and inference at ``checkpoint``'s sizes with the current torch threads.
+
+    Returns the figures (seconds per call, medians): ``t_step``, ``t_data``, ``t_full``, ``res``
+    (inference case -> s per batch), ``faults``, ``t_lifter``, the ratios to the fastest bare
+    chain (``ratio_fused``, ``ratio_eager``, ``ratio_eager_chunk``, ``ratio_torch_mm``) and the sizes.
+    ``poses``: world-frame h36m17 poses to draw batches from (default: :func:`pose_bank`).
+    """
+    say = print if verbose else (lambda *a, **k: None)
     torch.manual_seed(0)
-    gen, disc, config = load_models(args.checkpoint)
+    gen, disc, config = load_models(checkpoint)
     tb = int(config.get("batch", 256))
-    print(f"{machine()}; torch threads {torch.get_num_threads()} (inter-op {torch.get_num_interop_threads()}), "
+    say(f"{machine()}; torch threads {torch.get_num_threads()} (inter-op {torch.get_num_interop_threads()}), "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, load average {os.getloadavg()[0]:.1f}")
-    print(f"G {gen.width}x{gen.blocks} blocks, D {disc.net.inp.out_features}x{len(disc.net.blocks)} blocks, "
-          f"training batch {tb}, inference batch {args.batch}")
+    say(f"G {gen.width}x{gen.blocks} blocks, D {disc.net.inp.out_features}x{len(disc.net.blocks)} blocks, "
+          f"training batch {tb}, inference batch {batch}")
     lines: dict[str, str] = {}
 
     # --- training --------------------------------------------------------------------------
     from pose2rig.train.data import PoseViews
 
-    views = PoseViews(pose_bank().numpy())
+    views = PoseViews((pose_bank() if poses is None else poses).numpy())
     rng = torch.Generator().manual_seed(0)
     pool = [(views.sample(tb, rng), views.sample(tb, rng)) for _ in range(8)]
     gen.train()
@@ -218,23 +218,23 @@ def main(argv: list[str] | None = None) -> int:
         x, real = pool[next(k) % len(pool)]
         step(x, real)
 
-    t_step = statistics.median(timed(one_step, iters=args.train_iters, repeats=args.repeats, warmup=5))
-    t_data = statistics.median(timed(lambda: views.sample(tb, rng), iters=args.train_iters,
-                                     repeats=args.repeats, warmup=3))
+    t_step = statistics.median(timed(one_step, iters=train_iters, repeats=repeats, warmup=5))
+    t_data = statistics.median(timed(lambda: views.sample(tb, rng), iters=train_iters,
+                                     repeats=repeats, warmup=3))
     lines["train_step"] = (f"G+D step alone: {1000 * t_step:.2f} ms/step, {tb / t_step:,.0f} samples/s "
                            f"({1 / t_step:.1f} steps/s)")
     t_full = t_step + 2 * t_data
     lines["train_data"] = (f"with the data draw (2 x PoseViews.sample, {1000 * t_data:.2f} ms each): "
                            f"{1000 * t_full:.2f} ms/step, {tb / t_full:,.0f} samples/s ({1 / t_full:.1f} steps/s)")
     for v in lines.values():
-        print(v)
+        say(v)
 
     # --- inference ---------------------------------------------------------------------------
     gen.eval()
-    x = views.sample(args.batch, rng).contiguous()
+    x = views.sample(batch, rng).contiguous()
     flat = (x.flatten(1) * codec.DEPTH).contiguous()  # what the first Linear sees
     chains = bare_chains(gen)
-    chunk = args.chunk
+    chunk = chunk_rows
 
     from pose2rig.lift import Lifter
     from pose2rig.lift.fused import CHUNK, fused_generator
@@ -267,24 +267,24 @@ def main(argv: list[str] | None = None) -> int:
         for fn in cases.values():
             timed(fn, iters=1, repeats=1, warmup=3)
         faults: dict[str, list[float]] = {k: [] for k in cases}
-        for _ in range(args.repeats):
+        for _ in range(repeats):
             for name, fn in cases.items():
                 f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-                rounds[name] += timed(fn, iters=args.infer_iters, repeats=1, warmup=0)
-                faults[name].append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / args.infer_iters)
+                rounds[name] += timed(fn, iters=infer_iters, repeats=1, warmup=0)
+                faults[name].append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / infer_iters)
     res = {k: statistics.median(v) for k, v in rounds.items()}
     t_lifter = statistics.median(timed(lambda: lifter.shapes_from_pixels(pixels), iters=2,
-                                       repeats=args.repeats, warmup=1))
+                                       repeats=repeats, warmup=1))
     rounds["fastest bare chain"] = [min(ts) for ts in zip(*(rounds[k] for k in bare), strict=True)]
 
     def ratio(a: str, b: str) -> float:
         return statistics.median(tb_ / ta_ for ta_, tb_ in zip(rounds[a], rounds[b], strict=True))
 
-    flops = 2 * args.batch * sum(lin.in_features * lin.out_features for lin in linears(gen))
+    flops = 2 * batch * sum(lin.in_features * lin.out_features for lin in linears(gen))
     for name, t in res.items():
-        print(f"inference {name:26s} {1000 * t:7.2f} ms/batch  {args.batch / t:12,.0f} poses/s  "
+        say(f"inference {name:26s} {1000 * t:7.2f} ms/batch  {batch / t:12,.0f} poses/s  "
               f"{flops / t / 1e9:6.1f} GFLOP/s  {statistics.median(faults[name]):7.0f} page faults/call")
-    print(f"inference {lifter_name:26s} {1000 * t_lifter:7.2f} ms/batch  {args.batch / t_lifter:12,.0f} poses/s")
+    say(f"inference {lifter_name:26s} {1000 * t_lifter:7.2f} ms/batch  {batch / t_lifter:12,.0f} poses/s")
     ratio_fused = ratio(fused_name, "fastest bare chain") if fast is not None else float("nan")
     ratio_eager = ratio("generator (eager)", "fastest bare chain")
     ratio_eager_chunk = ratio(f"generator (eager), chunks of {chunk}", "fastest bare chain")
@@ -292,8 +292,32 @@ def main(argv: list[str] | None = None) -> int:
     summary = (f"generator as Lifter runs it (oneDNN fused) / fastest bare chain: {ratio_fused:.3f} (bar >= 0.8); "
                f"eager generator: {ratio_eager:.3f}, in chunks of {chunk}: {ratio_eager_chunk:.3f}; "
                f"torch.mm chain on the whole batch: {ratio_torch_mm:.3f}")
-    print(summary)
+    say(summary)
 
+    return SimpleNamespace(
+        gen=gen, disc=disc, tb=tb, batch=batch, repeats=repeats, chunk=chunk, fused_chunk=CHUNK,
+        t_step=t_step, t_data=t_data, t_full=t_full, res=res,
+        faults={k: statistics.median(v) for k, v in faults.items()}, lifter_name=lifter_name,
+        t_lifter=t_lifter, fastest_bare=statistics.median(rounds["fastest bare chain"]), ratio_fused=ratio_fused, ratio_eager=ratio_eager,
+        ratio_eager_chunk=ratio_eager_chunk, ratio_torch_mm=ratio_torch_mm,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", type=Path, default=REPO / "models" / "lifter_h36m17.pt")
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    ap.add_argument("--batch", type=int, default=4096, help="inference batch")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--train-iters", type=int, default=10, help="training steps per timed repeat")
+    ap.add_argument("--infer-iters", type=int, default=10, help="forward passes per timed repeat")
+    ap.add_argument("--chunk", type=int, default=1024, help="also time the eager generator and mm chain in chunks")
+    ap.add_argument("--write-docs", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(args.threads)
+    m = measure(args.checkpoint, batch=args.batch, repeats=args.repeats, train_iters=args.train_iters,
+                infer_iters=args.infer_iters, chunk_rows=args.chunk)
     if args.write_docs:
         from lifter_table import replace_section
 
@@ -303,13 +327,13 @@ def main(argv: list[str] | None = None) -> int:
         cmd = (env + " " if env else "") + ".venv/bin/python bench/lifter_speed.py " + " ".join(
             a for a in (argv or sys.argv[1:]) if a != "--write-docs")
         rows = ["| measurement | ms | throughput | page faults/call |", "| --- | ---: | ---: | ---: |",
-                f"| training: G+D step alone (batch {tb}) | {1000 * t_step:.2f} | {tb / t_step:,.0f} samples/s | |",
-                f"| training: step + data draw | {1000 * t_full:.2f} | {tb / t_full:,.0f} samples/s | |"]
-        for name, t in res.items():
-            rows.append(f"| inference: {name} (batch {args.batch}) | {1000 * t:.2f} | {args.batch / t:,.0f} poses/s "
-                        f"| {statistics.median(faults[name]):.0f} |")
-        rows.append(f"| inference: {lifter_name}, from pixels (batch {args.batch}) | {1000 * t_lifter:.2f} "
-                    f"| {args.batch / t_lifter:,.0f} poses/s | |")
+                f"| training: G+D step alone (batch {m.tb}) | {1000 * m.t_step:.2f} | {m.tb / m.t_step:,.0f} samples/s | |",
+                f"| training: step + data draw | {1000 * m.t_full:.2f} | {m.tb / m.t_full:,.0f} samples/s | |"]
+        for name, t in m.res.items():
+            rows.append(f"| inference: {name} (batch {m.batch}) | {1000 * t:.2f} | {m.batch / t:,.0f} poses/s "
+                        f"| {m.faults[name]:.0f} |")
+        rows.append(f"| inference: {m.lifter_name}, from pixels (batch {m.batch}) | {1000 * m.t_lifter:.2f} "
+                    f"| {m.batch / m.t_lifter:,.0f} poses/s | |")
         body = "\n".join([
             f"{datetime.date.today().isoformat()}, {machine()}, {torch.get_num_threads()} torch thread(s), "
             f"load average {os.getloadavg()[0]:.1f} at the end"
@@ -317,19 +341,19 @@ def main(argv: list[str] | None = None) -> int:
             "",
             f"    {cmd.strip()}",
             "",
-            f"G {gen.width} wide x {gen.blocks} blocks, D {disc.net.inp.out_features} x {len(disc.net.blocks)} "
+            f"G {m.gen.width} wide x {m.gen.blocks} blocks, D {m.disc.net.inp.out_features} x {len(m.disc.net.blocks)} "
             f"(from the checkpoint). Medians of {args.repeats} repeats after warm-up.",
             "",
             *rows,
             "",
-            f"Generator inference as `Lifter` runs it (oneDNN fused kernels, chunks of {CHUNK}) against the "
+            f"Generator inference as `Lifter` runs it (oneDNN fused kernels, chunks of {m.fused_chunk}) against the "
             f"fastest bare chain of its Linear shapes in each round (`torch.mm` or oneDNN's linear "
-            f"without bias, whole batch or chunked): **{ratio_fused:.2f}** (bar 0.8); the eager "
-            f"generator: {ratio_eager:.2f}, in chunks of {chunk}: {ratio_eager_chunk:.2f}; the plain "
-            f"`torch.mm` chain on the whole batch: {ratio_torch_mm:.2f} (ratios: medians over "
+            f"without bias, whole batch or chunked): **{m.ratio_fused:.2f}** (bar 0.8); the eager "
+            f"generator: {m.ratio_eager:.2f}, in chunks of {m.chunk}: {m.ratio_eager_chunk:.2f}; the plain "
+            f"`torch.mm` chain on the whole batch: {m.ratio_torch_mm:.2f} (ratios: medians over "
             "interleaved rounds).",
         ])
-        begin, end = (m.replace("lifter-speed", f"lifter-speed-t{args.threads}") for m in (BEGIN, END))
+        begin, end = (mark.replace("lifter-speed", f"lifter-speed-t{args.threads}") for mark in (BEGIN, END))
         with atomic_path(DOCS) as tmp:
             tmp.write_text(replace_section(DOCS.read_text(), body, begin=begin, end=end,
                                            title=f"{SECTION_TITLE}, {args.threads} torch thread(s)"))

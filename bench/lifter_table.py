@@ -10,6 +10,12 @@ checkpoint is named ``supervised``, to it.
     .venv/bin/python bench/lifter_table.py \\
         --checkpoint supervised=runs/sup/best.pt --checkpoint adversarial=models/lifter_h36m17.pt
 
+``--speed`` adds the training and inference throughput at the size of the checkpoint named
+``shipped`` (else the last one), timed as ``bench/lifter_speed.py`` times it (which has every
+case and the machine notes): samples/s of one G+D step, and poses/s of the generator as
+``Lifter`` runs it at batch 4096 beside the fastest bare chain of matrix multiplies of the same
+sizes (the roofline). Run it on a quiet machine.
+
 ``--write-docs`` replaces the marked section of docs/BENCHMARKS.md
 (``<!-- lifter-table:begin -->`` ... ``<!-- lifter-table:end -->``; appended when absent) with the
 table, the command, the machine, the date and each checkpoint's training configuration.
@@ -202,6 +208,31 @@ def machine(*, threads: bool = True) -> str:
     return text + (f", {torch.get_num_threads()} torch threads" if threads else "")
 
 
+def throughput(path: Path, clips: list[np.ndarray], *, repeats: int = 7, threads: int = 1) -> str:
+    """One paragraph: training samples/s and inference poses/s at ``path``'s size, the latter
+    beside the roofline (``bench/lifter_speed.py``'s ``measure``, with the current torch threads)."""
+    import torch
+    from lifter_speed import measure
+
+    bank = torch.from_numpy(np.ascontiguousarray(np.concatenate(clips)[::3][:20000], dtype=np.float32))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        m = measure(path, repeats=repeats, verbose=False, poses=bank)
+    finally:
+        torch.set_num_threads(before)
+    fused = next(k for k in m.res if "fused" in k) if any("fused" in k for k in m.res) else "generator (eager)"
+    g, d = m.gen, m.disc
+    return (f"Throughput at the size of `{_rel(path)}` (G {g.width} x {g.blocks} blocks, D "
+            f"{d.net.inp.out_features} x {len(d.net.blocks)}, training batch {m.tb}; "
+            f"{threads} torch thread(s); medians of {repeats} repeats, bench/lifter_speed.py "
+            f"has every case): training **{m.tb / m.t_step:,.0f} samples/s** for one G+D step "
+            f"({m.tb / m.t_full:,.0f} with the data draw); inference **{m.batch / m.res[fused]:,.0f} poses/s** "
+            f"(batch {m.batch}, {fused}) against {m.batch / m.fastest_bare:,.0f} poses/s for the fastest "
+            f"bare chain of matrix multiplies of the same sizes: **{m.ratio_fused:.2f}** of the roofline "
+            f"(issue 3 asks for at least 0.8; median of per-round ratios).")
+
+
 def averaging_text(rolls: tuple[float, ...]) -> str:
     """The test-time averaging every generator row had, in words."""
     if tuple(rolls) == (0.0,):
@@ -268,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-poses", type=int, default=None)
     ap.add_argument("--rolls", default=",".join(f"{a:g}" for a in DEFAULT_ROLLS),
                     help="camera rolls (degrees, comma-separated) each generator is averaged over; 0 for none")
+    ap.add_argument("--speed", action="store_true", help="also time training and inference (see above)")
+    ap.add_argument("--speed-repeats", type=int, default=7, help="timed repeats for --speed")
+    ap.add_argument("--speed-threads", type=int, default=1,
+                    help="torch threads for --speed (more than 1 needs OMP_WAIT_POLICY=PASSIVE on a shared machine)")
     ap.add_argument("--write-docs", action="store_true", help=f"replace the marked section of {_rel(DOCS)}")
     ap.add_argument("--docs", type=Path, default=DOCS, help=argparse.SUPPRESS)
     ap.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "bench_cache", help=argparse.SUPPRESS)
@@ -289,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
         clips = load_clips(files, args.cache_dir / f"{args.data.name}.npz")
         px, gt = synthetic_views(clips, seed=args.seed, frame_step=args.frame_step, max_poses=args.max_poses)
         rows = score(named, px, gt, rolls=rolls)
+        speed = None
+        if args.speed:
+            if not named:
+                raise Pose2RigError("--speed needs a --checkpoint to time")
+            speed = throughput(dict(named).get("shipped", named[-1][1]), clips, repeats=args.speed_repeats,
+                               threads=args.speed_threads)
     except Pose2RigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -297,14 +338,19 @@ def main(argv: list[str] | None = None) -> int:
     print(table_text(rows))
     for r in rows[1:]:
         print(f"\n{r.name}: {_config_line(r.meta)}")
+    if speed is not None:
+        print("\n" + speed)
     if args.write_docs:
         command = " ".join([".venv/bin/python bench/lifter_table.py"] + [
             f"--checkpoint {shlex.quote(f'{n}={_rel(p)}')}" for n, p in named
         ] + [f"--{k.replace('_', '-')} {shlex.quote(str(_rel(v) if isinstance(v, Path) else v))}"
              for k, v in vars(args).items()
-             if k in ("data", "frame_step", "seed", "max_poses", "rolls") and v != ap.get_default(k)])
+             if k in ("data", "frame_step", "seed", "max_poses", "rolls", "speed", "speed_repeats", "speed_threads")
+             and v != ap.get_default(k)]).replace("--speed True", "--speed")
         body = docs_section(rows, command=command, poses=len(px), clips=len(files),
                             frame_step=args.frame_step, seed=args.seed, rolls=rolls)
+        if speed is not None:
+            body += "\n\n" + speed
         write_docs(body, args.docs)
         print(f"\nwrote the lifter table into {_rel(args.docs)}")
     print(f"\n{time.monotonic() - t0:.0f} s")

@@ -96,6 +96,17 @@ def test_table_scores_checkpoints_against_constant_depth_and_supervised(table, t
     sup0 = next(ln for ln in text0.splitlines() if ln.startswith("| supervised"))
     assert sup0.split("|")[2].strip() != sup[1]
     assert table.main([*argv, "--rolls", "x"]) == 2
+    # --speed adds one paragraph of throughput at the shipped checkpoint's size beside the roofline
+    assert table.main([*argv, "--speed", "--speed-repeats", "1"]) == 0
+    text = docs.read_text()
+    para = next(ln for ln in text.splitlines() if ln.startswith("Throughput at the size of"))
+    # no checkpoint is named "shipped" here, so the last one is timed
+    assert f"`{flat}`" in para and "G 16 x 1 blocks" in para and "--speed" in text
+    import re
+
+    sps, pps, roof = (float(v.replace(",", "")) for v in
+                      re.findall(r"\*\*([\d,.]+)(?: samples/s| poses/s)?\*\*", para))
+    assert sps > 0 and pps > 0 and 0 < roof < 5
 
 
 def test_the_default_rolls_are_among_the_measured_candidates():
