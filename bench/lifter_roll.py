@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from lifter_eval import load_clips  # noqa: E402
-from lifter_table import DOCS, _rel, machine, parse_checkpoint, replace_section  # noqa: E402
+from lifter_table import DOCS, _rel, machine, parse_checkpoint, write_docs  # noqa: E402
 
 from pose2rig.errors import Pose2RigError  # noqa: E402
 from pose2rig.evaluate import evaluate_lifter, synthetic_views  # noqa: E402
@@ -142,11 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{datetime.date.today().isoformat()}, {machine()}:", "", f"    {command}", "",
             val_text, "", *val_lines, "", test_text, "", *test_lines, ratio.strip(),
         ])
-        from pose2rig.io.atomic import atomic_path
-
-        new = replace_section(args.docs.read_text(), body.rstrip("\n"), title=SECTION_TITLE, begin=BEGIN, end=END)
-        with atomic_path(args.docs) as tmp:
-            tmp.write_text(new)
+        write_docs(body.rstrip("\n"), args.docs, title=SECTION_TITLE, begin=BEGIN, end=END)
         print(f"\nwrote the roll section into {_rel(args.docs)}")
     print(f"\n{time.monotonic() - t0:.0f} s")
     return 0

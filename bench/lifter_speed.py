@@ -319,9 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     m = measure(args.checkpoint, batch=args.batch, repeats=args.repeats, train_iters=args.train_iters,
                 infer_iters=args.infer_iters, chunk_rows=args.chunk)
     if args.write_docs:
-        from lifter_table import replace_section
-
-        from pose2rig.io.atomic import atomic_path
+        from lifter_table import write_docs
 
         env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS") if k in os.environ)
         cmd = (env + " " if env else "") + ".venv/bin/python bench/lifter_speed.py " + " ".join(
@@ -354,9 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             "interleaved rounds).",
         ])
         begin, end = (mark.replace("lifter-speed", f"lifter-speed-t{args.threads}") for mark in (BEGIN, END))
-        with atomic_path(DOCS) as tmp:
-            tmp.write_text(replace_section(DOCS.read_text(), body, begin=begin, end=end,
-                                           title=f"{SECTION_TITLE}, {args.threads} torch thread(s)"))
+        write_docs(body, DOCS, begin=begin, end=end, title=f"{SECTION_TITLE}, {args.threads} torch thread(s)")
         print(f"wrote {DOCS}")
     return 0
 

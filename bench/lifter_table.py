@@ -281,10 +281,12 @@ def replace_section(text: str, body: str, *, title: str = SECTION_TITLE, begin: 
     return f"{head}{begin}\n{body}\n{end}{tail}"
 
 
-def write_docs(body: str, path: Path = DOCS) -> None:
+def write_docs(body: str, path: Path = DOCS, **markers: str) -> None:
+    """Replace a marked section of ``path`` atomically; ``markers``: ``title``, ``begin``, ``end``
+    of :func:`replace_section` (this table's by default). Every bench writes its docs this way."""
     from pose2rig.io.atomic import atomic_path
 
-    new = replace_section(path.read_text(), body)
+    new = replace_section(path.read_text(), body, **markers)
     with atomic_path(path) as tmp:
         tmp.write_text(new)
 
