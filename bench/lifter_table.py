@@ -45,7 +45,7 @@ from lifter_eval import load_clips  # noqa: E402  (the Bandai-1 clip cache, shar
 from pose2rig.errors import Pose2RigError  # noqa: E402
 from pose2rig.evaluate import evaluate_lifter, synthetic_views  # noqa: E402
 from pose2rig.lift import Lifter, load_lifter  # noqa: E402
-from pose2rig.lift.codec import DEFAULT_ROLLS, check_rolls  # noqa: E402
+from pose2rig.lift.codec import DEFAULT_ROLLS, parse_rolls  # noqa: E402
 
 BEGIN = "<!-- lifter-table:begin -->"
 END = "<!-- lifter-table:end -->"
@@ -313,10 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     try:
         named = [parse_checkpoint(s) for s in args.checkpoint]
-        try:
-            rolls = check_rolls(float(a) for a in args.rolls.split(",") if a.strip())
-        except ValueError:
-            raise Pose2RigError(f"--rolls: expected angles in degrees such as -15,0,15, got {args.rolls!r}") from None
+        rolls = parse_rolls(args.rolls)
         names = [n for n, _ in named]
         if len(set(names)) != len(names):
             raise Pose2RigError(f"--checkpoint: names must differ, got {names}")

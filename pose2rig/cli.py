@@ -404,11 +404,11 @@ cli.add_command(_train_command())
 
 
 def _parse_rolls(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, ...]:
-    from pose2rig.lift.codec import check_rolls
+    from pose2rig.lift.codec import parse_rolls
 
     try:
-        return check_rolls([float(v) for v in value.split(",") if v.strip()])
-    except (ValueError, Pose2RigError):
+        return parse_rolls(value)
+    except Pose2RigError:
         raise click.BadParameter(
             f"expected one or more angles in degrees within +-90, such as -15,0,15; got {value!r}"
         ) from None

@@ -286,6 +286,10 @@ def test_roll_averaging_turns_the_view_about_the_root_and_averages_in_one_batch(
     for bad in ((), (float("nan"),), (120.0,), ("x",)):
         with pytest.raises(Pose2RigError, match="rolls"):
             codec.check_rolls(bad)
+    assert codec.parse_rolls(" -15, 0,15 ") == (-15.0, 0.0, 15.0) and codec.parse_rolls("0") == (0.0,)
+    for bad in ("", "a,b", "100", "nan"):
+        with pytest.raises(Pose2RigError, match="rolls"):
+            codec.parse_rolls(bad)
 
 
 def test_lifter_averages_its_generator_over_the_default_rolls_and_mirror_images():

@@ -111,6 +111,14 @@ def check_rolls(rolls) -> tuple[float, ...]:  # noqa: ANN001
     return out
 
 
+def parse_rolls(text: str) -> tuple[float, ...]:
+    """Comma-separated angles in degrees (``"-15,0,15"``) as :func:`check_rolls` gives them."""
+    try:
+        return check_rolls([float(v) for v in str(text).split(",") if v.strip()])
+    except ValueError:
+        raise Pose2RigError(f"rolls must be angles in degrees such as -15,0,15, got {text!r}") from None
+
+
 def view_averaged(offsets_fn, xy, perm: list[int], *, mirror: bool = True, rolls=(0.0,)):  # noqa: ANN001, ANN201 (numpy or torch)
     """Test-time averaging of a depth predictor over views that share every joint's depth (numpy
     or torch, ``(N, J, 2)`` root-centred normalised poses -> ``(N, J)``); ``perm``: each joint's
