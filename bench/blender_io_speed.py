@@ -35,7 +35,7 @@ def main() -> None:
     from scipy.spatial.transform import Rotation
 
     from pose2rig.io import blender
-    from pose2rig.retarget.rig import RigAnimation
+    from pose2rig.rig import RigAnimation
 
     rig = blender.load_rig(CHARACTER)
     m = rig.mesh

@@ -91,7 +91,7 @@ def pose_bank(n: int = 20000) -> torch.Tensor:
     import numpy as np
     from lifter_eval import load_clips
 
-    from pose2rig.train.data import bvh_files
+    from pose2rig.io.mocap import bvh_files
 
     data = REPO.parent / "shared" / "data" / "mocap" / "bandai1"
     clips = load_clips(bvh_files((data,)), REPO / "runs" / "bench_cache" / f"{data.name}.npz")

@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         names = [n for n, _ in named]
         if len(set(names)) != len(names):
             raise Pose2RigError(f"--checkpoint: names must differ, got {names}")
-        from pose2rig.train.data import bvh_files
+        from pose2rig.io.mocap import bvh_files
 
         files = bvh_files((args.data,))
         clips = load_clips(files, args.cache_dir / f"{args.data.name}.npz")

@@ -11,7 +11,7 @@ Two backends, one result (a new action on the armature, one key per video frame)
 - library: the ``pose2rig`` package is importable in Blender's Python. A worker thread runs
   :func:`pose2rig.pipeline.convert` (its progress callback raises ``Cancelled`` when asked to
   stop); the main thread then animates the armature with one call,
-  :func:`pose2rig.io.blender_scene.animate_armature`.
+  :func:`pose2rig.armature.animate_armature`.
 - executable: a ``pose2rig`` command (the add-on's preferences, else found on PATH) in two
   subprocesses: ``pose2rig --progress json convert VIDEO --npz poses.npz ...`` (progress read from
   its JSON lines), then ``pose2rig retarget poses.npz --rig armature.blend --blend-action
@@ -272,7 +272,7 @@ class LibraryJob(Job):
             self._end(*self._outcome)
             return True
         from pose2rig.errors import Pose2RigError
-        from pose2rig.io.blender_scene import animate_armature
+        from pose2rig.armature import animate_armature
 
         r = self.request
         obj = _armature(r.armature)

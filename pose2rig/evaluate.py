@@ -370,7 +370,7 @@ def evaluate_checkpoints(
         data: BVH files or folders: mocap filmed by fixed-seed virtual cameras
             (:func:`synthetic_views` with ``seed``, ``frame_step``, ``max_poses``).
         h36m_3d, h36m_cameras, h36m_2d: Human3.6M files instead
-            (:func:`pose2rig.train.h36m.h36m_eval_data` of ``subjects`` every ``frame_step``-th
+            (:func:`pose2rig.io.h36m.h36m_eval_data` of ``subjects`` every ``frame_step``-th
             frame; 2D from ``h36m_2d`` when given, else ground truth projected).
         mirror: mirror-average the lifters (:attr:`pose2rig.lift.Lifter.mirror`, as ``lift``).
         rolls: average over these camera rolls in degrees (:attr:`pose2rig.lift.Lifter.rolls`,
@@ -409,7 +409,7 @@ def evaluate_checkpoints(
             )
     actions = None
     if h36m_3d is not None:
-        from pose2rig.train.h36m import h36m_eval_data
+        from pose2rig.io.h36m import h36m_eval_data
 
         if h36m_cameras is None:
             raise Pose2RigError("evaluate: --h36m-3d needs --h36m-cameras (the camera parameters)")
@@ -421,7 +421,7 @@ def evaluate_checkpoints(
                 "subjects": list(subjects), "frame_step": frame_step}
     else:
         from pose2rig.io.mocap import load_bvh_as_h36m17
-        from pose2rig.train.data import bvh_files
+        from pose2rig.io.mocap import bvh_files
 
         files = bvh_files(data)
         clips = [load_bvh_as_h36m17(f).joints for f in files]

@@ -19,7 +19,7 @@ import numpy as np
 from pose2rig.errors import Pose2RigError
 from pose2rig.io.atomic import check_writable
 from pose2rig.progress import Progress
-from pose2rig.retarget.rig import RigAnimation
+from pose2rig.rig import RigAnimation
 from pose2rig.types import Keypoints2D, PoseSequence
 
 log = logging.getLogger(__name__)
@@ -300,7 +300,7 @@ def retarget_file(
     progress: Progress = True,
 ):  # noqa: ANN201
     """Move the motion in ``source`` (a pose2rig ``.npz`` or any BVH mapped onto Human3.6M-17)
-    onto a character; returns the :class:`~pose2rig.retarget.rig.RigAnimation`. Outputs as in
+    onto a character; returns the :class:`~pose2rig.rig.RigAnimation`. Outputs as in
     :func:`convert`, and ``blend_action``: the motion as one Blender action named after
     ``source``, alone in a ``.blend`` file, keyed for the rig's armature
     (:func:`pose2rig.io.blender_scene.write_action_blend`; the Blender add-on appends it)."""

@@ -22,7 +22,7 @@ import numpy as np
 from pose2rig.errors import Pose2RigError
 from pose2rig.progress import Progress, progress_bar
 from pose2rig.retarget.lbs import skin_frame
-from pose2rig.retarget.rig import RigAnimation
+from pose2rig.rig import RigAnimation
 
 if TYPE_CHECKING:
     from pose2rig.video import Frame

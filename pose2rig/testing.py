@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from pose2rig.io.mpfb2 import blender_bone_matrix
-from pose2rig.retarget.rig import Rig, SkinnedMesh
+from pose2rig.rig import Rig, SkinnedMesh
 from pose2rig.skeletons import H36M17
 from pose2rig.types import PoseSequence
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from pose2rig.geometry import matrix_to_quat
-from pose2rig.train.h36m import H36M32_TO_H36M17, load_cameras
+from pose2rig.io.h36m import H36M32_TO_H36M17, load_cameras
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mocap"
 CLIP = DATA / "cmu_iclone" / "001_01.bvh"

@@ -17,7 +17,7 @@ from scipy.spatial.transform import Rotation
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import frame_from_vectors
-from pose2rig.retarget.rig import Rig, RigAnimation, SkinnedMesh
+from pose2rig.rig import Rig, RigAnimation, SkinnedMesh
 
 CHARACTERS = Path(__file__).resolve().parents[2] / "shared" / "data" / "characters"
 C = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # Blender -> world, spelt out

@@ -69,7 +69,8 @@ def _append(bpy, path: Path, obj):
 def test_action_blend_gives_animate_armatures_keys(bpy, poses, tmp_path, from_blend):
     """A rig read from a .blend (its armature moved, turned and scaled) and a rig from elsewhere
     (the armature built at the origin): the appended action holds animate_armature's keys."""
-    from pose2rig.io.blender_scene import FPS_PROPERTY, animate_armature, write_action_blend
+    from pose2rig.armature import FPS_PROPERTY, animate_armature
+    from pose2rig.io.blender_scene import write_action_blend
     from pose2rig.io.rigs import load_rig
     from pose2rig.retarget.character import retarget
 
@@ -107,7 +108,7 @@ def test_action_blend_gives_animate_armatures_keys(bpy, poses, tmp_path, from_bl
 @pytest.mark.slow
 def test_animate_armature_takes_a_mapping_for_unknown_bone_names(bpy, poses):
     from pose2rig.io.blender import build_armature
-    from pose2rig.io.blender_scene import animate_armature
+    from pose2rig.armature import animate_armature
 
     rig = tpose_rig()
     rename = {n: f"b_{n}" for n in rig.bone_names}
@@ -129,7 +130,8 @@ def test_animate_armature_takes_a_mapping_for_unknown_bone_names(bpy, poses):
 
 @pytest.mark.slow
 def test_refusals(bpy, poses, tmp_path):
-    from pose2rig.io.blender_scene import animate_armature, write_action_blend
+    from pose2rig.armature import animate_armature
+    from pose2rig.io.blender_scene import write_action_blend
     from pose2rig.retarget.character import retarget
 
     _empty(bpy)

@@ -12,7 +12,7 @@ import pytest
 
 from pose2rig.io.bvh import read_bvh
 from pose2rig.io.gltf import read_glb_animation, write_glb
-from pose2rig.retarget.rig import RigAnimation
+from pose2rig.rig import RigAnimation
 from pose2rig.testing import tpose_rig
 from test_cli import DATA, REPO, assert_one_line_error, run
 

@@ -23,7 +23,7 @@ from pose2rig.evaluate import (
 )
 from pose2rig.geometry import euler_to_matrix
 from pose2rig.lift import Lifter, skeleton_height
-from pose2rig.train.h36m import TEST_SUBJECTS, h36m_eval_data
+from pose2rig.io.h36m import TEST_SUBJECTS, h36m_eval_data
 
 MOCAP = Path(__file__).resolve().parents[2] / "shared" / "data" / "mocap"
 CLIP = MOCAP / "cmu_iclone" / "001_01.bvh"

@@ -18,7 +18,7 @@ from scipy.spatial.transform import Rotation
 from pose2rig.errors import Pose2RigError
 from pose2rig.io.gltf import load_gltf_rig, read_glb_animation, write_glb
 from pose2rig.retarget.lbs import skin_frame
-from pose2rig.retarget.rig import Rig, RigAnimation, SkinnedMesh
+from pose2rig.rig import Rig, RigAnimation, SkinnedMesh
 
 REPO = Path(__file__).resolve().parents[1]
 CHARACTERS = REPO.parent / "shared" / "data" / "characters"

@@ -8,20 +8,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _h36m_fake import (
+    CAMERA_IDS,
+    cameras_json,
+    clip_h36m17_world_z_up,
+    look_at,
+    write_fake_h36m,
+)
 
-from _h36m_fake import CAMERA_IDS, cameras_json, clip_h36m17_world_z_up, look_at, write_fake_h36m
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import matrix_to_quat
-from pose2rig.lift import codec
-from pose2rig.train.h36m import (
+from pose2rig.io.h36m import (
     H36MCamera,
-    H36MSource,
     canonical_action,
     h36m_eval_data,
     load_cameras,
     load_positions_2d,
     load_positions_3d,
 )
+from pose2rig.lift import codec
+from pose2rig.train.h36m import H36MSource
 from pose2rig.types import Camera
 
 FRAMES = 30

@@ -14,7 +14,7 @@ from pose2rig.io.mocap import load_bvh_as_h36m17
 from pose2rig.retarget.character import retarget
 from pose2rig.retarget.lbs import skin
 from pose2rig.retarget.mapping import load_mapping_file, map_rig
-from pose2rig.retarget.rig import Rig, RigAnimation
+from pose2rig.rig import Rig, RigAnimation
 from pose2rig.testing import TPOSE_H36M17, tpose_rig, tpose_sequence
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -15,7 +15,8 @@ from pose2rig.lift.model import Discriminator, Generator
 from pose2rig.lift.projection import back_project, random_projection
 from pose2rig.train import TrainConfig, train
 from pose2rig.train.loop import Trainer
-from pose2rig.train.data import PoseViews, mirror_poses, subject_of
+from pose2rig.io.mocap import subject_of
+from pose2rig.train.data import PoseViews, mirror_poses
 from pose2rig.train.losses import discriminator_loss, symmetry_loss
 from pose2rig.skeletons import H36M17
 

@@ -44,7 +44,7 @@ import numpy as np
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import euler_to_matrix, matrix_to_quat
 from pose2rig.io.atomic import atomic_path, check_writable
-from pose2rig.retarget.rig import Rig, RigAnimation, SkinnedMesh
+from pose2rig.rig import Rig, RigAnimation, SkinnedMesh
 
 __all__ = [
     "BLENDER_TO_WORLD",

@@ -49,7 +49,7 @@ from pose2rig import __version__
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import matrix_to_quat, quat_to_matrix
 from pose2rig.io.atomic import atomic_path
-from pose2rig.retarget.rig import Rig, RigAnimation, SkinnedMesh
+from pose2rig.rig import Rig, RigAnimation, SkinnedMesh
 
 __all__ = ["load_gltf_rig", "read_glb_animation", "write_glb"]
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -233,3 +234,26 @@ def bvh_foot_headings(motion: BvhMotion, joints: np.ndarray) -> dict[str, np.nda
         n = np.linalg.norm(h, axis=-1, keepdims=True)
         heads[f"{side}_foot"] = np.where(n > 1e-9, h / np.maximum(n, 1e-12), np.nan)
     return heads
+
+
+def subject_of(path: Path) -> int | None:
+    """CMU subject number from a file name: ``007_03`` -> 7, ``scaled_131_01`` -> 131,
+    ``fairmotion_01_01`` -> 1 (the second-last number); None when there is none."""
+    nums = re.findall(r"\d+", Path(path).stem)
+    return int(nums[-2]) if len(nums) >= 2 else None
+
+
+def bvh_files(data: tuple[Path, ...]) -> list[Path]:
+    """The ``*.bvh`` files of each folder in ``data`` (sorted; not recursive), and each file given."""
+    files: list[Path] = []
+    for p in data:
+        p = Path(p)
+        if p.is_dir():
+            files += sorted(p.glob("*.bvh"))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise Pose2RigError(f"mocap data {p} not found; expected a BVH file or a folder of them")
+    if not files:
+        raise Pose2RigError(f"no .bvh files in {', '.join(map(str, data))}")
+    return files

@@ -1,5 +1,5 @@
 """MakeHuman / MPFB2 characters: the base mesh (``base.obj``), a rig (``rig.<name>.json``) and its
-skin weights (``weights.<name>.json``) -> a :class:`~pose2rig.retarget.rig.Rig` with its mesh.
+skin weights (``weights.<name>.json``) -> a :class:`~pose2rig.rig.Rig` with its mesh.
 
 Convention:
     - ``base.obj``: decimetres, Y up, origin mid-body, facing +Z; groups ``body`` (the skin,
@@ -27,7 +27,7 @@ import numpy as np
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import quat_to_matrix
 from pose2rig.io.jsonfile import read_json_object
-from pose2rig.retarget.rig import Rig, SkinnedMesh
+from pose2rig.rig import Rig, SkinnedMesh
 
 __all__ = ["blender_bone_matrix", "load_mpfb2", "read_obj"]
 

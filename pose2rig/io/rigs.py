@@ -19,7 +19,7 @@ import numpy as np
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import continuous_euler_zxy
 from pose2rig.io.bvh import BvhMotion
-from pose2rig.retarget.rig import Rig, RigAnimation
+from pose2rig.rig import Rig, RigAnimation
 
 __all__ = ["DEFAULT_CHARACTER", "RIG_SUFFIXES", "animation_to_bvh", "load_rig", "write_animation"]
 

@@ -1,16 +1,14 @@
 """Joint positions -> rotations on a rig.
 
 :func:`solve_bvh` poses a Human3.6M-17 BVH skeleton; :func:`retarget` animates the user's own
-character (:class:`Rig`, bones found by name with :func:`map_rig`), and :mod:`lbs` deforms its
-mesh.
+character (:class:`pose2rig.rig.Rig`, bones found by name with :func:`map_rig`), and :mod:`lbs`
+deforms its mesh.
 """
 
 from __future__ import annotations
 
 from pose2rig.retarget.character import retarget
 from pose2rig.retarget.mapping import RigMapping, load_mapping_file, map_rig
-from pose2rig.retarget.rig import Rig, RigAnimation, SkinnedMesh
 from pose2rig.retarget.solve import solve_bvh
 
-__all__ = ["Rig", "RigAnimation", "RigMapping", "SkinnedMesh", "load_mapping_file", "map_rig", "retarget",
-           "solve_bvh"]
+__all__ = ["RigMapping", "load_mapping_file", "map_rig", "retarget", "solve_bvh"]

@@ -1,10 +1,10 @@
-"""Joint positions -> an animation of the user's character (:class:`~pose2rig.retarget.rig.Rig`).
+"""Joint positions -> an animation of the user's character (:class:`~pose2rig.rig.Rig`).
 
 Convention:
     - Input: a ``space="world"`` :class:`~pose2rig.types.PoseSequence` (Y up, metres, floor at
       y = 0) whose joint set names ``pelvis``, ``spine``, ``thorax``, ``head`` and left/right
       ``hip``, ``knee``, ``ankle``, ``shoulder``, ``elbow``, ``wrist`` (Human3.6M-17 does).
-    - Output: a :class:`~pose2rig.retarget.rig.RigAnimation`: every bone's rotation relative to
+    - Output: a :class:`~pose2rig.rig.RigAnimation`: every bone's rotation relative to
       its own rest pose, so the rig's rolls and axis conventions never matter.
     - Each mapped part gets a world rotation ``D = F_pose @ F_rest^T`` applied on top of its rest
       orientation, where ``F`` is an orthonormal frame built by the same rule from the source's
@@ -44,7 +44,7 @@ import numpy as np
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import matrix_to_quat
 from pose2rig.retarget.mapping import RigMapping, map_rig
-from pose2rig.retarget.rig import Rig, RigAnimation
+from pose2rig.rig import Rig, RigAnimation
 from pose2rig.types import PoseSequence
 
 __all__ = ["SOURCE_JOINTS", "retarget"]

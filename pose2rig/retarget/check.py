@@ -8,7 +8,7 @@ import numpy as np
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.retarget.mapping import RigMapping
-from pose2rig.retarget.rig import RigAnimation
+from pose2rig.rig import RigAnimation
 from pose2rig.types import PoseSequence
 
 __all__ = ["LIMBS", "direction_errors", "skinned_distance"]

@@ -1,7 +1,7 @@
 """Linear blend skinning: a rig's mesh posed by an animation.
 
 ``v' = sum_k w_k (W_jk @ rest_jk^-1) v`` with the skinning matrices of
-:meth:`pose2rig.retarget.rig.RigAnimation.skinning_matrices`; numpy, one frame at a time so a
+:meth:`pose2rig.rig.RigAnimation.skinning_matrices`; numpy, one frame at a time so a
 long clip never holds ``T x V x 4 x 4`` in memory.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from pose2rig.errors import Pose2RigError
-from pose2rig.retarget.rig import RigAnimation, SkinnedMesh
+from pose2rig.rig import RigAnimation, SkinnedMesh
 
 __all__ = ["skin", "skin_frame"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.io.jsonfile import read_json_object
-from pose2rig.retarget.rig import Rig
+from pose2rig.rig import Rig
 from pose2rig.skeletons.names import match_bones, missing_roles_error
 
 __all__ = ["OPTIONAL_ROLES", "REQUIRED_ROLES", "RigMapping", "load_mapping_file", "map_rig"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from pathlib import Path
 
 import numpy as np
@@ -15,33 +14,12 @@ import torch
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.io.atomic import atomic_path
+from pose2rig.io.mocap import bvh_files, subject_of
 from pose2rig.lift.projection import virtual_camera_views
 from pose2rig.skeletons import H36M17
 from pose2rig.lift.joints import H36M17_SET, JointSet
 
 log = logging.getLogger(__name__)
-
-
-def subject_of(path: Path) -> int | None:
-    """CMU subject number from a file name: ``007_03`` -> 7, ``scaled_131_01`` -> 131,
-    ``fairmotion_01_01`` -> 1 (the second-last number); None when there is none."""
-    nums = re.findall(r"\d+", Path(path).stem)
-    return int(nums[-2]) if len(nums) >= 2 else None
-
-
-def bvh_files(data: tuple[Path, ...]) -> list[Path]:
-    files: list[Path] = []
-    for p in data:
-        p = Path(p)
-        if p.is_dir():
-            files += sorted(p.glob("*.bvh"))
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise Pose2RigError(f"training data {p} not found; expected a BVH file or a folder of them")
-    if not files:
-        raise Pose2RigError(f"no .bvh files in {', '.join(map(str, data))}")
-    return files
 
 
 def load_poses(

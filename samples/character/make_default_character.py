@@ -20,7 +20,7 @@ sys.path.insert(0, str(REPO))
 
 from pose2rig.io.gltf import write_glb  # noqa: E402
 from pose2rig.io.mpfb2 import load_mpfb2  # noqa: E402
-from pose2rig.retarget.rig import RigAnimation, SkinnedMesh  # noqa: E402
+from pose2rig.rig import RigAnimation, SkinnedMesh  # noqa: E402
 
 
 def main() -> None:
