@@ -63,7 +63,8 @@ class POSE2RIG_PG_lift(bpy.types.PropertyGroup):
         name="End", min=0, default=0, description="Last frame of the clip to use (0 = to its end)"
     )
     height: FloatProperty(
-        name="Subject Height", min=0.3, max=3.0, default=1.70, precision=2, step=1,
+        name="Subject Height", min=jobs.DEFAULTS["height_range"][0], max=jobs.DEFAULTS["height_range"][1],
+        default=jobs.DEFAULTS["height"], precision=2, step=1,
         description="The person's standing height in metres; sets the motion's scale",
     )
     smooth: EnumProperty(
@@ -73,19 +74,21 @@ class POSE2RIG_PG_lift(bpy.types.PropertyGroup):
             ("savgol", "Savitzky-Golay", "Polynomial smoothing over a fixed window"),
             ("none", "None", "Raw per-frame poses"),
         ),
-        default="one_euro", description="Temporal filter against jitter",
+        default=jobs.DEFAULTS["smooth"], description="Temporal filter against jitter",
     )
     root_motion: BoolProperty(
-        name="Root Motion", default=True,
+        name="Root Motion", default=jobs.DEFAULTS["root_motion"],
         description="Move the character through space as the person moves; off keeps it in place",
     )
-    fps_mode: EnumProperty(
-        name="Frame Rate",
-        items=(
-            ("CLIP", "Scene Takes the Clip's", "One key per video frame; the scene's frame rate becomes the clip's"),
-            ("SCENE", "Resample to the Scene's", "Resample the motion to the scene's frame rate"),
-        ),
-        default="CLIP",
+    # Scene changes are asked for, as in Blender's own importers
+    set_scene_fps: BoolProperty(
+        name="Set Scene Frame Rate", default=False,
+        description="One key per video frame and the scene takes the clip's frame rate; "
+                    "off: the motion is resampled to the scene's frame rate",
+    )
+    set_frame_range: BoolProperty(
+        name="Set Scene Frame Range", default=False,
+        description="Set the scene's start and end frames to the animation's",
     )
 
 
@@ -122,7 +125,8 @@ def _options(context):
     prefs = _prefs(context)
     return dict(
         armature=s.armature, start_frame=s.start_frame, end_frame=s.end_frame, height=s.height,
-        smooth=s.smooth, root_motion=s.root_motion, fps_mode=s.fps_mode,
+        smooth=s.smooth, root_motion=s.root_motion, set_scene_fps=s.set_scene_fps,
+        set_frame_range=s.set_frame_range,
         backend=prefs.backend if prefs else "AUTO", executable=prefs.executable if prefs else "",
     )
 
@@ -264,7 +268,8 @@ class VIEW3D_PT_pose2rig_lift(bpy.types.Panel):
         layout.prop(s, "height")
         layout.prop(s, "smooth")
         layout.prop(s, "root_motion")
-        layout.prop(s, "fps_mode")
+        layout.prop(s, "set_scene_fps")
+        layout.prop(s, "set_frame_range")
         job = _job
         if job is not None:
             layout.progress(factor=job.fraction, type="BAR", text=job.describe())

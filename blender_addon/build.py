@@ -9,6 +9,11 @@ what ``blender --command extension build`` would make from this folder. The lega
 same modules (no manifest) in a ``pose2rig_addon/`` folder, for Blender's legacy add-on installer (the folder must
 not be called ``pose2rig``: that would hide the pose2rig library from Blender's Python).
 Entries are sorted and dated 1980-01-01, so the same sources give the same bytes.
+
+The zips also hold ``defaults.py``, written here from :mod:`pose2rig.options` (the one source of
+the library's defaults): the panel's default height, smoothing and root motion, so that the add-on
+agrees with ``pose2rig convert`` even where the library is absent (executable mode). That module
+needs only the standard library; it is read from this checkout.
 """
 
 from __future__ import annotations
@@ -23,6 +28,37 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 LEGACY_FOLDER = "pose2rig_addon"
+
+
+DEFAULTS_MODULE = "defaults.py"
+
+
+def panel_defaults() -> dict[str, object]:
+    """The panel's defaults, from :mod:`pose2rig.options` in this checkout."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from pose2rig.options import HEIGHT_RANGE, SMOOTHING, CleanOptions, LiftOptions, WorldOptions
+
+    return {
+        "height": LiftOptions.height,
+        "height_range": HEIGHT_RANGE,
+        "smooth": CleanOptions.smooth,
+        "smoothing": SMOOTHING,
+        "root_motion": WorldOptions.root_motion,
+    }
+
+
+def defaults_source() -> str:
+    """``defaults.py`` of the add-on: :func:`panel_defaults` as Python literals."""
+    lines = [
+        '"""The panel\'s defaults, written by blender_addon/build.py from pose2rig.options; do not edit."""',
+        "",
+        "DEFAULTS = {",
+        *(f"    {k!r}: {v!r}," for k, v in panel_defaults().items()),
+        "}",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def sources(*, legacy: bool = False) -> list[tuple[Path, str]]:
@@ -47,11 +83,13 @@ def build(out: str | os.PathLike[str] | None = None, *, legacy: bool = False) ->
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
-            for path, arcname in sources(legacy=legacy):
+            entries = [(arcname, path.read_bytes()) for path, arcname in sources(legacy=legacy)]
+            entries.append((DEFAULTS_MODULE, defaults_source().encode()))
+            for arcname, data in sorted(entries):
                 info = zipfile.ZipInfo(prefix + arcname, date_time=(1980, 1, 1, 0, 0, 0))
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
-                z.writestr(info, path.read_bytes())
+                z.writestr(info, data)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

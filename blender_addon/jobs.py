@@ -6,7 +6,10 @@ modal operator does it on a timer, :meth:`Job.wait` in a loop) until it returns 
 call :meth:`Job.cancel` at any time. :func:`lift_from_video` does all of it in one blocking call
 for scripts and background mode.
 
-Two backends, one result (a new action on the armature, one key per video frame):
+Two backends, one result: a new action on the armature, one key per scene frame (the motion
+resampled to the scene's frame rate) or, with ``set_scene_fps``, one per video frame. Each bone
+is keyed in its own rotation mode. The scene's frame rate and frame range change only when asked
+(``set_scene_fps``, ``set_frame_range``), as with Blender's own importers.
 
 - library: the ``pose2rig`` package is importable in Blender's Python. A worker thread runs
   :func:`pose2rig.pipeline.convert` (its progress callback raises ``Cancelled`` when asked to
@@ -46,8 +49,12 @@ __all__ = ["Job", "LiftError", "find_executable", "library_available", "lift_fro
 log = logging.getLogger(__name__)
 
 BACKENDS = ("AUTO", "LIBRARY", "EXECUTABLE")
-SMOOTHING = ("one_euro", "savgol", "none")
-FPS_MODES = ("CLIP", "SCENE")
+try:  # written into the add-on's zip by blender_addon/build.py, from pose2rig.options
+    from .defaults import DEFAULTS
+except ImportError:  # pragma: no cover - a source folder that was not built
+    raise ImportError("pose2rig add-on: defaults.py is missing; install the zip that blender_addon/build.py makes") from None
+
+SMOOTHING = tuple(DEFAULTS["smoothing"])
 FPS_PROPERTY = "pose2rig_fps"  # as pose2rig.io.blender_scene.FPS_PROPERTY (the library may be absent)
 _KILL_AFTER_S = 5.0
 
@@ -118,6 +125,8 @@ class Request:
     height: float
     smooth: str
     root_motion: bool
+    set_scene_fps: bool  # the scene takes the animation's frame rate
+    set_frame_range: bool  # the scene takes the animation's frame range
 
 
 class Job:
@@ -242,17 +251,14 @@ class LibraryJob(Job):
             return
         try:
             self._progress("loading pose2rig", 0, None)
+            from pose2rig.options import ConvertOptions
             from pose2rig.pipeline import convert
 
-            result = convert(
-                r.video, npz=self.tmpdir / f"{r.action_name}.npz", start=r.start, end=r.end, fps=r.fps,
-                height=r.height, smooth=r.smooth, root_motion=r.root_motion, cache=False,
-                progress=self._report,
-            )
-            from pose2rig.world import extremities
-
+            options = ConvertOptions.from_flat(start=r.start, end=r.end, fps=r.fps, height=r.height, smooth=r.smooth,
+                                               root_motion=r.root_motion, cache=False)
+            result = convert(r.video, options=options, progress=self._report)  # nothing to write: the poses
             self._poses = result.world_pose
-            self._feet = extremities(result.camera_pose)
+            self._feet = result.extremities
         except Cancelled:
             self._outcome = ("CANCELLED", None)
         except Pose2RigError as e:
@@ -279,7 +285,8 @@ class LibraryJob(Job):
         self._progress("animating", 0, None)
         try:
             action = animate_armature(obj, self._poses, root_motion=r.root_motion, action_name=r.action_name,
-                                      extremities=self._feet)
+                                      extremities=self._feet, set_scene_fps=r.set_scene_fps,
+                                      set_frame_range=r.set_frame_range)
         except Pose2RigError as e:
             raise LiftError(str(e)) from None
         self.action_name = action.name
@@ -378,7 +385,8 @@ class ExecutableJob(Job):
             return False
         self._progress("animating", 0, None)
         action = _append_action(self._action_blend)
-        _assign_action(_armature(self.request.armature), action)
+        _assign_action(_armature(self.request.armature), action, set_scene_fps=self.request.set_scene_fps,
+                       set_frame_range=self.request.set_frame_range)
         self.action_name = action.name
         return True
 
@@ -432,11 +440,12 @@ def _append_action(path: Path):  # noqa: ANN202
 _BONE_PATH = re.compile(r'^pose\.bones\["((?:[^"\\]|\\.)*)"\]\.(\w+)$')
 
 
-def _assign_action(obj, action) -> None:  # noqa: ANN001
+def _assign_action(obj, action, *, set_scene_fps: bool = False, set_frame_range: bool = False) -> None:  # noqa: ANN001
     """Assign an appended pose2rig action (its one slot) to ``obj`` and set the pose channels and
     the scene as :func:`pose2rig.io.blender.key_action` does in the library's own process: keyed
-    bones in quaternion mode at unit scale, unkeyed locations of keyed bones at zero, the scene's
-    fps and frame range from the action."""
+    bones at unit scale, unkeyed locations of keyed bones at zero; rotation modes are left as they
+    are (the subprocess keyed each bone in the mode it had in the armature written by
+    :func:`_write_armature`); only when asked, the scene's fps and frame range from the action."""
     from bpy_extras import anim_utils
 
     if len(action.slots) != 1:
@@ -456,19 +465,19 @@ def _assign_action(obj, action) -> None:  # noqa: ANN001
         pb = obj.pose.bones.get(name)
         if pb is None:
             raise LiftError(f"Armature {obj.name!r} has no bone {name!r}, which the action keys")
-        pb.rotation_mode = "QUATERNION"
         pb.scale = (1.0, 1.0, 1.0)
         if "location" not in channels:
             pb.location = (0.0, 0.0, 0.0)
     scene = bpy.context.scene
     fps = action.get(FPS_PROPERTY)
-    if fps:
+    if set_scene_fps and fps:
         whole = max(1, round(fps))
         scene.render.fps = whole
         scene.render.fps_base = whole / fps
-    first, last = (int(round(f)) for f in action.frame_range)
-    scene.frame_start, scene.frame_end = first, last
-    scene.frame_set(first)
+    if set_frame_range:
+        first, last = (int(round(f)) for f in action.frame_range)
+        scene.frame_start, scene.frame_end = first, last
+        scene.frame_set(first)
 
 
 def start(
@@ -478,10 +487,11 @@ def start(
     armature=None,  # noqa: ANN001
     start_frame: int = 0,
     end_frame: int = 0,
-    height: float = 1.70,
-    smooth: str = "one_euro",
-    root_motion: bool = True,
-    fps_mode: str = "CLIP",
+    height: float = DEFAULTS["height"],
+    smooth: str = DEFAULTS["smooth"],
+    root_motion: bool = DEFAULTS["root_motion"],
+    set_scene_fps: bool = False,
+    set_frame_range: bool = False,
     backend: str = "AUTO",
     executable: str = "",
 ) -> Job:
@@ -496,8 +506,9 @@ def start(
         height: the subject's standing height in metres.
         smooth: ``"one_euro"``, ``"savgol"`` or ``"none"``.
         root_motion: keep the subject's travel (else the character stays in place).
-        fps_mode: ``"CLIP"``: keys at the clip's frame rate, which the scene takes on;
-            ``"SCENE"``: the motion resampled to the scene's frame rate.
+        set_scene_fps: one key per video frame, and the scene takes the clip's frame rate;
+            off (default), the motion is resampled to the scene's frame rate, which stays.
+        set_frame_range: the scene's frame range becomes the animation's (default: unchanged).
         backend: ``"AUTO"`` (the library when importable, else the executable), ``"LIBRARY"``
             or ``"EXECUTABLE"``.
         executable: the ``pose2rig`` command for the executable backend; default: on PATH.
@@ -505,8 +516,8 @@ def start(
     Raises:
         LiftError: no armature, unreadable video, frames out of range, no backend.
     """
-    if backend not in BACKENDS or smooth not in SMOOTHING or fps_mode not in FPS_MODES:
-        raise LiftError(f"Unknown option: backend={backend!r}, smooth={smooth!r}, fps_mode={fps_mode!r}")
+    if backend not in BACKENDS or smooth not in SMOOTHING:
+        raise LiftError(f"Unknown option: backend={backend!r}, smooth={smooth!r}")
     obj = armature if armature is not None else context.active_object
     if obj is None or obj.type != "ARMATURE":
         what = "no active object" if obj is None else f"the active object {obj.name!r} is a {obj.type.lower()}"
@@ -525,8 +536,9 @@ def start(
     scene = context.scene
     request = Request(
         video=video, armature=obj.name, action_name=Path(video).stem or "pose2rig",
-        start=start_s, end=end_s, fps=scene.render.fps / scene.render.fps_base if fps_mode == "SCENE" else None,
+        start=start_s, end=end_s, fps=None if set_scene_fps else scene.render.fps / scene.render.fps_base,
         height=float(height), smooth=smooth, root_motion=bool(root_motion),
+        set_scene_fps=bool(set_scene_fps), set_frame_range=bool(set_frame_range),
     )
     if obj.mode == "EDIT":
         obj.update_from_editmode()

@@ -9,6 +9,7 @@ The add-on's executable mode gets the same keys from ``pose2rig retarget --blend
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,20 +19,25 @@ import numpy as np
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.io.blender_scene import FPS_PROPERTY
+from pose2rig.options import WorldOptions
 from pose2rig.types import PoseSequence
 
 __all__ = ["FPS_PROPERTY", "animate_armature"]
+
+log = logging.getLogger(__name__)
 
 
 def animate_armature(
     obj: Any,
     poses: PoseSequence,
     *,
-    root_motion: bool = True,
+    root_motion: bool = WorldOptions.root_motion,
     action_name: str = "pose2rig",
     frame_start: int = 1,
     rig_map: str | os.PathLike[str] | Mapping[str, str] | None = None,
     extremities: dict[str, np.ndarray] | None = None,
+    set_scene_fps: bool = False,
+    set_frame_range: bool = False,
 ) -> Any:
     """Animate the armature object ``obj`` of the current scene with ``poses``; a new action.
 
@@ -40,7 +46,13 @@ def animate_armature(
     (:func:`~pose2rig.retarget.mapping.map_rig`), retargets
     (:func:`~pose2rig.retarget.character.retarget`) and keys the result with
     :func:`~pose2rig.io.blender.key_action`, which assigns the action (and its slot) to ``obj``
-    and sets the scene's fps and frame range.
+    and keys each bone in its own rotation mode. The action records the animation's frame rate
+    in its custom property :data:`FPS_PROPERTY`.
+
+    The scene is changed only when asked, as Blender's own importers do. Unless
+    ``set_scene_fps``, poses at another rate than the scene's (``render.fps / render.fps_base``)
+    are first resampled to it (:func:`pose2rig.clean.resample`, ``extremities`` alike), so
+    that the keys, one per scene frame, play the motion at its own speed.
 
     Args:
         obj: a ``bpy.types.Object`` of type ``'ARMATURE'``.
@@ -54,9 +66,15 @@ def animate_armature(
             ``--map`` takes.
         extremities: feet headings and hand knuckle lines (:func:`pose2rig.world.extremities`
             of the camera-space poses), as :func:`~pose2rig.retarget.character.retarget` takes.
+        set_scene_fps: key one frame per pose frame and set the scene's frame rate to the
+            poses' (else the poses are resampled to the scene's rate).
+        set_frame_range: set the scene's frame range to the keys' and move it to
+            ``frame_start``.
 
     Returns:
-        The new ``bpy.types.Action`` (one key per frame on every mapped bone's channels).
+        The new ``bpy.types.Action`` (one key per frame on every mapped bone's channels:
+        ``rotation_quaternion``, ``rotation_axis_angle`` or ``rotation_euler`` as the bone's
+        rotation mode, and ``location`` on root bones).
 
     Raises:
         Pose2RigError: ``obj`` is not an armature, its bones cannot be mapped, or ``poses`` is
@@ -75,8 +93,35 @@ def animate_armature(
     elif rig_map is not None:
         overrides = load_mapping_file(Path(rig_map))
     rig = rig_from_armature(obj, with_mesh=False)
-    animation = retarget(poses, rig, mapping=map_rig(rig, overrides), root_motion=root_motion,
-                         extremities=extremities)
-    action = key_action(obj, animation, name=action_name, frame_start=frame_start)
+    mapping = map_rig(rig, overrides)
+    if not set_scene_fps:
+        import bpy  # obj is a bpy object: bpy is there
+
+        render = bpy.context.scene.render
+        poses, extremities = _at_rate(poses, extremities, render.fps / render.fps_base)
+    animation = retarget(poses, rig, mapping=mapping, root_motion=root_motion, extremities=extremities)
+    action = key_action(obj, animation, name=action_name, frame_start=frame_start,
+                        set_scene_fps=set_scene_fps, set_frame_range=set_frame_range)
     action[FPS_PROPERTY] = float(animation.fps)
     return action
+
+
+def _at_rate(
+    poses: PoseSequence, extremities: dict[str, np.ndarray] | None, fps: float
+) -> tuple[PoseSequence, dict[str, np.ndarray] | None]:
+    """``poses`` and its ``extremities`` resampled to ``fps`` (unchanged when already at it);
+    the extremities' directions are interpolated at the new times and made unit again."""
+    if np.isclose(poses.fps, fps, rtol=1e-6, atol=0.0):
+        return poses, extremities
+    from pose2rig.clean import interpolate_at, resample
+
+    log.info("resampling %d frames at %.4g fps to the scene's %.4g fps", poses.num_frames, poses.fps, fps)
+    out = resample(poses, fps=fps)
+    if extremities:
+        moved = {}
+        for key, v in extremities.items():
+            d = interpolate_at(v, poses.timestamps, out.timestamps)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                moved[key] = d / np.linalg.norm(d, axis=-1, keepdims=True)
+        extremities = moved
+    return out, extremities

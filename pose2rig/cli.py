@@ -22,7 +22,16 @@ import click
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from pose2rig import __version__
-from pose2rig.errors import Pose2RigError
+from pose2rig.errors import ArgumentError, Pose2RigError
+from pose2rig.options import (
+    GROUPS,
+    ConvertOptions,
+    DetectOptions,
+    ExportOptions,
+    LiftOptions,
+    Outputs,
+    WorldOptions,
+)
 
 log = logging.getLogger("pose2rig")
 
@@ -91,12 +100,27 @@ def _setup_logging(quiet: bool) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def _flags(group: click.Group, ctx: click.Context) -> dict[str, str]:
+    """Argument name -> the flag of the invoked command that sets it (``rig_map`` -> ``--map``)."""
+    command = group.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
+    out: dict[str, str] = {}
+    for param in command.params if command is not None else ():
+        if isinstance(param, click.Option) and param.name:
+            out[param.name] = next((o for o in param.opts if o.startswith("--")), param.opts[0])
+        elif isinstance(param, click.Argument) and param.name:
+            out[param.name] = param.name.upper()
+    return out
+
+
 class _Group(click.Group):
     """Turns library errors into one line and an exit status instead of a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except ArgumentError as e:  # the library names its arguments; the user typed flags
+            click.echo(f"error: {e.render(_flags(self, ctx))}", err=True)
+            ctx.exit(EXIT_USER_ERROR)
         except Pose2RigError as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(EXIT_USER_ERROR)
@@ -126,16 +150,20 @@ class _Group(click.Group):
               help='Progress as bars on stderr, or as JSON lines on stdout ({"stage", "done", "total"}) '
                    "for programs that run pose2rig.")
 def cli(debug: bool, progress_format: str) -> None:
-    if debug:
-        os.environ["POSE2RIG_DEBUG"] = "1"
-    if progress_format == "json":
-        os.environ["POSE2RIG_PROGRESS"] = "json"
     """Turn a video of a person into animation for a 3D character.
 
     \b
     Quick start:
       pose2rig convert clip.mp4 --bvh clip.bvh --preview clip_preview.mp4
+      pose2rig convert clip.mp4 --fbx clip.fbx --rig character.glb
+      pose2rig retarget mocap.bvh --rig character.fbx --fbx out.fbx
+
+    Run "pose2rig COMMAND --help" for a command's options.
     """
+    if debug:
+        os.environ["POSE2RIG_DEBUG"] = "1"
+    if progress_format == "json":
+        os.environ["POSE2RIG_PROGRESS"] = "json"
 
 
 def _progress(quiet: bool) -> Any:
@@ -146,162 +174,6 @@ def _progress(quiet: bool) -> Any:
 
         return json_reporter()
     return not quiet
-
-
-def _convert_defaults() -> dict[str, Any]:
-    from pose2rig.pipeline import _defaults, convert
-
-    return _defaults(convert)
-
-
-_CONVERT = _convert_defaults()  # defaults live once: in the stage functions' signatures
-
-_existing_file = click.Path(exists=False, dir_okay=False, path_type=Path)
-
-
-@cli.command()
-@click.argument("video", type=_existing_file)
-@click.option("--bvh", type=_existing_file, help="Write the animation as BVH.")
-@click.option("--npz", type=_existing_file, help="Write 2D/3D joints and camera as .npz.")
-@click.option("--preview", type=_existing_file, help="Write a side-by-side preview video (.mp4).")
-@click.option("--start", type=float, help="Start time in seconds.")
-@click.option("--end", type=float, help="End time in seconds.")
-@click.option("--fps", type=float, help="Resample the output to this frame rate.")
-@click.option("--mirror", is_flag=True, help="Flip the video horizontally (selfie footage).")
-@click.option("--height", type=float, default=_CONVERT["height"], show_default=True,
-              help="Subject's standing height (m).")
-@click.option("--fov", type=float, default=_CONVERT["fov"], show_default=True,
-              help="Horizontal field of view (deg).")
-@click.option(
-    "--root-motion",
-    type=click.Choice(["on", "off"]),
-    default="on" if _CONVERT["root_motion"] else "off",
-    show_default=True,
-    help="Keep the subject's travel; off keeps the character in place.",
-)
-@click.option(
-    "--smooth",
-    type=click.Choice(["one_euro", "savgol", "none"]),
-    default=_CONVERT["smooth"],
-    show_default=True,
-    help="Temporal filter against jitter.",
-)
-@click.option("--min-cutoff", type=float, default=_CONVERT["min_cutoff"],
-              show_default=True, help="One-Euro minimum cutoff (Hz): lower is smoother when still.")
-@click.option("--beta", type=float, default=_CONVERT["beta"], show_default=True,
-              help="One-Euro speed coefficient: higher lags less on fast moves.")
-@click.option("--window", type=float, default=_CONVERT["window"], show_default=True,
-              help="Savitzky-Golay window (s).")
-@click.option("--max-gap", type=float, default=_CONVERT["max_gap"], show_default=True,
-              help="Fill detection gaps up to this long (s).")
-@click.option("--units", type=click.Choice(["cm", "m"]), default=_CONVERT["units"], show_default=True,
-              help="BVH length units.")
-@click.option("--checkpoint", type=_existing_file, help="Lifter checkpoint (default: bundled).")
-@click.option("--rig", type=_existing_file,
-              help="Character to animate (.glb/.gltf/.fbx/.blend, MPFB2 rig.*.json); default: the bundled one.")
-@click.option("--fbx", type=_existing_file, help="Write the character's animation as FBX (through bpy).")
-@click.option("--glb", type=_existing_file, help="Write the character's animation as GLB (glTF binary).")
-@click.option("--map", "rig_map", type=_existing_file, help="JSON of role -> bone name overriding the bone mapping.")
-@click.option("--preset", type=click.Choice(["blender", "unity", "unreal"]), default=_CONVERT["preset"],
-              show_default=True, help="FBX axis and scale conventions.")
-@click.option("--character-preview", type=_existing_file,
-              help="Write a video of the skinned character beside the clip (.mp4).")
-@click.option("--no-cache", is_flag=True, help="Do not reuse or write cached detections.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars or info messages.")
-def convert(video: Path, quiet: bool, no_cache: bool, root_motion: str, **kwargs: Any) -> None:
-    """Convert VIDEO into animation: BVH, or FBX/GLB on a character (and optionally an npz and
-    previews). With --rig, --bvh holds the character's skeleton."""
-    from pose2rig.pipeline import convert as run
-
-    _setup_logging(quiet)
-    result = run(
-        video,
-        root_motion=root_motion == "on",
-        cache=not no_cache,
-        progress=_progress(quiet),
-        **kwargs,
-    )
-    if not quiet:
-        for kind, path in result.outputs.items():
-            click.echo(f"wrote {kind}: {path}")
-
-
-@cli.command()
-@click.argument("source", type=_existing_file)
-@click.option("--rig", type=_existing_file,
-              help="Character to animate (.glb/.gltf/.fbx/.blend, MPFB2 rig.*.json); default: the bundled one.")
-@click.option("--fbx", type=_existing_file, help="Write the animation as FBX (through bpy).")
-@click.option("--glb", type=_existing_file, help="Write the animation as GLB (glTF binary).")
-@click.option("--bvh", type=_existing_file, help="Write the character's skeleton and motion as BVH.")
-@click.option("--map", "rig_map", type=_existing_file, help="JSON of role -> bone name overriding the bone mapping.")
-@click.option("--preset", type=click.Choice(["blender", "unity", "unreal"]), default=_CONVERT["preset"],
-              show_default=True, help="FBX axis and scale conventions.")
-@click.option("--root-motion", type=click.Choice(["on", "off"]), default="on", show_default=True,
-              help="Keep the subject's travel; off keeps the character in place.")
-@click.option("--units", type=click.Choice(["cm", "m"]), default=_CONVERT["units"], show_default=True,
-              help="BVH length units.")
-@click.option("--preview", "character_preview", type=_existing_file,
-              help="Write a video of the skinned character (.mp4).")
-@click.option("--blend-action", type=_existing_file,
-              help="Write the animation as one Blender action in a .blend file, keyed for the rig's armature.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars or info messages.")
-def retarget(source: Path, quiet: bool, root_motion: str, **kwargs: Any) -> None:
-    """Move the motion in SOURCE (a pose2rig .npz or any BVH) onto a character."""
-    from pose2rig.pipeline import retarget_file
-
-    _setup_logging(quiet)
-    anim = retarget_file(source, root_motion=root_motion == "on", progress=_progress(quiet), **kwargs)
-    if not quiet:
-        click.echo(f"retargeted {anim.num_frames} frames onto {anim.rig.name} ({anim.rig.num_bones} bones)")
-        for k in ("fbx", "glb", "bvh", "character_preview", "blend_action"):
-            if kwargs.get(k):
-                click.echo(f"wrote {k.replace('_', ' ')}: {kwargs[k]}")
-
-
-@cli.command()
-@click.argument("video", type=_existing_file)
-@click.option("-o", "--output", type=_existing_file, required=True, help="Keypoints .npz to write.")
-@click.option("--start", type=float, help="Start time in seconds.")
-@click.option("--end", type=float, help="End time in seconds.")
-@click.option("--mirror", is_flag=True, help="Flip the video horizontally (selfie footage).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars or info messages.")
-def detect(video: Path, output: Path, start: float | None, end: float | None, mirror: bool,
-           quiet: bool) -> None:
-    """Detect 2D keypoints in VIDEO (Human3.6M-17 order, plus MediaPipe's 33 landmarks)."""
-    from pose2rig.detect import detect_video
-    from pose2rig.io.atomic import check_writable
-    from pose2rig.io.npz import save_keypoints
-
-    _setup_logging(quiet)
-    check_writable(output)
-    kp = detect_video(video, start=start, end=end, mirror=mirror, progress=_progress(quiet))
-    save_keypoints(output, kp)
-    if not quiet:
-        click.echo(f"wrote keypoints: {output} ({kp.num_frames} frames)")
-
-
-@cli.command()
-@click.argument("keypoints", type=_existing_file)
-@click.option("-o", "--output", type=_existing_file, required=True, help="Pose .npz to write.")
-@click.option("--height", type=float, default=1.70, show_default=True, help="Subject height (m).")
-@click.option("--fov", type=float, default=60.0, show_default=True, help="Horizontal FOV (deg).")
-@click.option("--checkpoint", type=_existing_file, help="Lifter checkpoint (default: bundled).")
-@click.option("--quiet", "-q", is_flag=True, help="No info messages.")
-def lift(keypoints: Path, output: Path, height: float, fov: float, checkpoint: Path | None,
-         quiet: bool) -> None:
-    """Lift a keypoints .npz (from `pose2rig detect` or another tool) to 3D camera coordinates."""
-    from pose2rig.io.atomic import check_writable
-    from pose2rig.io.npz import load_keypoints, save_pose
-    from pose2rig.lift import lift as run
-    from pose2rig.lift import load_lifter
-
-    _setup_logging(quiet)
-    check_writable(output)
-    kp = load_keypoints(keypoints)
-    pose = run(kp, lifter=load_lifter(checkpoint), height=height, fov=fov)
-    save_pose(output, pose)
-    if not quiet:
-        click.echo(f"wrote pose: {output} ({pose.num_frames} frames)")
 
 
 def _option_type(annotation: Any) -> tuple[Any, bool]:
@@ -347,31 +219,149 @@ def _attribute_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def _options_from_dataclass(cls: type) -> Any:
-    """Decorator adding one ``--field-name`` option per dataclass field (defaults from the class)."""
-    hints = typing.get_type_hints(cls)
-    helps = _attribute_docs(cls)
+def _options_from_dataclass(
+    *classes: type,
+    only: tuple[str, ...] | None = None,
+    exclude: tuple[str, ...] = (),
+    flags: dict[str, str] | None = None,
+    helps: dict[str, str] | None = None,
+) -> Any:
+    """Decorator adding one option per dataclass field: ``--field-name`` (or the field's
+    ``metadata["flag"]``, or ``flags[name]``), the dataclass's default, the help from the class's
+    ``Attributes:`` block (or ``helps[name]``). The option's value arrives under the field's name.
+    Booleans are ``--name/--no-name`` flags, or a choice of the two words in ``metadata["switch"]``
+    (``--root-motion on|off``), converted back to bool."""
+    specs = []
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        docs = _attribute_docs(cls)
+        for fld in dataclasses.fields(cls):
+            if (only is not None and fld.name not in only) or fld.name in exclude:
+                continue
+            specs.append((fld, hints[fld.name], docs.get(fld.name, "")))
+    if only is not None and len(specs) != len(only):
+        raise RuntimeError(f"no field(s) {sorted(set(only) - {f.name for f, _, _ in specs})} in {classes}")
 
     def decorate(f: Any) -> Any:
-        for fld in reversed(dataclasses.fields(cls)):
-            kind, multiple = _option_type(hints[fld.name])
-            default = fld.default if fld.default is not dataclasses.MISSING else None
-            if fld.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-                default = fld.default_factory()  # type: ignore[misc]
-            name = "--" + fld.name.replace("_", "-")
-            doc = helps.get(fld.name, "")
-            if kind is bool:
-                opt = click.option(f"{name}/--no-{name[2:]}", default=bool(default), show_default=True,
-                                   help=doc)
+        for fld, hint, doc in reversed(specs):
+            kind, multiple = _option_type(hint)
+            default: Any = fld.default
+            factory: Any = fld.default_factory
+            if factory is not dataclasses.MISSING:
+                default = factory()
+            elif default is dataclasses.MISSING:
+                default = None
+            flag = (flags or {}).get(fld.name) or fld.metadata.get("flag") or "--" + fld.name.replace("_", "-")
+            text = (helps or {}).get(fld.name, doc)
+            switch = fld.metadata.get("switch")
+            if kind is bool and switch:
+                yes, no = switch
+                opt = click.option(flag, fld.name, type=click.Choice([yes, no]), default=yes if default else no,
+                                   show_default=True, help=text,
+                                   callback=lambda ctx, param, v, yes=yes: v == yes)
+            elif kind is bool:
+                opt = click.option(f"{flag}/--no-{flag[2:]}", fld.name, default=bool(default), show_default=True,
+                                   help=text)
             else:
                 if isinstance(default, (tuple, list)):
                     default = tuple(str(d) for d in default)
-                opt = click.option(name, fld.name, type=kind, multiple=multiple, default=default,
-                                   show_default=True, help=doc)
+                opt = click.option(flag, fld.name, type=kind, multiple=multiple, default=default,
+                                   show_default=default is not None, help=text)
             f = opt(f)
         return f
 
     return decorate
+
+
+_existing_file = click.Path(exists=False, dir_okay=False, path_type=Path)
+_QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress bars or info messages.")
+_CONVERT_OUTPUTS = ("bvh", "npz", "preview", "fbx", "glb", "character_preview", "blend_action")
+_RETARGET_OUTPUTS = ("fbx", "glb", "bvh", "character_preview", "blend_action")
+
+
+def _outputs(values: dict[str, Any], names: tuple[str, ...]) -> Outputs:
+    """Pop the output paths out of a command's values; at least one must be given."""
+    outputs = Outputs(**{n: values.pop(n) for n in names})
+    if not outputs.items():
+        raise ArgumentError("nothing to write: give at least one of " + ", ".join(f"{{{n}}}" for n in names), *names)
+    return outputs
+
+
+def _echo_outputs(outputs: dict[str, Path]) -> None:
+    for kind, path in outputs.items():
+        click.echo(f"wrote {kind.replace('_', ' ')}: {path}")
+
+
+@cli.command()
+@click.argument("video", type=_existing_file)
+@_options_from_dataclass(Outputs, only=_CONVERT_OUTPUTS)
+@_options_from_dataclass(*(cls for _, cls in GROUPS))
+@_QUIET
+def convert(video: Path, quiet: bool, **values: Any) -> None:
+    """Convert VIDEO into animation: BVH, or FBX/GLB on a character (and optionally an npz and
+    previews). With --rig, --bvh holds the character's skeleton."""
+    from pose2rig.pipeline import convert as run
+
+    _setup_logging(quiet)
+    outputs = _outputs(values, _CONVERT_OUTPUTS)
+    result = run(video, outputs, ConvertOptions.from_flat(**values), progress=_progress(quiet))
+    if not quiet:
+        _echo_outputs(result.outputs)
+
+
+@cli.command()
+@click.argument("source", type=_existing_file)
+@_options_from_dataclass(ExportOptions, only=("rig",))
+@_options_from_dataclass(Outputs, only=("fbx", "glb", "bvh"),
+                         helps={"fbx": "Write the animation as FBX (through bpy).",
+                               "glb": "Write the animation as GLB (glTF binary).",
+                               "bvh": "Write the character's skeleton and motion as BVH."})
+@_options_from_dataclass(ExportOptions, only=("rig_map", "preset"))
+@_options_from_dataclass(WorldOptions)
+@_options_from_dataclass(ExportOptions, only=("units",))
+@_options_from_dataclass(Outputs, only=("character_preview", "blend_action"), flags={"character_preview": "--preview"},
+                         helps={"character_preview": "Write a video of the skinned character (.mp4)."})
+@_QUIET
+def retarget(source: Path, quiet: bool, **values: Any) -> None:
+    """Move the motion in SOURCE (a pose2rig .npz or any BVH) onto a character."""
+    from pose2rig.pipeline import retarget_file
+
+    _setup_logging(quiet)
+    outputs = _outputs(values, _RETARGET_OUTPUTS)
+    anim = retarget_file(source, outputs, ConvertOptions.from_flat(**values), progress=_progress(quiet))
+    if not quiet:
+        click.echo(f"retargeted {anim.num_frames} frames onto {anim.rig.name} ({anim.rig.num_bones} bones)")
+        _echo_outputs(outputs.items())
+
+
+@cli.command()
+@click.argument("video", type=_existing_file)
+@click.option("-o", "--output", type=_existing_file, required=True, help="Keypoints .npz to write.")
+@_options_from_dataclass(DetectOptions, exclude=("cache",))
+@_QUIET
+def detect(video: Path, output: Path, quiet: bool, **values: Any) -> None:
+    """Detect 2D keypoints in VIDEO (Human3.6M-17 order, plus MediaPipe's 33 landmarks)."""
+    from pose2rig.pipeline import detect_keypoints
+
+    _setup_logging(quiet)
+    kp = detect_keypoints(video, output, DetectOptions(**values), progress=_progress(quiet))
+    if not quiet:
+        click.echo(f"wrote keypoints: {output} ({kp.num_frames} frames)")
+
+
+@cli.command()
+@click.argument("keypoints", type=_existing_file)
+@click.option("-o", "--output", type=_existing_file, required=True, help="Pose .npz to write.")
+@_options_from_dataclass(LiftOptions)
+@click.option("--quiet", "-q", is_flag=True, help="No info messages.")
+def lift(keypoints: Path, output: Path, quiet: bool, **values: Any) -> None:
+    """Lift a keypoints .npz (from `pose2rig detect` or another tool) to 3D camera coordinates."""
+    from pose2rig.pipeline import lift_keypoints
+
+    _setup_logging(quiet)
+    pose = lift_keypoints(keypoints, output, LiftOptions(**values))
+    if not quiet:
+        click.echo(f"wrote pose: {output} ({pose.num_frames} frames)")
 
 
 def _train_command() -> click.Command:
@@ -404,7 +394,7 @@ cli.add_command(_train_command())
 
 
 def _parse_rolls(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, ...]:
-    from pose2rig.lift.codec import parse_rolls
+    from pose2rig.evaluate import parse_rolls
 
     try:
         return parse_rolls(value)
@@ -414,11 +404,18 @@ def _parse_rolls(ctx: click.Context, param: click.Parameter, value: str) -> tupl
         ) from None
 
 
+def _signature_defaults(func: Any) -> dict[str, Any]:
+    """Keyword defaults of a library function: defaults live once, in its signature."""
+    import inspect
+
+    return {k: p.default for k, p in inspect.signature(func).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
 def _eval_command() -> click.Command:
     from pose2rig.evaluate import evaluate_checkpoints
-    from pose2rig.pipeline import _defaults
 
-    d = _defaults(evaluate_checkpoints)  # defaults live once: in the library's signature
+    d = _signature_defaults(evaluate_checkpoints)
 
     @click.command(name="eval")
     @click.option("--checkpoint", type=_existing_file, help="Lifter checkpoint (default: bundled).")
@@ -439,7 +436,7 @@ def _eval_command() -> click.Command:
     @click.option("--mirror/--no-mirror", default=d["mirror"], show_default=True,
                   help="Average each pose's lifted depths with its mirror image's, as pose2rig lift does.")
     @click.option("--rolls", type=str, callback=_parse_rolls, show_default=True,
-                  default=",".join(f"{a:g}" for a in d["rolls"]),  # type: ignore[attr-defined]
+                  default=",".join(f"{a:g}" for a in d["rolls"]),
                   help="Also average over these camera rolls (degrees, comma-separated), as pose2rig "
                        "lift does; 0 for none.")
     @click.option("--json", "json_out", type=_existing_file, help="Write the report as JSON.")

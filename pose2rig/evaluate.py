@@ -25,9 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pose2rig.errors import Pose2RigError
+from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.geometry import procrustes_align
-from pose2rig.lift.codec import DEFAULT_ROLLS
+from pose2rig.lift.codec import DEFAULT_ROLLS, parse_rolls
+
+__all__ = ["ALIGNMENT", "all_metrics", "evaluate_checkpoints", "evaluate_lifter", "evaluation_report", "format_report",
+           "mpjpe", "n_mpjpe", "p_mpjpe", "parse_rolls", "pck3d", "protocol_metrics", "scale_align", "synthetic_views"]
 
 
 def _pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -384,9 +387,10 @@ def evaluate_checkpoints(
 
     data = tuple(Path(p) for p in data)
     if bool(data) == (h36m_3d is not None):
-        raise Pose2RigError("evaluate: give either --data (BVH mocap) or --h36m-3d with --h36m-cameras")
+        raise ArgumentError("evaluate: give either {data} (BVH mocap) or {h36m_3d} with {h36m_cameras}", "data", "h36m_3d",
+                            "h36m_cameras")
     if frame_step < 1:
-        raise Pose2RigError(f"--frame-step must be at least 1, got {frame_step}")
+        raise ArgumentError(f"{{frame_step}} must be at least 1, got {frame_step}", "frame_step")
     if json_out is not None:
         from pose2rig.io.atomic import check_writable
 
@@ -403,16 +407,16 @@ def evaluate_checkpoints(
     if reference is not None:
         models["reference"] = load(reference)
         if models["reference"].joint_set_name != lifter.joint_set_name:  # type: ignore[attr-defined]
-            raise Pose2RigError(
-                f"evaluate: --reference predicts {models['reference'].joint_set_name!r} joints, "  # type: ignore[attr-defined]
-                f"the checkpoint {lifter.joint_set_name!r}; compare lifters of one joint set"  # type: ignore[attr-defined]
+            raise ArgumentError(
+                f"evaluate: {{reference}} predicts {models['reference'].joint_set_name!r} joints, "  # type: ignore[attr-defined]
+                f"the checkpoint {lifter.joint_set_name!r}; compare lifters of one joint set", "reference"  # type: ignore[attr-defined]
             )
     actions = None
     if h36m_3d is not None:
         from pose2rig.io.h36m import h36m_eval_data
 
         if h36m_cameras is None:
-            raise Pose2RigError("evaluate: --h36m-3d needs --h36m-cameras (the camera parameters)")
+            raise ArgumentError("evaluate: {h36m_3d} needs {h36m_cameras} (the camera parameters)", "h36m_3d", "h36m_cameras")
         ev = h36m_eval_data(positions_3d=h36m_3d, cameras=h36m_cameras, positions_2d=h36m_2d,
                             subjects=tuple(subjects), frame_step=frame_step)
         pixels, gt, actions = ev.pixels, ev.gt_camera, ev.actions
@@ -420,8 +424,7 @@ def evaluate_checkpoints(
                 "h36m_2d": str(h36m_2d) if h36m_2d is not None else "ground truth projected",
                 "subjects": list(subjects), "frame_step": frame_step}
     else:
-        from pose2rig.io.mocap import load_bvh_as_h36m17
-        from pose2rig.io.mocap import bvh_files
+        from pose2rig.io.mocap import bvh_files, load_bvh_as_h36m17
 
         files = bvh_files(data)
         clips = [load_bvh_as_h36m17(f).joints for f in files]

@@ -1,64 +1,71 @@
-"""Chains the stages for one clip: video -> 2D -> 3D -> clean-up -> world -> BVH / npz / preview.
+"""Chains the stages for one clip: video -> 2D -> 3D -> clean-up -> world -> character -> files.
 
 Each stage is a plain function of another package; this module only orders them, checks the
-outputs can be written before any work starts, and times each stage.
+outputs can be written before any work starts, and times each stage. Its functions and
+:class:`ConvertResult` are the public API that the CLI, the Blender add-on and batch runs call.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pose2rig.errors import Pose2RigError
+from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.io.atomic import check_writable
+from pose2rig.options import ConvertOptions, DetectOptions, LiftOptions, Outputs
 from pose2rig.progress import Progress
-from pose2rig.rig import RigAnimation
+from pose2rig.rig import Rig, RigAnimation
 from pose2rig.types import Keypoints2D, PoseSequence
+
+if TYPE_CHECKING:
+    from pose2rig.retarget.mapping import RigMapping
+
+__all__ = ["ConvertResult", "convert", "detect_keypoints", "hold_missing_frames", "lift_keypoints",
+           "load_character", "retarget_file"]
 
 log = logging.getLogger(__name__)
 
 
-def _defaults(func: object) -> dict[str, object]:
-    """Keyword defaults of a stage function: defaults live once, in the stage's signature."""
-    return {
-        k: p.default
-        for k, p in inspect.signature(func).parameters.items()  # type: ignore[arg-type]
-        if p.default is not inspect.Parameter.empty
-    }
-
-
-def _stage_defaults() -> dict[str, object]:
-    from pose2rig.clean import fill_gaps, smooth
-    from pose2rig.lift.infer import lift
-    from pose2rig.retarget import solve_bvh
-    from pose2rig.world import to_world
-
-    d: dict[str, object] = {}
-    for f in (fill_gaps, smooth, to_world, lift, solve_bvh):
-        d.update(_defaults(f))
-    return d
-
-
-_D = _stage_defaults()
-
-
-@dataclass
+@dataclass(frozen=True)
 class ConvertResult:
-    """What :func:`convert` made: the poses, the files it wrote and seconds spent per stage."""
+    """What :func:`convert` made: everything a caller needs, without reading the files back.
+
+    Attributes:
+        keypoints: the detected 2D keypoints, as detected (gaps not filled).
+        camera_pose: 3D joints in the camera frame (OpenCV axes, metres), gaps filled, smoothed
+            and resampled as the options asked.
+        world_pose: the same in the world frame (Y up, floor at y = 0, facing +Z; root motion
+            removed when the options said so).
+        world_rotation, world_translation: ``(3, 3)`` and ``(3,)`` float64, the rigid map
+            ``p_world = R @ p_camera + t`` (:func:`pose2rig.world.world_transform`), before any
+            root motion is removed.
+        extremities: the feet's headings and the hands' knuckle lines in the world frame
+            (:func:`pose2rig.world.extremities`; ``{}`` where MediaPipe's landmarks are
+            missing), as :func:`pose2rig.retarget.retarget` and
+            :func:`pose2rig.armature.animate_armature` take them.
+        animation: the character's animation, when an output needed the character.
+        outputs: the files written, by kind.
+        timings: seconds spent per stage.
+        options: the options it ran with.
+    """
 
     keypoints: Keypoints2D
     camera_pose: PoseSequence
     world_pose: PoseSequence
+    world_rotation: np.ndarray
+    world_translation: np.ndarray
+    extremities: dict[str, np.ndarray]
+    animation: RigAnimation | None = None
     outputs: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    animation: RigAnimation | None = None
+    options: ConvertOptions = field(default_factory=ConvertOptions)
 
 
 @contextmanager
@@ -103,160 +110,160 @@ def hold_missing_frames(pose: PoseSequence) -> PoseSequence:
 
 def convert(
     video: str | Path,
+    outputs: Outputs | None = None,
+    options: ConvertOptions | None = None,
     *,
-    bvh: str | Path | None = None,
-    npz: str | Path | None = None,
-    preview: str | Path | None = None,
-    start: float | None = None,
-    end: float | None = None,
-    fps: float | None = None,
-    mirror: bool = False,
-    height: float = _D["height"],  # type: ignore[assignment]
-    fov: float = _D["fov"],  # type: ignore[assignment]
-    root_motion: bool = _D["root_motion"],  # type: ignore[assignment]
-    smooth: str = _D["method"],  # type: ignore[assignment]
-    min_cutoff: float = _D["min_cutoff"],  # type: ignore[assignment]
-    beta: float = _D["beta"],  # type: ignore[assignment]
-    window: float = _D["window"],  # type: ignore[assignment]
-    max_gap: float = _D["max_gap"],  # type: ignore[assignment]
-    units: str = _D["units"],  # type: ignore[assignment]
-    checkpoint: str | Path | None = None,
-    rig: str | Path | None = None,
-    fbx: str | Path | None = None,
-    glb: str | Path | None = None,
-    rig_map: str | Path | None = None,
-    preset: str = "blender",
-    character_preview: str | Path | None = None,
-    cache: bool = True,
     progress: Progress = True,
 ) -> ConvertResult:
     """Convert one video into animation: BVH, FBX or GLB (and optionally an npz and previews).
 
     Args:
         video: the clip to read.
-        bvh, npz, preview: output paths; each is written atomically, or not at all on failure.
-        start, end: seconds of the clip to use.
-        fps: resample the output to this frame rate (default: the clip's own rate; variable-rate
-            clips are always put on a uniform grid).
-        mirror: flip frames horizontally (selfie footage).
-        height: the subject's standing height in metres; sets the metric scale.
-        fov: the camera's horizontal field of view in degrees.
-        root_motion: keep the pelvis's travel over the floor; off keeps the character in place.
-        smooth, min_cutoff, beta, window: the temporal filter and its parameters.
-        max_gap: longest detection gap, in seconds, that is filled by interpolation.
-        units: BVH length units, ``"cm"`` or ``"m"``.
-        checkpoint: a lifter checkpoint other than the bundled one.
-        rig: the character to animate (``.glb``, ``.gltf``, ``.fbx``, ``.blend`` or an MPFB2
-            ``rig.*.json``); with it ``bvh`` holds the character's skeleton. FBX, GLB and the
-            character preview use the bundled character when no rig is given.
-        fbx, glb: the character's animation as FBX (through Blender's bpy) or GLB.
-        rig_map: JSON file of role -> bone name overriding the automatic bone mapping.
-        preset: FBX axis and scale conventions: ``blender``, ``unity`` or ``unreal``.
-        character_preview: a video of the skinned character beside the clip (.mp4).
-        cache: reuse (and write) detection results beside the outputs.
+        outputs: the files to write (:class:`~pose2rig.options.Outputs`); each is written
+            atomically, or not at all on failure. None or none given: nothing is written (the
+            result still holds every pose). With ``options.export.rig``, ``bvh`` holds the
+            character's skeleton; FBX, GLB, the character preview and the Blender action use
+            the bundled character when no rig is given.
+        options: what to do (:class:`~pose2rig.options.ConvertOptions`; default: the defaults).
         progress: progress bars (True), silence (False) or a callback ``report(stage, done,
             total)`` that may raise :class:`pose2rig.progress.Cancelled` (:mod:`pose2rig.progress`).
+
+    Raises:
+        Pose2RigError: bad input (unreadable video, nobody in it, a rig without the bones
+            needed, an output that cannot be written), before any long work where it can tell.
     """
-    from pose2rig.clean import fill_gaps, resample
-    from pose2rig.clean import smooth as smooth_pose
+    from pose2rig.clean import fill_gaps, resample, smooth
     from pose2rig.detect import detect_video
     from pose2rig.lift import lift, load_lifter
     from pose2rig.video import probe
-    from pose2rig.world import to_world
+    from pose2rig.world import extremities, to_world, world_transform
 
     video = Path(video)
-    outputs = {
-        k: Path(v)
-        for k, v in (("bvh", bvh), ("npz", npz), ("preview", preview), ("fbx", fbx), ("glb", glb),
-                     ("character_preview", character_preview))
-        if v
-    }
-    if not outputs:
-        raise Pose2RigError(
-            "nothing to write: give at least one of --bvh, --fbx, --glb, --npz, --preview, --character-preview"
+    o = options if options is not None else ConvertOptions()
+    wanted = (outputs if outputs is not None else Outputs()).items()
+    use_rig = o.export.rig is not None
+    shows_character = outputs is not None and outputs.character
+    if use_rig and not (shows_character or "bvh" in wanted):
+        raise ArgumentError(
+            "{rig} needs an output for the character: {fbx}, {glb}, {bvh}, {character_preview} or {blend_action}",
+            "rig", "fbx", "glb", "bvh", "character_preview", "blend_action",
         )
-    character = rig is not None or any(k in outputs for k in ("fbx", "glb", "character_preview"))
-    if rig is not None and not any(k in outputs for k in ("bvh", "fbx", "glb", "character_preview")):
-        raise Pose2RigError("--rig needs an output for the character: --fbx, --glb, --bvh or --character-preview")
-    if units not in ("cm", "m"):
-        raise Pose2RigError(f"--units must be cm or m, got {units!r}")
-    if fps is not None and not 0 < fps <= 240:
-        raise Pose2RigError(f"--fps must be in (0, 240], got {fps}")
-    for p in outputs.values():
+    for p in wanted.values():
         check_writable(p)
     timings: dict[str, float] = {}
     target = mapping = None
-    if character:  # read the character first: a bad rig fails before minutes of video work
+    if use_rig or shows_character:  # read the character first: a bad rig fails before minutes of video work
         with _timed(timings, "rig"):
-            target, mapping = load_character(rig, rig_map)
+            target, mapping = load_character(o.export.rig, o.export.rig_map)
 
     with _timed(timings, "probe"):
         info = probe(video)
-    lifter = load_lifter(Path(checkpoint) if checkpoint else None)
+    lifter = load_lifter(o.lift.checkpoint)
 
-    cache_path = keypoints_cache_path(video, next(iter(outputs.values())).parent) if cache else None
+    d = o.detect
+    cache_path = keypoints_cache_path(video, next(iter(wanted.values())).parent) if d.cache and wanted else None
     with _timed(timings, "decode+detect"):
-        kp = detect_video(
-            video, start=start, end=end, mirror=mirror, cache=cache_path, progress=progress
-        )
+        kp = detect_video(video, start=d.start, end=d.end, mirror=d.mirror, cache=cache_path, progress=progress)
+    c = o.clean
     with _timed(timings, "filter"):
-        kp_filled = fill_gaps(kp, max_gap=max_gap)
+        kp_filled = fill_gaps(kp, max_gap=c.max_gap)
     with _timed(timings, "lift"):
-        cam = lift(kp_filled, lifter=lifter, height=height, fov=fov)
+        cam = lift(kp_filled, lifter=lifter, height=o.lift.height, fov=o.lift.fov)
     with _timed(timings, "filter"):
-        cam = smooth_pose(cam, method=smooth, min_cutoff=min_cutoff, beta=beta, window=window)
-        target_fps = fps if fps is not None else (info.fps if info.variable_frame_rate else None)
+        cam = smooth(cam, method=c.smooth, min_cutoff=c.min_cutoff, beta=c.beta, window=c.window)
+        target_fps = o.export.fps if o.export.fps is not None else (info.fps if info.variable_frame_rate else None)
         if target_fps is not None:
             cam = resample(cam, fps=target_fps)
     with _timed(timings, "world"):
-        world = to_world(cam, root_motion=root_motion)
+        world = to_world(cam, root_motion=o.world.root_motion)
+        rotation, translation = world_transform(cam)
+        ends = extremities(cam)
 
-    result = ConvertResult(kp, cam, world, timings=timings)
     animation = None
     if target is not None:
-        from pose2rig.retarget.character import retarget
+        from pose2rig.retarget import retarget
 
         with _timed(timings, "retarget"):
-            from pose2rig.world import extremities
-
-            animation = retarget(hold_missing_frames(world), target, mapping=mapping, root_motion=root_motion,
-                                 extremities=extremities(cam))
+            animation = retarget(hold_missing_frames(world), target, mapping=mapping,
+                                 root_motion=o.world.root_motion, extremities=ends)
         with _timed(timings, "export"):
-            from pose2rig.io.rigs import write_animation
-
-            write_animation(
-                animation, fbx=outputs.get("fbx"), glb=outputs.get("glb"),
-                bvh=outputs.get("bvh") if rig is not None else None, preset=preset, units=units,
-            )
+            _write_character(animation, wanted, o, use_rig=use_rig, action_name=video.stem)
     with _timed(timings, "export"):
-        if "bvh" in outputs and rig is None:
+        if "bvh" in wanted and not use_rig:
             from pose2rig.io.bvh import write_bvh
             from pose2rig.retarget import solve_bvh
 
-            write_bvh(outputs["bvh"], solve_bvh(hold_missing_frames(world), units=units))
-        if "npz" in outputs:
+            write_bvh(wanted["bvh"], solve_bvh(hold_missing_frames(world), units=o.export.units))
+        if "npz" in wanted:
             from pose2rig.io.npz import save_pose
 
-            save_pose(outputs["npz"], cam, world_pose=world)
-    if "preview" in outputs:
+            save_pose(wanted["npz"], cam, world_pose=world)
+    if "preview" in wanted:
         from pose2rig.render import render_preview
         from pose2rig.video import open_video
 
-        with _timed(timings, "preview"), open_video(
-            video, start=start, end=end, mirror=mirror
-        ) as frames:
-            render_preview(
-                outputs["preview"], frames, kp, world, fps=world.fps, progress=progress
-            )
-    if "character_preview" in outputs and animation is not None:
+        with _timed(timings, "preview"), open_video(video, start=d.start, end=d.end, mirror=d.mirror) as frames:
+            render_preview(wanted["preview"], frames, kp, world, fps=world.fps, progress=progress)
+    if "character_preview" in wanted and animation is not None:
         from pose2rig.render_character import render_character_preview
         from pose2rig.video import open_video
 
-        with _timed(timings, "preview"), open_video(video, start=start, end=end, mirror=mirror) as frames:
-            render_character_preview(outputs["character_preview"], animation, frames=frames, progress=progress)
-    result.outputs = outputs
-    result.animation = animation
-    return result
+        with _timed(timings, "preview"), open_video(video, start=d.start, end=d.end, mirror=d.mirror) as frames:
+            render_character_preview(wanted["character_preview"], animation, frames=frames, progress=progress)
+    return ConvertResult(
+        keypoints=kp, camera_pose=cam, world_pose=world, world_rotation=rotation, world_translation=translation,
+        extremities=ends, animation=animation, outputs=wanted, timings=timings, options=o,
+    )
+
+
+def _write_character(animation: RigAnimation, wanted: dict[str, Path], options: ConvertOptions, *,
+                     use_rig: bool, action_name: str) -> None:
+    """The character's files: FBX, GLB, the rig's BVH (when a rig was given) and a Blender action."""
+    from pose2rig.io.rigs import write_animation
+
+    e = options.export
+    write_animation(animation, fbx=wanted.get("fbx"), glb=wanted.get("glb"),
+                    bvh=wanted.get("bvh") if use_rig else None, preset=e.preset, units=e.units)
+    if "blend_action" in wanted:
+        from pose2rig.io.blender_scene import write_action_blend
+
+        write_action_blend(animation, wanted["blend_action"], action_name=action_name)
+
+
+def detect_keypoints(
+    video: str | Path, output: str | Path | None = None, options: DetectOptions | None = None, *,
+    progress: Progress = True,
+) -> Keypoints2D:
+    """2D keypoints of ``video`` (Human3.6M-17, and MediaPipe's 33 landmarks), written to the
+    keypoints ``output`` (.npz, atomically) when given. ``options.cache`` is not used here."""
+    from pose2rig.detect import detect_video
+    from pose2rig.io.npz import save_keypoints
+
+    d = options if options is not None else DetectOptions()
+    if output is not None:
+        check_writable(Path(output))
+    kp = detect_video(video, start=d.start, end=d.end, mirror=d.mirror, progress=progress)
+    if output is not None:
+        save_keypoints(Path(output), kp)
+    return kp
+
+
+def lift_keypoints(
+    keypoints: str | Path, output: str | Path | None = None, options: LiftOptions | None = None,
+) -> PoseSequence:
+    """3D joints in the camera frame from a keypoints file (``pose2rig detect``'s, or another
+    tool's in the same layout), written to the pose ``output`` (.npz, atomically) when given."""
+    from pose2rig.io.npz import load_keypoints, save_pose
+    from pose2rig.lift import lift, load_lifter
+
+    o = options if options is not None else LiftOptions()
+    if output is not None:
+        check_writable(Path(output))
+    kp = load_keypoints(Path(keypoints))
+    pose = lift(kp, lifter=load_lifter(o.checkpoint), height=o.height, fov=o.fov)
+    if output is not None:
+        save_pose(Path(output), pose)
+    return pose
 
 
 def _npz_extremities(path: Path) -> dict[str, np.ndarray] | None:
@@ -273,7 +280,7 @@ def _npz_extremities(path: Path) -> dict[str, np.ndarray] | None:
     return extremities(cam) or None
 
 
-def load_character(rig: str | Path | None, rig_map: str | Path | None = None):  # noqa: ANN201
+def load_character(rig: str | Path | None, rig_map: str | Path | None = None) -> tuple[Rig, RigMapping]:
     """The character (:func:`pose2rig.io.rigs.load_rig`; None = the bundled one) and its bone
     mapping (found by name, ``rig_map`` overriding); raises before any long work starts."""
     from pose2rig.io.rigs import load_rig
@@ -286,35 +293,33 @@ def load_character(rig: str | Path | None, rig_map: str | Path | None = None):  
 
 def retarget_file(
     source: str | Path,
+    outputs: Outputs,
+    options: ConvertOptions | None = None,
     *,
-    rig: str | Path | None = None,
-    fbx: str | Path | None = None,
-    glb: str | Path | None = None,
-    bvh: str | Path | None = None,
-    rig_map: str | Path | None = None,
-    preset: str = "blender",
-    root_motion: bool = True,
-    units: str = "cm",
-    character_preview: str | Path | None = None,
-    blend_action: str | Path | None = None,
     progress: Progress = True,
-):  # noqa: ANN201
+) -> RigAnimation:
     """Move the motion in ``source`` (a pose2rig ``.npz`` or any BVH mapped onto Human3.6M-17)
-    onto a character; returns the :class:`~pose2rig.rig.RigAnimation`. Outputs as in
-    :func:`convert`, and ``blend_action``: the motion as one Blender action named after
-    ``source``, alone in a ``.blend`` file, keyed for the rig's armature
-    (:func:`pose2rig.io.blender_scene.write_action_blend`; the Blender add-on appends it)."""
-    from pose2rig.io.rigs import write_animation
-    from pose2rig.retarget.character import retarget
+    onto a character; returns its :class:`~pose2rig.rig.RigAnimation`.
 
-    outputs = {k: Path(v) for k, v in (("fbx", fbx), ("glb", glb), ("bvh", bvh),
-                                       ("character_preview", character_preview),
-                                       ("blend_action", blend_action)) if v}
-    if not outputs:
-        raise Pose2RigError(
-            "nothing to write: give at least one of --fbx, --glb, --bvh, --preview, --blend-action"
+    ``outputs``: ``fbx``, ``glb``, ``bvh`` (the character's skeleton), ``character_preview``
+    and ``blend_action`` (the motion as one Blender action named after ``source``, alone in a
+    ``.blend`` file, keyed for the rig's armature: :func:`pose2rig.io.blender_scene.write_action_blend`;
+    the Blender add-on appends it). ``options``: the character (``export.rig``, ``rig_map``),
+    ``export.preset`` and ``units``, and ``world.root_motion``; the others do not apply.
+    """
+    from pose2rig.retarget import retarget
+
+    o = options if options is not None else ConvertOptions()
+    wanted = outputs.items()
+    allowed = ("fbx", "glb", "bvh", "character_preview", "blend_action")
+    if not wanted:
+        raise ArgumentError(
+            "nothing to write: give at least one of {fbx}, {glb}, {bvh}, {character_preview}, {blend_action}", *allowed
         )
-    for p in outputs.values():
+    extra = [k for k in wanted if k not in allowed]
+    if extra:
+        raise ArgumentError(f"retarget writes the character only, not {{{extra[0]}}}", extra[0])
+    for p in wanted.values():
         check_writable(p)
     src = Path(source)
     suffix = src.suffix.lower()
@@ -324,10 +329,8 @@ def retarget_file(
         poses = load_pose(src, space="world")
         feet = _npz_extremities(src)
     elif suffix == ".bvh":
-        from pose2rig.io.mocap import load_bvh_as_h36m17
-
         from pose2rig.io.bvh import read_bvh
-        from pose2rig.io.mocap import bvh_foot_headings
+        from pose2rig.io.mocap import bvh_foot_headings, load_bvh_as_h36m17
 
         poses = load_bvh_as_h36m17(src)
         feet = bvh_foot_headings(read_bvh(src), poses.joints) or None
@@ -335,17 +338,12 @@ def retarget_file(
         raise Pose2RigError(
             f"retarget: SOURCE {src} must be a pose2rig .npz or a .bvh file, got {suffix or 'no extension'!r}"
         )
-    target, mapping = load_character(rig, rig_map)
-    animation = retarget(hold_missing_frames(poses), target, mapping=mapping, root_motion=root_motion,
+    target, mapping = load_character(o.export.rig, o.export.rig_map)
+    animation = retarget(hold_missing_frames(poses), target, mapping=mapping, root_motion=o.world.root_motion,
                          extremities=feet)
-    write_animation(animation, fbx=outputs.get("fbx"), glb=outputs.get("glb"), bvh=outputs.get("bvh"),
-                    preset=preset, units=units)
-    if "blend_action" in outputs:
-        from pose2rig.io.blender_scene import write_action_blend
-
-        write_action_blend(animation, outputs["blend_action"], action_name=src.stem)
-    if "character_preview" in outputs:
+    _write_character(animation, wanted, o, use_rig=True, action_name=src.stem)
+    if "character_preview" in wanted:
         from pose2rig.render_character import render_character_preview
 
-        render_character_preview(outputs["character_preview"], animation, progress=progress)
+        render_character_preview(wanted["character_preview"], animation, progress=progress)
     return animation

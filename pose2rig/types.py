@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 
 from pose2rig.errors import Pose2RigError
+from pose2rig.options import LiftOptions, check_fov
 
 Space = Literal["camera", "world"]
 
@@ -180,10 +181,9 @@ class Camera:
         object.__setattr__(self, "image_size", (int(self.image_size[0]), int(self.image_size[1])))
 
     @classmethod
-    def from_fov(cls, image_size: tuple[int, int], fov_deg: float = 60.0) -> Camera:
+    def from_fov(cls, image_size: tuple[int, int], fov_deg: float = LiftOptions.fov) -> Camera:
         """Pinhole camera with horizontal field of view ``fov_deg``, principal point at the centre."""
-        if not 1.0 <= fov_deg <= 179.0:
-            raise Pose2RigError(f"--fov must be between 1 and 179 degrees, got {fov_deg}")
+        check_fov(fov_deg)
         w, h = image_size
         f = 0.5 * w / np.tan(np.radians(fov_deg) / 2)
         k = np.array([[f, 0, w / 2.0], [0, f, h / 2.0], [0, 0, 1.0]])

@@ -22,6 +22,7 @@ import numpy as np
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import CAMERA_TO_YUP, rotation_between
+from pose2rig.options import WorldOptions
 from pose2rig.types import PoseSequence, Skeleton
 
 __all__ = ["ANKLE_HEIGHT", "SOLE_ABOVE_FLOOR", "extremities", "foot_directions", "hand_lines", "to_world",
@@ -139,7 +140,7 @@ def world_transform(
 def to_world(
     seq: PoseSequence,
     *,
-    root_motion: bool = True,
+    root_motion: bool = WorldOptions.root_motion,
     ankle_height: float = ANKLE_HEIGHT,
     floor_percentile: float = 5.0,
     facing_seconds: float = 0.5,

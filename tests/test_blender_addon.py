@@ -26,6 +26,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 VIDEO = REPO.parent / "shared" / "data" / "video" / "tfjs_pose_squats.mp4"  # 65 frames at 5 fps
 CLIP_FRAMES, CLIP_FPS = 65, 5.0
+SCENE_FPS, SCENE_RANGE, SCENE_FRAME = 24, (10, 50), 17  # the scene each test starts from
+MODES = {"thigh_l": "XYZ", "calf_l": "ZXY", "upperarm_l": "YXZ", "lowerarm_r": "AXIS_ANGLE"}
+"""Rotation modes other than quaternions on some of the default character's mapped bones."""
 EXECUTABLE = Path(sys.executable).with_name("pose2rig")
 MODULE = "bl_ext.user_default.pose2rig"
 
@@ -57,7 +60,22 @@ def test_extension_zip_has_the_manifest_at_its_root(tmp_path):
     legacy = build.build(tmp_path / "legacy.zip", legacy=True)
     with zipfile.ZipFile(legacy) as z:
         assert sorted(z.namelist()) == ["pose2rig_addon/LICENSE", "pose2rig_addon/__init__.py",
-                                        "pose2rig_addon/jobs.py"]
+                                        "pose2rig_addon/defaults.py", "pose2rig_addon/jobs.py"]
+
+
+def test_zip_carries_the_libraries_defaults(tmp_path):
+    """build.py writes the panel's defaults from pose2rig.options into the zip, so the add-on
+    agrees with `pose2rig convert` even where the library is absent (executable mode)."""
+    from pose2rig.options import HEIGHT_RANGE, SMOOTHING, ConvertOptions
+
+    build = _build_module()
+    with zipfile.ZipFile(build.build(tmp_path / "a.zip")) as z:
+        source = z.read("defaults.py").decode()
+    namespace: dict = {}
+    exec(compile(source, "defaults.py", "exec"), namespace)  # literals only, made by build.py
+    d, o = namespace["DEFAULTS"], ConvertOptions()
+    assert d == {"height": o.lift.height, "height_range": HEIGHT_RANGE, "smooth": o.clean.smooth,
+                 "smoothing": SMOOTHING, "root_motion": o.world.root_motion}
 
 
 # --------------------------------------------------------------------------------------------
@@ -97,21 +115,32 @@ def _clear(bpy):
     d = bpy.data
     d.batch_remove([*d.objects, *d.armatures, *d.meshes, *d.actions, *d.movieclips])
     scene = bpy.context.scene
-    scene.render.fps, scene.render.fps_base = 24, 1.0
-    for name in ("video", "armature", "start_frame", "end_frame", "height", "smooth", "root_motion", "fps_mode"):
+    scene.render.fps, scene.render.fps_base = SCENE_FPS, 1.0
+    scene.frame_start, scene.frame_end = SCENE_RANGE
+    scene.frame_set(SCENE_FRAME)
+    for name in ("video", "armature", "start_frame", "end_frame", "height", "smooth", "root_motion",
+                 "set_scene_fps", "set_frame_range"):
         scene.pose2rig_lift.property_unset(name)
+
+
+def _hero(rig, modes: dict[str, str] | None = None):
+    """The default character's armature 'Hero' (moved, turned and scaled: the object's transform
+    must survive the trip through the subprocess), active, its bones in quaternion mode but for
+    ``modes``."""
+    from pose2rig.io.blender import build_armature
+
+    obj = build_armature(rig, "Hero")
+    obj.location, obj.rotation_euler, obj.scale = (0.5, -1.0, 0.0), (0.0, 0.0, 0.6), (1.1, 1.1, 1.1)
+    for bone, mode in (modes or {}).items():
+        obj.pose.bones[bone].rotation_mode = mode
+    return obj
 
 
 @pytest.fixture()
 def hero(bpy, addon, mpfb2_rig):
-    """An empty scene at 24 fps with the default character's armature 'Hero' (moved, turned and
-    scaled: the object's transform must survive the trip through the subprocess), active."""
-    from pose2rig.io.blender import build_armature
-
+    """An empty scene at 24 fps, frames 10-50, at frame 17, with :func:`_hero` in it."""
     _clear(bpy)
-    obj = build_armature(mpfb2_rig, "Hero")
-    obj.location, obj.rotation_euler, obj.scale = (0.5, -1.0, 0.0), (0.0, 0.0, 0.6), (1.1, 1.1, 1.1)
-    yield obj
+    yield _hero(mpfb2_rig)
     _clear(bpy)
 
 
@@ -152,25 +181,71 @@ def _mapped_bones(obj) -> set[str]:
     return {rig.bone_names[j] for j in (*m.roles.values(), *m.spine, *m.neck)}
 
 
-def _check_animation(bpy, obj, *, frames: int, fps: float) -> dict:
+def _scene_keys(clip_frames: int, fps: float) -> int:
+    """Keys of ``clip_frames`` video frames resampled to ``fps`` (the first frame's time to the
+    last's, both included)."""
+    return int(np.floor((clip_frames - 1) / CLIP_FPS * fps + 1e-6)) + 1
+
+
+def _channel(mode: str) -> tuple[str, int]:
+    """A rotation mode's pose-bone channel and its length."""
+    return {"QUATERNION": ("rotation_quaternion", 4), "AXIS_ANGLE": ("rotation_axis_angle", 4)}.get(
+        mode, ("rotation_euler", 3))
+
+
+RUNS = {  # what each setting of the two scene options must give on the whole clip
+    "off": dict(settings={}, frames=_scene_keys(CLIP_FRAMES, SCENE_FPS), fps=SCENE_FPS,
+                frame_range=SCENE_RANGE, frame=SCENE_FRAME),
+    "on": dict(settings=dict(set_scene_fps=True, set_frame_range=True), frames=CLIP_FRAMES, fps=CLIP_FPS,
+               frame_range=(1, CLIP_FRAMES), frame=1),
+}
+
+
+def _check_animation(bpy, obj, *, frames: int, fps: float, frame_range: tuple[int, int], frame: int,
+                     modes: dict[str, str] | None = None) -> dict:
+    """The lift's action on ``obj``: ``frames`` keys from frame 1 on each mapped bone's own
+    rotation channel (bones keep their ``modes``), and the scene at ``fps``, ``frame_range`` and
+    ``frame``."""
+    modes = modes or {}
     keys = _keys(bpy, obj)
     assert obj.animation_data.action.name == VIDEO.stem
     for path, (f, v) in keys.items():
         np.testing.assert_array_equal(f, np.arange(1, frames + 1), err_msg=str(path))
         assert np.all(np.isfinite(v)), path
-    keyed = {p.split('"')[1] for p, i in keys if p.endswith("rotation_quaternion")}
-    assert _mapped_bones(obj) <= keyed
-    for bone in keyed:
-        assert all((f'pose.bones["{bone}"].rotation_quaternion', i) in keys for i in range(4))
-        assert obj.pose.bones[bone].rotation_mode == "QUATERNION"
+    assert {pb.name: pb.rotation_mode for pb in obj.pose.bones if pb.rotation_mode != "QUATERNION"} == modes
+    rotations = {p for p, i in keys if ".rotation_" in p}
+    keyed = {p.split('"')[1]: p.rsplit(".", 1)[1] for p in rotations}
+    assert len(keyed) == len(rotations) and _mapped_bones(obj) <= keyed.keys()
+    for bone, channel in keyed.items():
+        want, n = _channel(modes.get(bone, "QUATERNION"))
+        assert channel == want, bone
+        assert {i for p, i in keys if p == f'pose.bones["{bone}"].{channel}'} == set(range(n)), bone
     assert ('pose.bones["Root"].location', 0) in keys  # the root carries the motion
     scene = bpy.context.scene
     assert scene.render.fps / scene.render.fps_base == pytest.approx(fps)
-    assert (scene.frame_start, scene.frame_end) == (1, frames)
+    assert (scene.frame_start, scene.frame_end, scene.frame_current) == (*frame_range, frame)
     # squats: the thighs swing through a large angle
-    w = np.abs(keys['pose.bones["thigh_l"].rotation_quaternion', 0][1])
+    w = np.abs(keys['pose.bones["thigh_r"].rotation_quaternion', 0][1])
     assert np.degrees(2 * np.arccos(np.clip(w.min(), 0, 1))) > 30
     return keys
+
+
+def _posed(bpy, obj, frames) -> np.ndarray:
+    """``(F, B, 4, 4)`` world matrices of ``obj``'s pose bones at ``frames``, as Blender plays
+    the action."""
+    out = []
+    for f in frames:
+        bpy.context.scene.frame_set(int(f))
+        out.append([np.array(obj.matrix_world @ pb.matrix) for pb in obj.pose.bones])
+    return np.array(out)
+
+
+def _check_run(bpy, obj, run: str, modes: dict[str, str] | None = None) -> tuple[dict, np.ndarray]:
+    """:func:`_check_animation` for a lift with ``RUNS[run]``'s settings; its keys and the posed
+    bones at 0, 3, 6, 9 and 12 s (frames at both 5 and 24 fps)."""
+    want = {k: v for k, v in RUNS[run].items() if k != "settings"}
+    keys = _check_animation(bpy, obj, modes=modes, **want)
+    return keys, _posed(bpy, obj, [1 + round(t * want["fps"]) for t in (0, 3, 6, 9, 12)])
 
 
 def _no_new_action(bpy, obj):
@@ -192,7 +267,16 @@ def test_installed_extension_registers_panel_operators_and_preferences(bpy, addo
     prefs = bpy.context.preferences.addons[MODULE].preferences
     assert prefs.backend == "AUTO" and prefs.executable == ""
     s = bpy.context.scene.pose2rig_lift
-    assert (s.height, s.smooth, s.root_motion, s.fps_mode) == (pytest.approx(1.70), "one_euro", True, "CLIP")
+    # the panel's defaults are the library's (pose2rig.options, through the zip's defaults.py)
+    from pose2rig.options import HEIGHT_RANGE, SMOOTHING, ConvertOptions
+
+    o = ConvertOptions()
+    assert (s.height, s.smooth, s.root_motion) == (pytest.approx(o.lift.height), o.clean.smooth, o.world.root_motion)
+    height = type(s).bl_rna.properties["height"]
+    assert (height.hard_min, height.hard_max) == (pytest.approx(HEIGHT_RANGE[0]), pytest.approx(HEIGHT_RANGE[1]))
+    assert tuple(i.identifier for i in type(s).bl_rna.properties["smooth"].enum_items) == SMOOTHING
+    assert addon.jobs.DEFAULTS["height"] == o.lift.height
+    assert (s.set_scene_fps, s.set_frame_range) == (False, False)  # as Blender's own importers
     assert (s.start_frame, s.end_frame) == (0, 0)
     assert addon.jobs.library_available()
 
@@ -202,48 +286,73 @@ def test_installed_extension_registers_panel_operators_and_preferences(bpy, addo
 
 
 @pytest.fixture(scope="module")
-def library_keys(bpy, addon, mpfb2_rig):
-    """Keys made in library mode on 'Hero' (made once: the executable test compares with them)."""
-    from pose2rig.io.blender import build_armature
-
+def library_runs(bpy, addon, mpfb2_rig):
+    """Library mode on the whole clip with the scene options off (every bone in quaternion mode)
+    and on (some bones in Euler and axis-angle ``MODES``), each checked with :func:`_check_run`;
+    made once: the executable tests compare with them. ``{run: (keys, posed bones)}``."""
+    out = {}
+    for run, modes in (("off", None), ("on", MODES)):
+        _clear(bpy)
+        obj = _hero(mpfb2_rig, modes)
+        t0 = time.perf_counter()
+        result = _lift(bpy, addon, backend="LIBRARY", **RUNS[run]["settings"])
+        print(f"library mode, scene options {run}: {time.perf_counter() - t0:.1f} s")
+        assert result == {"FINISHED"}
+        out[run] = _check_run(bpy, obj, run, modes)
     _clear(bpy)
-    obj = build_armature(mpfb2_rig, "Hero")
-    obj.location, obj.rotation_euler, obj.scale = (0.5, -1.0, 0.0), (0.0, 0.0, 0.6), (1.1, 1.1, 1.1)
-    t0 = time.perf_counter()
-    result = _lift(bpy, addon, backend="LIBRARY")
-    print(f"library mode: {time.perf_counter() - t0:.1f} s")
-    assert result == {"FINISHED"}
-    keys = _check_animation(bpy, obj, frames=CLIP_FRAMES, fps=CLIP_FPS)
-    _clear(bpy)
-    return keys
+    return out
 
 
 @pytest.mark.slow
-def test_library_mode_keys_every_clip_frame_on_every_mapped_bone(library_keys):
-    assert len(library_keys) > 4 * 16  # at least the 16 mapped bones' quaternions
+def test_library_mode_keys_every_frame_on_every_mapped_bone_and_changes_the_scene_only_when_asked(library_runs):
+    """Off: the scene keeps its 24 fps, frames 10-50 and frame 17, and the 65 frames at 5 fps
+    (12.8 s) become 308 keys at 24 fps; on: one key per video frame, the scene at 5 fps, frames
+    1-65. Bones in Euler and axis-angle modes keep them and are keyed on those channels."""
+    assert RUNS["off"]["frames"] == 308
+    off, on = library_runs["off"][0], library_runs["on"][0]
+    assert len(off) > 4 * 16  # at least the 16 mapped bones' quaternions
+    assert ('pose.bones["thigh_l"].rotation_euler', 0) in on and ('pose.bones["thigh_l"].rotation_quaternion', 0) in off
+    # the same motion at both rates, at the same speed: the bones are in the same places at
+    # 0, 3, 6, 9 and 12 s (not the same keys: the clean-up runs at each rate)
+    heads_off, heads_on = library_runs["off"][1][..., :3, 3], library_runs["on"][1][..., :3, 3]
+    print(f"largest difference in bone heads between the runs: {np.abs(heads_off - heads_on).max():.3f} m")
+    assert np.abs(heads_off - heads_on).max() < 0.05
 
 
 @pytest.mark.slow
-def test_executable_mode_gives_the_library_modes_keys(bpy, addon, hero, library_keys):
+@pytest.mark.parametrize("run", ["off", "on"])
+def test_executable_mode_poses_the_armature_as_the_library_mode(bpy, addon, hero, library_runs, run):
+    """Same detections, same lifter: the same keys and the same posed armature, whichever
+    rotation modes its bones are in (this one has ``MODES`` where the library's run had
+    quaternions, and the other way round)."""
+    modes = MODES if run == "off" else None
+    for bone, mode in (modes or {}).items():
+        hero.pose.bones[bone].rotation_mode = mode
     t0 = time.perf_counter()
-    assert _lift(bpy, addon, backend="EXECUTABLE") == {"FINISHED"}
-    print(f"executable mode: {time.perf_counter() - t0:.1f} s")
-    keys = _check_animation(bpy, hero, frames=CLIP_FRAMES, fps=CLIP_FPS)
-    assert keys.keys() == library_keys.keys()
-    for path in keys:  # same detections, same lifter: same keys (the npz holds float32 joints)
+    assert _lift(bpy, addon, backend="EXECUTABLE", **RUNS[run]["settings"]) == {"FINISHED"}
+    print(f"executable mode, scene options {run}: {time.perf_counter() - t0:.1f} s")
+    keys, posed = _check_run(bpy, hero, run, modes)
+    library_keys, library_posed = library_runs[run]
+    differ = {p.split('"')[1] for p, i in keys.keys() ^ library_keys.keys()}
+    assert differ == set(MODES)  # only the bones in other modes have other channels
+    for path in keys.keys() & library_keys.keys():  # the npz holds float32 joints
         np.testing.assert_allclose(keys[path][1], library_keys[path][1], atol=1e-3, err_msg=str(path))
+    print(f"largest difference in posed bones: {np.abs(posed - library_posed).max():.2e}")
+    np.testing.assert_allclose(posed, library_posed, atol=1e-4)
 
 
 @pytest.mark.slow
 def test_frame_range_and_resampling_to_the_scene_rate(bpy, addon, hero):
-    """Clip frames 11-30 (20 frames over 3.8 s) resampled to the scene's 10 fps: 38 or 39 keys,
-    and the scene keeps its rate."""
-    bpy.context.scene.render.fps = 10
-    assert _lift(bpy, addon, start_frame=11, end_frame=30, fps_mode="SCENE", smooth="savgol") == {"FINISHED"}
+    """Clip frames 11-30 (20 frames over 3.8 s) resampled to the scene's 10 fps: 38 or 39 keys;
+    the scene keeps its rate and, asked to, takes the keys' frame range."""
+    scene = bpy.context.scene
+    scene.render.fps = 10
+    assert _lift(bpy, addon, start_frame=11, end_frame=30, set_frame_range=True, smooth="savgol") == {"FINISHED"}
     keys = _keys(bpy, hero)
     n = {len(f) for f, _ in keys.values()}
-    assert len(n) == 1 and n.pop() in (38, 39)
-    assert bpy.context.scene.render.fps / bpy.context.scene.render.fps_base == pytest.approx(10.0)
+    assert len(n) == 1 and (n := n.pop()) in (38, 39)
+    assert scene.render.fps / scene.render.fps_base == pytest.approx(10.0)
+    assert (scene.frame_start, scene.frame_end, scene.frame_current) == (1, n, 1)
 
 
 class _Event:
@@ -292,9 +401,10 @@ def test_modal_operator_steps_on_timer_events_passes_others_through_and_esc_canc
             assert ({"WARNING"}, "Lift from video cancelled") in op.reports
             _no_new_action(bpy, hero)
         else:
-            assert result == {"FINISHED"} and "detect 2D" in seen
-            assert op.reports[-1][0] == {"INFO"} and "10 frames" in op.reports[-1][1]
-            assert len(_keys(bpy, hero)[next(iter(_keys(bpy, hero)))][0]) == 10
+            n = _scene_keys(10, SCENE_FPS)  # 1.8 s at the scene's 24 fps
+            assert result == {"FINISHED"} and "detect 2D" in seen and n == 44
+            assert op.reports[-1][0] == {"INFO"} and f"{n} frames" in op.reports[-1][1]
+            assert len(_keys(bpy, hero)[next(iter(_keys(bpy, hero)))][0]) == n
             bpy.data.actions.remove(hero.animation_data.action)
 
 

@@ -185,7 +185,7 @@ def test_object_scale_and_rotation_are_honoured(bpy, B):
         _rig().mesh.vertices @ C, np.ones(6)].T).T[:, :3], atol=1e-6)
 
     anim = _animation(rig)
-    action = B.key_action(obj, anim, name="walk", frame_start=5)
+    action = B.key_action(obj, anim, name="walk", frame_start=5, set_scene_fps=True, set_frame_range=True)
     scene = bpy.context.scene
     assert obj.animation_data.action == action and obj.animation_data.action_slot is not None
     assert (scene.frame_start, scene.frame_end, scene.render.fps, scene.render.fps_base) == (5, 16, 30, 1.0)
@@ -204,6 +204,78 @@ def test_object_scale_and_rotation_are_honoured(bpy, B):
         m = B._C4 @ np.array(obj.matrix_world) @ np.stack([np.array(pb.matrix) for pb in obj.pose.bones])
         m[:, :3, :3] /= 0.01
         assert np.abs(m - want[t, idx]).max() < 1e-4
+
+
+def _spin(axis, turns: float, frames: int) -> np.ndarray:
+    """``(frames, 4)`` quaternions turning ``turns`` times about ``axis`` (bone frame)."""
+    a = np.asarray(axis, dtype=np.float64)
+    angle = 2 * np.pi * turns * np.arange(frames) / (frames - 1)
+    return Rotation.from_rotvec(angle[:, None] * a / np.linalg.norm(a)).as_quat(scalar_first=True)
+
+
+@pytest.mark.slow
+def test_key_action_keeps_rotation_modes_and_the_scene(bpy, B):
+    """Bones in Euler modes (three orders) and axis-angle keep their modes and get continuous
+    keys on those channels, posing the armature as quaternion keys do; by default the scene's
+    frame rate, frame range and current frame stay as they are."""
+    B._empty_scene()
+    rig = _rig(mesh=False)
+    frames = 60
+    anim = _animation(rig, frames=frames, fps=60.0)  # a fine step: no frame turns a bone by 1 rad
+    spin = {"spine": _spin([1, 0, 0.1], 2, frames), "head": _spin([0.1, 1, 0], -2, frames),
+            "thigh.L": _spin([1, 1, 1], 2, frames)}  # twice round: past +-pi and through q = -1
+    q = anim.rotations.copy()
+    for b, turning in spin.items():
+        q[:, rig.bone_names.index(b)] = turning
+    anim = RigAnimation(rig, q, anim.root_positions, anim.fps)
+    modes = {"hips": "QUATERNION", "spine": "XYZ", "head": "ZXY", "thigh.L": "AXIS_ANGLE", "foot.L": "YZX"}
+    plain = B.build_armature(rig, "plain")
+    mixed = B.build_armature(rig, "mixed")
+    for b, mode in modes.items():
+        mixed.pose.bones[b].rotation_mode = mode
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 24, 1.0
+    scene.frame_start, scene.frame_end = 3, 200
+    scene.frame_set(7)
+    B.key_action(plain, anim, name="plain")
+    action = B.key_action(mixed, anim, name="mixed")
+    assert (scene.render.fps, scene.render.fps_base, scene.frame_start, scene.frame_end, scene.frame_current) == (
+        24, 1.0, 3, 200, 7)
+    assert tuple(action.frame_range) == (1.0, frames)
+    assert {pb.name: pb.rotation_mode for pb in mixed.pose.bones} == modes
+    assert {pb.rotation_mode for pb in plain.pose.bones} == {"QUATERNION"}
+
+    from bpy_extras import anim_utils
+
+    bag = anim_utils.action_get_channelbag_for_slot(action, mixed.animation_data.action_slot)
+    keys: dict[str, dict[int, np.ndarray]] = {}
+    for fc in bag.fcurves:
+        co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        assert np.array_equal(co[0::2], np.arange(1, frames + 1))
+        keys.setdefault(fc.data_path, {})[fc.array_index] = co[1::2]
+    channel = {"QUATERNION": "rotation_quaternion", "AXIS_ANGLE": "rotation_axis_angle"}
+    want = {f'pose.bones["{b}"].{channel.get(m, "rotation_euler")}': 3 if m in ("XYZ", "ZXY", "YZX") else 4
+            for b, m in modes.items()}
+    assert {p: len(v) for p, v in keys.items()} == {**want, 'pose.bones["hips"].location': 3}
+    # continuous: a spin twice round unwrapped (not wrapped into +-pi), no flipped axis
+    for b, m in modes.items():
+        v = np.stack([keys[f'pose.bones["{b}"].{channel.get(m, "rotation_euler")}'][i]
+                      for i in range(4 if m in channel else 3)], axis=-1)
+        assert np.abs(np.diff(v, axis=0)).max() < 1.0, b
+    assert np.ptp(keys['pose.bones["spine"].rotation_euler'][0]) > 3 * np.pi
+    assert np.ptp(keys['pose.bones["head"].rotation_euler'][1]) > 3 * np.pi
+    assert np.ptp(keys['pose.bones["thigh.L"].rotation_axis_angle'][0]) > 3 * np.pi
+
+    truth = anim.world_matrices()
+    names = tuple(pb.name for pb in mixed.pose.bones)
+    idx = _by_name(rig, names)
+    for t in range(frames):
+        scene.frame_set(1 + t)
+        got = {o.name: B._C4 @ np.array(o.matrix_world) @ np.stack([np.array(o.pose.bones[n].matrix) for n in names])
+               for o in (plain, mixed)}
+        assert np.abs(got["mixed"] - got["plain"]).max() < 1e-4
+        assert np.abs(got["mixed"] - truth[t, idx]).max() < 1e-4
 
 
 # ---------------------------------------------------------------------------------------------

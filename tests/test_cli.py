@@ -41,6 +41,23 @@ def test_version_and_help() -> None:
     assert proc.returncode == 0
     for command in ("convert", "retarget", "detect", "lift", "train", "eval"):
         assert command in proc.stdout
+    # the group's description and quick start (a docstring, not a string after statements)
+    assert "Turn a video of a person into animation for a 3D character." in proc.stdout
+    assert "Quick start:" in proc.stdout
+    assert "pose2rig convert clip.mp4 --bvh clip.bvh" in proc.stdout
+
+
+def test_errors_show_the_flags_the_user_typed(tmp_path: Path) -> None:
+    """The library names its arguments (fov, rig, rig_map); the command line shows its flags."""
+    proc = run("convert", str(CLIP), "--bvh", str(tmp_path / "o.bvh"), "--fov", "500")
+    assert_one_line_error(proc, "--fov must be between 1 and 179 degrees, got 500")
+    proc = run("convert", str(CLIP), "--npz", str(tmp_path / "o.npz"), "--rig", str(tmp_path / "c.glb"))
+    assert_one_line_error(proc, "--rig needs an output for the character: --fbx, --glb, --bvh, --character-preview")
+    proc = run("convert", str(CLIP), "--bvh", str(tmp_path / "o.bvh"), "--rig", str(tmp_path / "c.obj"))
+    assert_one_line_error(proc, "--rig ", "unsupported character file type '.obj'")
+    proc = run("train", "--ema", "1.5", "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "l.pt"))
+    assert_one_line_error(proc, "--ema must be in [0, 1), got 1.5")
+    assert not (tmp_path / "o.bvh").exists() and not (tmp_path / "o.npz").exists()
 
 
 def test_missing_video(tmp_path: Path) -> None:

@@ -186,5 +186,5 @@ def test_supervised_draws_pair_pixels_with_camera_frame_truth(fake):
     assert np.allclose(px.numpy(), f[:, None] * q, atol=1e-3)
     assert np.all(np.min(np.abs(f[:, None, 0] - [c.focal_length[0] for c in cams]), axis=1) < 1e-2)
     two_d_only = H36MSource(positions_2d=fake["2d"], subjects=("S1",))
-    with pytest.raises(Pose2RigError, match="needs --h36m-3d and --h36m-cameras"):
+    with pytest.raises(Pose2RigError, match="needs h36m_3d and h36m_cameras"):
         two_d_only.sample_3d(4, torch.Generator())

@@ -9,6 +9,7 @@ import pytest
 
 from pose2rig.io.bvh import read_bvh
 from pose2rig.io.npz import load_pose
+from pose2rig.options import ConvertOptions, Outputs
 from pose2rig.pipeline import convert
 from pose2rig.skeletons import H36M17
 
@@ -20,8 +21,8 @@ CLIP = REPO / "samples" / "sports2d_demo.mp4"
 def converted(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("convert")
     result = convert(
-        CLIP, bvh=out / "clip.bvh", npz=out / "clip.npz", preview=out / "clip_preview.mp4",
-        end=2.0, progress=False,
+        CLIP, Outputs(bvh=out / "clip.bvh", npz=out / "clip.npz", preview=out / "clip_preview.mp4"),
+        ConvertOptions.from_flat(end=2.0), progress=False,
     )
     return out, result
 
@@ -91,7 +92,8 @@ def test_second_run_reuses_cached_detections(converted, caplog, monkeypatch) -> 
 
     monkeypatch.setattr(mp_backend.MediaPipePoseDetector, "__call__", no_detector)
     with caplog.at_level("INFO"):
-        again = convert(CLIP, bvh=out / "again.bvh", end=2.0, height=1.8, progress=False)
+        again = convert(CLIP, Outputs(bvh=out / "again.bvh"), ConvertOptions.from_flat(end=2.0, height=1.8),
+                        progress=False)
     assert "from cache" in caplog.text
     np.testing.assert_array_equal(again.keypoints.keypoints, first.keypoints.keypoints)
     assert (out / "again.bvh").exists()
@@ -100,8 +102,8 @@ def test_second_run_reuses_cached_detections(converted, caplog, monkeypatch) -> 
 @pytest.mark.slow
 def test_fps_resampling_mirror_and_root_motion_off(converted) -> None:
     out, first = converted
-    res = convert(CLIP, bvh=out / "half.bvh", end=2.0, fps=15.0, root_motion=False,
-                  progress=False)
+    res = convert(CLIP, Outputs(bvh=out / "half.bvh"),
+                  ConvertOptions.from_flat(end=2.0, fps=15.0, root_motion=False), progress=False)
     motion = read_bvh(out / "half.bvh")
     assert motion.frame_time == pytest.approx(1 / 15, rel=1e-3)
     assert 29 <= motion.num_frames <= 31  # 2 s at 15 fps
@@ -109,7 +111,8 @@ def test_fps_resampling_mirror_and_root_motion_off(converted) -> None:
     ok = np.all(np.isfinite(pelvis), axis=1)
     assert np.ptp(pelvis[ok][:, [0, 2]], axis=0).max() < 1e-4  # in place over the floor
 
-    mirrored = convert(CLIP, npz=out / "mirror.npz", end=2.0, mirror=True, progress=False)
+    mirrored = convert(CLIP, Outputs(npz=out / "mirror.npz"), ConvertOptions.from_flat(end=2.0, mirror=True),
+                       progress=False)
     w = first.keypoints.image_size[0]
     a, b = first.keypoints, mirrored.keypoints
     both = np.all(np.isfinite(a.keypoints), axis=(1, 2)) & np.all(np.isfinite(b.keypoints), axis=(1, 2))
@@ -123,7 +126,7 @@ def test_fps_resampling_mirror_and_root_motion_off(converted) -> None:
 @pytest.mark.parametrize(("clip", "frames"), [("tfjs_pose_squats.mp4", 65), ("tfjs_pose_1.mp4", 120)])
 def test_real_clips_give_one_bvh_frame_per_video_frame(tmp_path, clip: str, frames: int) -> None:
     video = REPO.parent / "shared" / "data" / "video" / clip
-    convert(video, bvh=tmp_path / "o.bvh", preview=tmp_path / "p.mp4", progress=False)
+    convert(video, Outputs(bvh=tmp_path / "o.bvh", preview=tmp_path / "p.mp4"), progress=False)
     motion = read_bvh(tmp_path / "o.bvh")
     assert motion.num_frames == frames
     pos, _ = motion.forward_kinematics()

@@ -140,7 +140,8 @@ def test_rig_without_needed_bones_names_them_and_the_names_tried():
     with pytest.raises(Pose2RigError) as e:
         map_rig(rig)
     msg = str(e.value)
-    assert "left_shin" in msg and "right_upper_arm" in msg and "LeftLeg" in msg and "--map" in msg
+    assert "left_shin" in msg and "right_upper_arm" in msg and "LeftLeg" in msg and "Pass rig_map:" in msg
+    assert "--map" not in msg and "Pass --map:" in e.value.render({"rig_map": "--map"})  # the CLI's spelling
 
 
 def test_mapping_overrides_fix_odd_names_and_bad_ones_are_refused(tmp_path):

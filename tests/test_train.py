@@ -122,7 +122,7 @@ def test_written_generator_is_the_moving_average_of_the_trained_one(tmp_path):
     assert trainer.gen_ema is None
     assert torch.equal(torch.load(off.out, weights_only=True)["generator_state"]["net.out.weight"],
                        trainer.gen.state_dict()["net.out.weight"])
-    with pytest.raises(Pose2RigError, match="--ema"):
+    with pytest.raises(Pose2RigError, match=r"^ema must be in \[0, 1\)"):  # the argument, not a flag
         _config(tmp_path, "bad", ema=1.0)
 
 
@@ -312,7 +312,7 @@ def test_learning_rates_decay_exponentially_to_lr_final(tmp_path):
     train(flat, progress=False)
     ck = torch.load(flat.run_dir / "checkpoint.pt", weights_only=True)
     assert ck["opt_g"]["param_groups"][0]["lr"] == pytest.approx(flat.lr_g)
-    with pytest.raises(Pose2RigError, match="lr-final"):
+    with pytest.raises(Pose2RigError, match="lr_final"):
         _config(tmp_path, "bad", lr_final=0.0)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from pose2rig.clean._common import Track, finite_runs, points_of, with_points
 from pose2rig.errors import Pose2RigError
+from pose2rig.options import CleanOptions
 
 FILLED_CONFIDENCE_FACTOR = 0.5
 """A filled joint's confidence is the lower confidence of the two ends times this factor."""
@@ -16,7 +17,7 @@ def fill_gaps_array(
     confidence: np.ndarray,
     timestamps: np.ndarray,
     *,
-    max_gap: float = 0.5,
+    max_gap: float = CleanOptions.max_gap,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Interpolate runs of missing frames per joint, linearly in time.
 
@@ -58,7 +59,7 @@ def fill_gaps_array(
     return p.astype(np.float32), c.astype(np.float32)
 
 
-def fill_gaps(x: Track, *, max_gap: float = 0.5) -> Track:
+def fill_gaps(x: Track, *, max_gap: float = CleanOptions.max_gap) -> Track:
     """Fill short gaps of a :class:`Keypoints2D` or :class:`PoseSequence`; see
     :func:`fill_gaps_array`. Returns a new object of the same type; ``x`` is not changed.
     ``landmarks33`` is carried along unchanged."""

@@ -25,10 +25,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from pose2rig.clean._common import Track, finite_runs, points_of, subject_scale, with_points
+from pose2rig.clean._common import (
+    Track,
+    finite_runs,
+    points_of,
+    subject_scale,
+    with_points,
+)
 from pose2rig.errors import Pose2RigError
+from pose2rig.options import SMOOTHING, CleanOptions
 
-METHODS = ("one_euro", "savgol", "none")
+METHODS = SMOOTHING
 
 
 def _alpha(cutoff: np.ndarray | float, dt: float | np.ndarray) -> np.ndarray:
@@ -41,8 +48,8 @@ def one_euro_array(
     points: np.ndarray,
     timestamps: np.ndarray,
     *,
-    min_cutoff: float = 3.0,
-    beta: float = 3.0,
+    min_cutoff: float = CleanOptions.min_cutoff,
+    beta: float = CleanOptions.beta,
     d_cutoff: float = 1.0,
 ) -> np.ndarray:
     """One pass of the One-Euro filter, forwards over the true timestamps.
@@ -132,7 +139,7 @@ def _one_euro_runs(
 
 
 def savgol_array(
-    points: np.ndarray, timestamps: np.ndarray, *, window: float = 0.2, polyorder: int = 2
+    points: np.ndarray, timestamps: np.ndarray, *, window: float = CleanOptions.window, polyorder: int = 2
 ) -> np.ndarray:
     """Savitzky-Golay smoothing (:func:`scipy.signal.savgol_filter`) per joint and valid run.
 
@@ -170,11 +177,11 @@ def smooth_array(
     points: np.ndarray,
     timestamps: np.ndarray,
     *,
-    method: str = "one_euro",
-    min_cutoff: float = 3.0,
-    beta: float = 3.0,
+    method: str = CleanOptions.smooth,
+    min_cutoff: float = CleanOptions.min_cutoff,
+    beta: float = CleanOptions.beta,
     d_cutoff: float = 1.0,
-    window: float = 0.2,
+    window: float = CleanOptions.window,
     polyorder: int = 2,
     bidirectional: bool = True,
     pad_seconds: float = 1.0,
@@ -219,11 +226,11 @@ def smooth_array(
 def smooth(
     x: Track,
     *,
-    method: str = "one_euro",
-    min_cutoff: float = 3.0,
-    beta: float = 3.0,
+    method: str = CleanOptions.smooth,
+    min_cutoff: float = CleanOptions.min_cutoff,
+    beta: float = CleanOptions.beta,
     d_cutoff: float = 1.0,
-    window: float = 0.2,
+    window: float = CleanOptions.window,
     polyorder: int = 2,
     bidirectional: bool = True,
     pad_seconds: float = 1.0,

@@ -565,6 +565,45 @@ def _continuous(q: np.ndarray) -> np.ndarray:
     return q * sign[..., None]
 
 
+def _axis_angle(q: np.ndarray) -> np.ndarray:
+    """Sign-continuous quaternions ``(T, 4)`` -> ``(T, 4)`` Blender axis-angle ``(angle, x, y, z)``.
+
+    The axis keeps its direction from frame to frame (flipping it flips the angle's sign), is
+    held through frames with no rotation (no axis of their own; ``(0, 1, 0)``, Blender's
+    default, when no frame has one), and the angle is unwrapped.
+    """
+    s = np.linalg.norm(q[:, 1:], axis=-1)
+    angle = 2.0 * np.arctan2(s, q[:, 0])
+    has = s > 1e-9
+    axis = np.tile([0.0, 1.0, 0.0], (len(q), 1))
+    if has.any():
+        idx = np.maximum.accumulate(np.where(has, np.arange(len(q)), -1))  # the last frame with one
+        idx = np.where(idx < 0, np.argmax(has), idx)  # before the first: the first
+        axis = q[idx, 1:] / s[idx, None]
+    flipped = _continuous(axis)
+    angle = np.unwrap(angle * np.sum(flipped * axis, axis=-1))
+    return np.concatenate([angle[:, None], flipped], axis=-1)
+
+
+def _rotation_channel(mode: str, q: np.ndarray) -> tuple[str, np.ndarray]:
+    """A pose bone's rotation channel in rotation mode ``mode`` and its ``(T, C)`` values for
+    the sign-continuous quaternions ``q (T, 4)``, continuous from frame to frame."""
+    if mode == "QUATERNION":
+        return "rotation_quaternion", q
+    if mode == "AXIS_ANGLE":
+        return "rotation_axis_angle", _axis_angle(q)
+    from mathutils import Quaternion
+
+    # Blender's own Euler from quaternion, each frame nearest the previous (the angles unwrapped
+    # and the equivalent triple picked): one call per frame, only for Euler-mode bones.
+    out = np.empty((len(q), 3))
+    e = None
+    for t, v in enumerate(q.tolist()):
+        e = Quaternion(v).to_euler(mode) if e is None else Quaternion(v).to_euler(mode, e)
+        out[t] = e
+    return "rotation_euler", out
+
+
 def _set_fps(scene: Any, fps: float) -> None:
     whole = max(1, int(round(fps)))
     scene.render.fps = whole
@@ -583,19 +622,43 @@ def _add_curve(bag: Any, path: str, i: int, group: str, frames: np.ndarray, valu
     fc.update()
 
 
-def key_action(obj: Any, animation: RigAnimation, *, name: str = "pose2rig", frame_start: int = 1) -> Any:
+def key_action(
+    obj: Any,
+    animation: RigAnimation,
+    *,
+    name: str = "pose2rig",
+    frame_start: int = 1,
+    set_scene_fps: bool = False,
+    set_frame_range: bool = False,
+) -> Any:
     """Key ``animation`` onto the armature object ``obj`` as a new action, one key per frame.
 
     Bones are matched by name: every bone of ``animation.rig`` must exist in ``obj`` with the
     same parent (``rig_from_armature(obj)`` gives a matching rig); the armature's other bones
-    are not keyed. Each animated bone gets ``rotation_mode = 'QUATERNION'`` and
-    ``rotation_quaternion`` keys (signs made continuous); root bones also get ``location``
-    keys, their world head positions expressed in the bone's rest frame under the object's
-    current transform (any object rotation or scale is honoured). Non-root bones' pose location
-    is reset to zero and every animated bone's scale to one. Keys are LINEAR, written with
-    ``foreach_set`` into the channelbag of a new action slot for ``obj``; the action is assigned
-    to ``obj``, the scene's fps (``fps``/``fps_base``) and frame range are set from the
-    animation, and the scene is moved to ``frame_start``.
+    are not keyed. Each animated bone keeps its rotation mode and is keyed on that mode's
+    channel, continuous from frame to frame: ``rotation_quaternion`` (signs made continuous),
+    ``rotation_axis_angle`` (angle, x, y, z; the axis never flips, the angle is unwrapped) or
+    ``rotation_euler`` in the bone's Euler order (each frame the Euler angles nearest the
+    previous frame's, Blender's ``Quaternion.to_euler(order, compat)``); the posed armature is
+    the same in every mode. Root bones also get ``location`` keys, their world head positions
+    expressed in the bone's rest frame under the object's current transform (any object
+    rotation or scale is honoured). Non-root bones' pose location is reset to zero and every
+    animated bone's scale to one. Keys are LINEAR, at frames ``frame_start + i``, written with
+    ``foreach_set`` into the channelbag of a new action slot for ``obj``; the action is
+    assigned to ``obj`` and its frame range set to the keys'.
+
+    The scene is left alone unless asked, as Blender's own importers do: keys are one per
+    animation frame whatever the scene's frame rate (resample the motion to the scene's rate
+    first to play it at its own speed).
+
+    Args:
+        obj: a ``bpy.types.Object`` of type ``'ARMATURE'``.
+        animation: the motion; its rig's bones are keyed.
+        name: the new action's name (Blender adds ``.001`` on a clash).
+        frame_start: the frame of the first key.
+        set_scene_fps: set the scene's frame rate (``fps``/``fps_base``) to the animation's.
+        set_frame_range: set the scene's frame range to the keys' and move it to
+            ``frame_start``.
 
     Returns:
         The new ``bpy.types.Action``.
@@ -636,11 +699,11 @@ def key_action(obj: Any, animation: RigAnimation, *, name: str = "pose2rig", fra
     bag = anim_utils.action_ensure_channelbag_for_slot(action, slot)
     for j, b in enumerate(rig.bone_names):
         pb = pose[b]
-        pb.rotation_mode = "QUATERNION"
         pb.scale = (1.0, 1.0, 1.0)
         path = f'pose.bones["{bpy.utils.escape_identifier(b)}"]'
-        for i in range(4):
-            _add_curve(bag, f"{path}.rotation_quaternion", i, b, frames, q[:, j, i], linear)
+        channel, values = _rotation_channel(pb.rotation_mode, q[:, j])
+        for i in range(values.shape[1]):
+            _add_curve(bag, f"{path}.{channel}", i, b, frames, values[:, i], linear)
         if j in roots:
             local = _np(pb.bone.matrix_local)
             head_arm = heads_blender[:, roots.index(j)] @ inv_world[:3, :3].T + inv_world[:3, 3]
@@ -653,10 +716,12 @@ def key_action(obj: Any, animation: RigAnimation, *, name: str = "pose2rig", fra
     action.frame_start = float(frames[0])
     action.frame_end = float(frames[-1])
     scene = bpy.context.scene
-    _set_fps(scene, animation.fps)
-    scene.frame_start = int(frames[0])
-    scene.frame_end = int(frames[-1])
-    scene.frame_set(int(frames[0]))
+    if set_scene_fps:
+        _set_fps(scene, animation.fps)
+    if set_frame_range:
+        scene.frame_start = int(frames[0])
+        scene.frame_end = int(frames[-1])
+        scene.frame_set(int(frames[0]))
     return action
 
 
@@ -681,7 +746,7 @@ def _stage(animation: RigAnimation, armature_name: str) -> Any:
     """Empty scene with the rig built and keyed from frame 0; returns the armature object."""
     _empty_scene()
     obj = build_armature(animation.rig, armature_name)
-    key_action(obj, animation, name=animation.rig.name, frame_start=0)
+    key_action(obj, animation, name=animation.rig.name, frame_start=0, set_scene_fps=True, set_frame_range=True)
     for child in obj.children:
         child.select_set(True)
     obj.select_set(True)

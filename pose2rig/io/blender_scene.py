@@ -8,8 +8,8 @@ is :func:`pose2rig.armature.animate_armature`. Both key the action with
 Convention:
     - Keys sit at frames ``frame_start + i``, one per pose frame (``frame_start=1``: Blender's
       first frame). The action records the animation's frame rate in its custom property
-      ``"pose2rig_fps"`` (a ``.blend`` action carries no scene, so whoever appends it sets the
-      scene's rate from there).
+      ``"pose2rig_fps"`` (a ``.blend`` action carries no scene, so whoever appends it may set
+      the scene's rate from there).
     - Axes, units and object transforms: as :mod:`pose2rig.io.blender` (the armature's own
       object transform is honoured; keys are in its bones' rest frames).
 """

@@ -5,8 +5,9 @@ Readers (:func:`load_rig`): ``.glb``/``.gltf`` read directly (pygltflib, no Blen
 ``weights.<name>.json`` and ``base.obj`` beside it). Writers (:func:`write_animation`): FBX
 through ``bpy`` (presets for Blender, Unity and Unreal), GLB directly, BVH in pure Python.
 
-Convention: the bundled default character (:data:`DEFAULT_CHARACTER`) is the CC0 MakeHuman/MPFB2
-body with its game-engine rig (Unreal Mannequin bone names), as a GLB in ``samples/character``.
+Convention: the bundled default character (:func:`default_character`) is the CC0 MakeHuman/MPFB2
+body with its game-engine rig (Unreal Mannequin bone names), as a GLB kept in ``samples/character``
+with its license and shipped as package data.
 """
 
 from __future__ import annotations
@@ -16,28 +17,34 @@ from pathlib import Path
 
 import numpy as np
 
-from pose2rig.errors import Pose2RigError
+from pose2rig.assets import bundled
+from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.geometry import continuous_euler_zxy
 from pose2rig.io.bvh import BvhMotion
 from pose2rig.rig import Rig, RigAnimation
 
-__all__ = ["DEFAULT_CHARACTER", "RIG_SUFFIXES", "animation_to_bvh", "load_rig", "write_animation"]
+__all__ = ["RIG_SUFFIXES", "animation_to_bvh", "default_character", "load_rig", "write_animation"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHARACTER = Path(__file__).resolve().parents[2] / "samples" / "character" / "mpfb2_game_engine.glb"
 RIG_SUFFIXES = (".glb", ".gltf", ".fbx", ".blend", ".json")
 _UNITS = {"cm": 100.0, "m": 1.0}
 
 
+def default_character() -> Path:
+    """The bundled default character's GLB (see the module docstring); raises
+    :class:`Pose2RigError` when the install lacks it."""
+    return bundled("character", "mpfb2_game_engine.glb")
+
+
 def load_rig(path: str | Path | None = None) -> Rig:
     """Read a character (see the module docstring); ``None`` is the bundled default character."""
-    p = Path(path) if path is not None else DEFAULT_CHARACTER
+    p = Path(path) if path is not None else default_character()
     suffix = p.suffix.lower()
     if suffix not in RIG_SUFFIXES:
-        raise Pose2RigError(
-            f"--rig {p}: unsupported character file type {suffix or '(none)'!r}; expected one of "
-            f"{', '.join(RIG_SUFFIXES)} (.json: an MPFB2 rig.<name>.json)"
+        raise ArgumentError(
+            f"{{rig}} {p}: unsupported character file type {suffix or '(none)'!r}; expected one of "
+            f"{', '.join(RIG_SUFFIXES)} (.json: an MPFB2 rig.<name>.json)", "rig"
         )
     if not p.is_file():
         raise Pose2RigError(f"character file {p} not found")
@@ -65,7 +72,7 @@ def animation_to_bvh(animation: RigAnimation, *, units: str = "cm") -> BvhMotion
     Zposition Zrotation Xrotation Yrotation``, joints ``Zrotation Xrotation Yrotation``.
     """
     if units not in _UNITS:
-        raise Pose2RigError(f"--units must be cm or m, got {units!r}")
+        raise ArgumentError(f"{{units}} must be cm or m, got {units!r}", "units")
     rig = animation.rig
     roots = [j for j, p in enumerate(rig.parents) if p < 0]
     if len(roots) != 1:

@@ -21,17 +21,23 @@ from pathlib import Path
 
 import numpy as np
 
+from pose2rig.assets import bundled
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import rotation_between
 from pose2rig.lift import codec
-from pose2rig.skeletons import COCO17_TO_H36M17, H36M17, MEDIAPIPE33_TO_H36M17, map_points
+from pose2rig.options import LiftOptions, check_height
+from pose2rig.skeletons import (
+    COCO17_TO_H36M17,
+    H36M17,
+    MEDIAPIPE33_TO_H36M17,
+    map_points,
+)
 from pose2rig.types import Camera, Keypoints2D, PoseSequence
 
 log = logging.getLogger(__name__)
 
 FORMAT = "pose2rig-lifter"
 VERSION = 1
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "models" / "lifter_h36m17.pt"
 
 # Standing height from the skeleton: (mean leg hip-knee-ankle + pelvis-spine-thorax-neck-head
 # chain) x HEIGHT_PER_CHAIN. The factor (head top over the floor / chain, median over upright
@@ -39,6 +45,12 @@ DEFAULT_PATH = Path(__file__).resolve().parents[2] / "models" / "lifter_h36m17.p
 HEIGHT_PER_CHAIN = 1.01
 _LEG = ((1, 2), (2, 3), (4, 5), (5, 6))
 _SPINE = ((0, 7), (7, 8), (8, 9), (9, 10))
+
+
+def default_checkpoint() -> Path:
+    """The bundled lifter, ``lifter_h36m17.pt`` (kept in ``models/`` with its model card, shipped as
+    package data); raises :class:`Pose2RigError` when the install lacks it."""
+    return bundled("models", "lifter_h36m17.pt")
 
 
 def skeleton_height(joints: np.ndarray) -> np.ndarray:
@@ -133,7 +145,7 @@ class Lifter:
 def load_lifter(
     path: Path | None = None, *, mirror: bool = True, rolls: tuple[float, ...] = codec.DEFAULT_ROLLS,
 ) -> Lifter:
-    """Load a lifter checkpoint (default ``models/lifter_h36m17.pt``); ``mirror`` and ``rolls``:
+    """Load a lifter checkpoint (default: :func:`default_checkpoint`); ``mirror`` and ``rolls``:
     see :class:`Lifter`.
 
     Uses ``torch.load(weights_only=True)`` only. Raises :class:`Pose2RigError` naming the file
@@ -143,7 +155,7 @@ def load_lifter(
 
     from pose2rig.lift.model import Generator
 
-    p = Path(path) if path is not None else DEFAULT_PATH
+    p = Path(path) if path is not None else default_checkpoint()
     if not p.is_file():
         raise Pose2RigError(f"lifter checkpoint {p} not found; expected a file written by pose2rig train")
     try:
@@ -228,8 +240,8 @@ def lift(
     keypoints: Keypoints2D,
     *,
     lifter: Lifter | None = None,
-    height: float = 1.70,
-    fov: float = 60.0,
+    height: float = LiftOptions.height,
+    fov: float = LiftOptions.fov,
 ) -> PoseSequence:
     """Lift 2D keypoints to absolute 3D joints in the camera frame.
 
@@ -245,8 +257,7 @@ def lift(
         skeleton h36m17, joints ``(T, 17, 3)`` metres that reproject onto the keypoints. Frames
         with any missing joint are NaN with confidence 0.
     """
-    if not (np.isfinite(height) and 0.3 <= height <= 3.0):
-        raise Pose2RigError(f"--height must be a standing height in metres (0.3 to 3), got {height}")
+    check_height(height)
     if not isinstance(keypoints, Keypoints2D):
         raise Pose2RigError(f"lift: expected Keypoints2D, got {type(keypoints).__name__}")
     camera = Camera.from_fov(keypoints.image_size, fov)

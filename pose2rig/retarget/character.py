@@ -43,6 +43,7 @@ import numpy as np
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import matrix_to_quat
+from pose2rig.options import WorldOptions
 from pose2rig.retarget.mapping import RigMapping, map_rig
 from pose2rig.rig import Rig, RigAnimation
 from pose2rig.types import PoseSequence
@@ -203,7 +204,7 @@ def retarget(
     rig: Rig,
     *,
     mapping: RigMapping | None = None,
-    root_motion: bool = True,
+    root_motion: bool = WorldOptions.root_motion,
     extremities: dict[str, np.ndarray] | None = None,
 ) -> RigAnimation:
     """Animate ``rig`` with the motion in ``poses``.

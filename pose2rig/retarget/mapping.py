@@ -95,7 +95,8 @@ def map_rig(rig: Rig, overrides: dict[str, str] | None = None) -> RigMapping:
     missing = [r for r in REQUIRED_ROLES if r not in roles]
     if missing:
         raise missing_roles_error(
-            names, missing, what=f"rig {rig.name!r}", hint=". Pass --map with a JSON file of role -> bone name"
+            names, missing, what=f"rig {rig.name!r}", hint=". Pass {rig_map}: a JSON file of role -> bone name",
+            arguments=("rig_map",),
         )
     # the chain from the head up to the hips
     chain: list[int] = []

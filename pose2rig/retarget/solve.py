@@ -31,6 +31,7 @@ import numpy as np
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import continuous_euler_zxy, frame_from_vectors, rotation_between
 from pose2rig.io.bvh import BvhMotion
+from pose2rig.options import ExportOptions
 from pose2rig.skeletons import H36M17
 from pose2rig.types import PoseSequence
 
@@ -113,7 +114,7 @@ def _check(seq: PoseSequence) -> np.ndarray:
     return j
 
 
-def solve_bvh(seq: PoseSequence, *, units: str = "cm") -> BvhMotion:
+def solve_bvh(seq: PoseSequence, *, units: str = ExportOptions.units) -> BvhMotion:
     """Local rotations that pose a Human3.6M-17 BVH skeleton like ``seq`` (see module doc).
 
     Args:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from pose2rig.errors import Pose2RigError
+from pose2rig.errors import ArgumentError, Pose2RigError
 
 
 def normalize_name(name: str) -> str:
@@ -170,11 +170,12 @@ def require_bones(names: Sequence[str], roles: Iterable[str], *, what: str = "sk
     return found
 
 
-def missing_roles_error(names: Sequence[str], missing: Iterable[str], *, what: str, hint: str = "") -> Pose2RigError:
+def missing_roles_error(names: Sequence[str], missing: Iterable[str], *, what: str, hint: str = "",
+                        arguments: tuple[str, ...] = ()) -> Pose2RigError:
     """The error for a skeleton or rig without bones for ``missing`` roles: each role with the
-    names tried, then the bones it has, then ``hint``."""
+    names tried, then the bones it has, then ``hint``, which may name ``arguments`` as
+    ``{name}`` (an :class:`~pose2rig.errors.ArgumentError` then)."""
     missing = list(missing)
     tried = "; ".join(f"{r}: {', '.join(BONE_SYNONYMS[r])}" for r in missing)
-    return Pose2RigError(
-        f"{what} lacks bones for {', '.join(missing)} (tried {tried}); it has {', '.join(names)}{hint}"
-    )
+    message = f"{what} lacks bones for {', '.join(missing)} (tried {tried}); it has {', '.join(names)}{hint}"
+    return ArgumentError(message, *arguments) if arguments else Pose2RigError(message)

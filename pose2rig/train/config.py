@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
-from pose2rig.errors import Pose2RigError
+from pose2rig.errors import ArgumentError
 
 PRESETS: dict[str, dict[str, object]] = {
     # the shipped lifter (models/README.md): small, no BatchNorm, D with KCS, tuned for a CPU
@@ -147,7 +147,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
-            raise Pose2RigError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+            raise ArgumentError(f"{{preset}} must be one of {', '.join(PRESETS)}, got {self.preset!r}", "preset")
         for name, value in PRESETS[self.preset].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
@@ -166,28 +166,29 @@ class TrainConfig:
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise Pose2RigError(
-                    f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                raise ArgumentError(
+                    f"{{{name}}} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}", name
                 )
         for name in ("steps", "batch", "width", "blocks", "d_width", "d_blocks", "checkpoint_every",
                      "threads", "val_poses"):
             if int(getattr(self, name)) < (0 if name in ("blocks", "d_blocks") else 1):
-                raise Pose2RigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+                raise ArgumentError(f"{{{name}}} must be positive, got {getattr(self, name)}", name)
         if not 0.0 < self.real_label <= 1.0:  # type: ignore[operator]
-            raise Pose2RigError(f"--real-label must be in (0, 1], got {self.real_label}")
+            raise ArgumentError(f"{{real_label}} must be in (0, 1], got {self.real_label}", "real_label")
         for name in ("symmetry_weight", "bone_ratio_weight", "lr_g", "lr_d"):
             if not float(getattr(self, name)) >= 0.0:
-                raise Pose2RigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+                raise ArgumentError(f"{{{name}}} must be >= 0, got {getattr(self, name)}", name)
         if not 0.0 <= self.ema < 1.0:  # type: ignore[operator]
-            raise Pose2RigError(f"--ema must be in [0, 1), got {self.ema}")
+            raise ArgumentError(f"{{ema}} must be in [0, 1), got {self.ema}", "ema")
         if not 0.0 < self.lr_final <= 1.0:
-            raise Pose2RigError(f"--lr-final must be in (0, 1], got {self.lr_final}")
+            raise ArgumentError(f"{{lr_final}} must be in (0, 1], got {self.lr_final}", "lr_final")
         if self.source == "keypoints" and self.objective == "supervised":
-            raise Pose2RigError("--objective supervised needs 3D ground truth: --source mocap or h36m")
+            raise ArgumentError("{objective} supervised needs 3D ground truth: {source} mocap or h36m", "objective", "source")
         if self.source == "keypoints" and not self.keypoints:
-            raise Pose2RigError("--source keypoints needs at least one --keypoints file")
+            raise ArgumentError("{source} keypoints needs at least one {keypoints} file", "source", "keypoints")
         if self.source == "h36m" and self.h36m_3d is None and self.h36m_2d is None:
-            raise Pose2RigError("--source h36m needs --h36m-3d (and --h36m-cameras) or --h36m-2d")
+            raise ArgumentError("{source} h36m needs {h36m_3d} (and {h36m_cameras}) or {h36m_2d}", "source", "h36m_3d",
+                                "h36m_cameras", "h36m_2d")
 
     def to_plain(self) -> dict[str, object]:
         """Plain values (paths as str, tuples as lists) for a ``weights_only`` checkpoint."""

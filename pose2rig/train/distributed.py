@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from pose2rig.errors import Pose2RigError
+from pose2rig.errors import ArgumentError, Pose2RigError
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def setup(device: str) -> DistInfo:
     """Join the ``torchrun`` job if there is one; ``device`` is "cpu" or "cuda"."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if device == "cuda" and not torch.cuda.is_available():
-        raise Pose2RigError("--device cuda asked for, but torch sees no CUDA device")
+        raise ArgumentError("{device} cuda asked for, but torch sees no CUDA device", "device")
     if world <= 1:
         return DistInfo(0, 1, 0, torch.device(device))
     rank = int(os.environ["RANK"])

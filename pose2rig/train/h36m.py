@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from pose2rig.errors import Pose2RigError
+from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.geometry import quat_to_matrix
 from pose2rig.io.h36m import (
     TRAIN_SUBJECTS,
@@ -74,7 +74,8 @@ class H36MSource(Poses2DBank):
 
         positions_3d, cameras, frame_step = self._paths_3d
         if positions_3d is None or cameras is None:
-            raise Pose2RigError("Human3.6M supervised training needs --h36m-3d and --h36m-cameras (3D truth)")
+            raise ArgumentError("Human3.6M supervised training needs {h36m_3d} and {h36m_cameras} (3D truth)", "h36m_3d",
+                                "h36m_cameras")
         cams = load_cameras(cameras)
         worlds, owner, rot, trans, focal = [], [], [], [], []
         for k, (s, actions) in enumerate(load_positions_3d(positions_3d, subjects=self.subjects).items()):

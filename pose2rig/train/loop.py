@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pose2rig.errors import Pose2RigError
+from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.evaluate import synthetic_views
 from pose2rig.io.atomic import atomic_path
 from pose2rig.lift.codec import DEFAULT_ROLLS
@@ -175,7 +175,7 @@ class Trainer:
         c, info = self.config, self.info
         dev = info.device
         if c.batch % info.world_size:  # type: ignore[operator]
-            raise Pose2RigError(f"--batch {c.batch} must divide among {info.world_size} processes")
+            raise ArgumentError(f"{{batch}} {c.batch} must divide among {info.world_size} processes", "batch")
         self.per_batch = int(c.batch) // info.world_size  # type: ignore[arg-type]
         self.joints = js = joint_set(str(c.joints))
         self.run_dir = c.run_dir
@@ -356,7 +356,8 @@ class Trainer:
     def _supervised_step(self) -> torch.Tensor:
         src = self.source
         if not hasattr(src, "sample_3d"):
-            raise Pose2RigError(f"--objective supervised: source {self.config.source} has no 3D ground truth")
+            raise ArgumentError(f"{{objective}} supervised: {{source}} {self.config.source} has no 3D ground truth",
+                                "objective", "source")
         px, cam = src.sample_3d(self.per_batch, self.rng)  # type: ignore[attr-defined]
         x, target = depth_targets(px, cam, self.joints)
         with self._autocast():

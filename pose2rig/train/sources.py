@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from pose2rig.errors import Pose2RigError
+from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.skeletons import H36M17
 from pose2rig.lift.joints import JointSet
 
@@ -121,13 +121,13 @@ def build_source(config: object, joint_set: JointSet, *, mocap: object | None) -
     name = getattr(config, "source")
     if name == "mocap":
         if mocap is None:
-            raise Pose2RigError("--source mocap needs mocap --data")
+            raise ArgumentError("{source} mocap needs mocap {data}", "source", "data")
         return mocap
     if name == "h36m":
         try:
             from pose2rig.train.h36m import H36MSource  # type: ignore[import-not-found]
         except ImportError as e:
-            raise Pose2RigError(f"--source h36m is not available in this version ({e})") from None
+            raise ArgumentError(f"{{source}} h36m is not available in this version ({e})", "source") from None
         src = H36MSource(
             positions_3d=config.h36m_3d, positions_2d=config.h36m_2d,  # type: ignore[attr-defined]
             cameras=config.h36m_cameras, subjects=config.h36m_subjects,  # type: ignore[attr-defined]
@@ -138,7 +138,7 @@ def build_source(config: object, joint_set: JointSet, *, mocap: object | None) -
         try:
             from pose2rig.train.keypoint_sets import KeypointSetSource  # type: ignore[import-not-found]
         except ImportError as e:
-            raise Pose2RigError(f"--source keypoints is not available in this version ({e})") from None
+            raise ArgumentError(f"{{source}} keypoints is not available in this version ({e})", "source") from None
         src = KeypointSetSource(paths=config.keypoints, n_joints=H36M17.num_joints)  # type: ignore[attr-defined]
         return InJointSet(src, joint_set)
     raise Pose2RigError(f"unknown training source {name!r}; expected mocap, h36m or keypoints")

@@ -1,0 +1,297 @@
+"""What a conversion does and writes: the one source of its defaults, checks and help text.
+
+:class:`ConvertOptions` groups the options by stage (:class:`DetectOptions`,
+:class:`LiftOptions`, :class:`CleanOptions`, :class:`WorldOptions`, :class:`ExportOptions`);
+:class:`Outputs` names the files to write. :func:`pose2rig.pipeline.convert` takes both; the
+``pose2rig convert`` command is generated from these classes (one flag per field, help from the
+``Attributes:`` blocks below); ``blender_addon/build.py`` writes the add-on panel's defaults from
+them; the stage functions take their keyword defaults from them.
+
+Convention:
+    - Standard library only: the add-on's build script reads this module without numpy.
+    - Every field name is unique over the groups, so ``ConvertOptions.from_flat(height=1.8)``
+      routes each name to its group (a test and an import-time check say so).
+    - ``field(metadata=...)`` may give ``"flag"``, the command-line flag where it is not
+      ``--field-name`` (``rig_map`` is ``--map``), and ``"switch"``, a pair of words for a
+      boolean written as a choice (``--root-motion on|off``).
+    - Checks raise :class:`~pose2rig.errors.ArgumentError`, naming arguments as the library
+      spells them; the CLI shows its flags instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pose2rig.errors import ArgumentError
+
+__all__ = [
+    "CleanOptions",
+    "ConvertOptions",
+    "DetectOptions",
+    "ExportOptions",
+    "LiftOptions",
+    "Outputs",
+    "WorldOptions",
+    "check_fov",
+    "check_height",
+]
+
+SMOOTHING = ("one_euro", "savgol", "none")
+HEIGHT_RANGE = (0.3, 3.0)
+"""Standing heights (metres) that :func:`check_height` accepts."""
+UNITS = ("cm", "m")
+PRESETS = ("blender", "unity", "unreal")
+
+
+def check_height(height: float) -> None:
+    """A standing height in metres, 0.3 to 3 (else :class:`ArgumentError` naming ``height``)."""
+    lo, hi = HEIGHT_RANGE
+    if not (isinstance(height, numbers.Real) and math.isfinite(height) and lo <= height <= hi):
+        raise ArgumentError(f"{{height}} must be a standing height in metres ({lo:g} to {hi:g}), got {height}", "height")
+
+
+def check_fov(fov: float) -> None:
+    """A horizontal field of view in degrees, 1 to 179 (else :class:`ArgumentError`)."""
+    if not (isinstance(fov, numbers.Real) and math.isfinite(fov) and 1.0 <= fov <= 179.0):
+        raise ArgumentError(f"{{fov}} must be between 1 and 179 degrees, got {fov}", "fov")
+
+
+def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ArgumentError(f"{{{name}}} must be one of {', '.join(allowed)}, got {value!r}", name)
+
+
+def _positive(name: str, value: object, *, zero: bool = False) -> None:
+    ok = isinstance(value, numbers.Real) and math.isfinite(value) and (value >= 0 if zero else value > 0)
+    if not ok:
+        raise ArgumentError(f"{{{name}}} must be {'>= 0' if zero else 'positive'}, got {value}", name)
+
+
+def _path(obj: object, name: str) -> None:
+    value = getattr(obj, name)
+    if value is not None and not isinstance(value, Path):
+        object.__setattr__(obj, name, Path(value))
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    """Which frames are read and how the 2D keypoints are found.
+
+    Attributes:
+        start: Start time in seconds.
+        end: End time in seconds.
+        mirror: Flip the video horizontally (selfie footage).
+        cache: Reuse (and write) detections cached beside the outputs (<clip>.keypoints.npz).
+    """
+
+    start: float | None = None
+    end: float | None = None
+    mirror: bool = False
+    cache: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None:
+                _positive(name, value, zero=True)
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ArgumentError(f"{{end}} ({self.end} s) must come after {{start}} ({self.start} s)", "end", "start")
+
+
+@dataclass(frozen=True)
+class LiftOptions:
+    """2D -> 3D: the lifter, and what a single camera cannot see.
+
+    Attributes:
+        height: Subject's standing height (m); sets the motion's scale and distance.
+        fov: Horizontal field of view (deg) of the camera (phones: about 60-70).
+        checkpoint: Lifter checkpoint (default: bundled).
+    """
+
+    height: float = 1.70
+    fov: float = 60.0
+    checkpoint: Path | None = None
+
+    def __post_init__(self) -> None:
+        check_height(self.height)
+        check_fov(self.fov)
+        _path(self, "checkpoint")
+
+
+@dataclass(frozen=True)
+class CleanOptions:
+    """Clean-up of the motion over time: gaps and jitter.
+
+    Attributes:
+        max_gap: Fill detection gaps up to this long (s).
+        smooth: Temporal filter against jitter.
+        min_cutoff: One-Euro minimum cutoff (Hz): lower is smoother when still.
+        beta: One-Euro speed coefficient: higher lags less on fast moves.
+        window: Savitzky-Golay window (s).
+    """
+
+    max_gap: float = 0.5
+    smooth: Literal["one_euro", "savgol", "none"] = "one_euro"
+    min_cutoff: float = 3.0
+    beta: float = 3.0
+    window: float = 0.2
+
+    def __post_init__(self) -> None:
+        _positive("max_gap", self.max_gap, zero=True)
+        _choice("smooth", self.smooth, SMOOTHING)
+        _positive("min_cutoff", self.min_cutoff)
+        _positive("beta", self.beta, zero=True)
+        _positive("window", self.window)
+
+
+@dataclass(frozen=True)
+class WorldOptions:
+    """Camera space -> the world: the floor, the facing, the root's travel.
+
+    Attributes:
+        root_motion: Keep the subject's travel; off keeps the character in place.
+    """
+
+    root_motion: bool = field(default=True, metadata={"switch": ("on", "off")})
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """The character and the files' conventions.
+
+    Attributes:
+        fps: Resample the output to this frame rate (default: the clip's).
+        units: BVH length units.
+        rig: Character to animate (.glb/.gltf/.fbx/.blend, MPFB2 rig.*.json); default: the bundled one.
+        rig_map: JSON of role -> bone name overriding the bone mapping.
+        preset: FBX axis and scale conventions.
+    """
+
+    fps: float | None = None
+    units: Literal["cm", "m"] = "cm"
+    rig: Path | None = None
+    rig_map: Path | None = field(default=None, metadata={"flag": "--map"})
+    preset: Literal["blender", "unity", "unreal"] = "blender"
+
+    def __post_init__(self) -> None:
+        if self.fps is not None and not (isinstance(self.fps, numbers.Real) and 0 < self.fps <= 240):
+            raise ArgumentError(f"{{fps}} must be in (0, 240], got {self.fps}", "fps")
+        _choice("units", self.units, UNITS)
+        _choice("preset", self.preset, PRESETS)
+        _path(self, "rig")
+        _path(self, "rig_map")
+
+
+GROUPS: tuple[tuple[str, type], ...] = (
+    ("detect", DetectOptions),
+    ("lift", LiftOptions),
+    ("clean", CleanOptions),
+    ("world", WorldOptions),
+    ("export", ExportOptions),
+)
+"""(attribute of :class:`ConvertOptions`, its class), in the order of the pipeline."""
+
+
+def _field_groups() -> dict[str, str]:
+    where: dict[str, str] = {}
+    for group, cls in GROUPS:
+        for f in dataclasses.fields(cls):
+            if f.name in where:
+                raise RuntimeError(f"option {f.name!r} is in both {where[f.name]} and {group}")
+            where[f.name] = group
+    return where
+
+
+FIELD_GROUP: dict[str, str] = _field_groups()
+"""Each option's name -> the :class:`ConvertOptions` attribute of its group."""
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Every option of a conversion, by stage; each group checks its values when built.
+
+    ``ConvertOptions()`` is the defaults; :meth:`from_flat` and :meth:`replace` take options by
+    name (``height=1.8, smooth="none"``) without naming their groups.
+    """
+
+    detect: DetectOptions = field(default_factory=DetectOptions)
+    lift: LiftOptions = field(default_factory=LiftOptions)
+    clean: CleanOptions = field(default_factory=CleanOptions)
+    world: WorldOptions = field(default_factory=WorldOptions)
+    export: ExportOptions = field(default_factory=ExportOptions)
+
+    def __post_init__(self) -> None:
+        for group, cls in GROUPS:
+            if not isinstance(getattr(self, group), cls):
+                raise ArgumentError(
+                    f"{{{group}}} must be a {cls.__name__}, got {type(getattr(self, group)).__name__}", group
+                )
+
+    @classmethod
+    def from_flat(cls, **values: Any) -> ConvertOptions:
+        """The defaults with ``values`` (option name -> value) put in their groups."""
+        return cls().replace(**values)
+
+    def replace(self, **values: Any) -> ConvertOptions:
+        """A copy with ``values`` (option name -> value) changed; unknown names are an error."""
+        unknown = sorted(set(values) - set(FIELD_GROUP))
+        if unknown:
+            raise ArgumentError(
+                f"unknown option(s) {', '.join(unknown)}; known: {', '.join(FIELD_GROUP)}"
+            )
+        by_group: dict[str, dict[str, Any]] = {}
+        for name, value in values.items():
+            by_group.setdefault(FIELD_GROUP[name], {})[name] = value
+        return dataclasses.replace(
+            self, **{g: dataclasses.replace(getattr(self, g), **v) for g, v in by_group.items()}
+        )
+
+    def flat(self) -> dict[str, Any]:
+        """Every option by name, as :meth:`from_flat` takes them."""
+        out: dict[str, Any] = {}
+        for group, _ in GROUPS:
+            obj = getattr(self, group)
+            out.update({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)})
+        return out
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """The files a conversion writes; each is written atomically, or not at all on failure.
+
+    Attributes:
+        bvh: Write the animation as BVH (with a rig: the character's skeleton).
+        npz: Write 2D/3D joints and camera as .npz.
+        preview: Write a side-by-side preview video (.mp4).
+        fbx: Write the character's animation as FBX (through bpy).
+        glb: Write the character's animation as GLB (glTF binary).
+        character_preview: Write a video of the skinned character beside the clip (.mp4).
+        blend_action: Write the animation as one Blender action in a .blend file, keyed for the
+            rig's armature.
+    """
+
+    bvh: Path | None = None
+    npz: Path | None = None
+    preview: Path | None = None
+    fbx: Path | None = None
+    glb: Path | None = None
+    character_preview: Path | None = None
+    blend_action: Path | None = None
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _path(self, f.name)
+
+    def items(self) -> dict[str, Path]:
+        """The outputs asked for: name -> path, in field order."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
+
+    @property
+    def character(self) -> bool:
+        """Whether an output shows the character (FBX, GLB, its preview or a Blender action)."""
+        return any(getattr(self, n) is not None for n in ("fbx", "glb", "character_preview", "blend_action"))
