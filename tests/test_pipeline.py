@@ -134,3 +134,34 @@ def test_real_clips_give_one_bvh_frame_per_video_frame(tmp_path, clip: str, fram
                         for c, p in enumerate(motion.parents) if p >= 0], axis=1)
     assert np.ptp(lengths, axis=0).max() < 1e-3
     assert (tmp_path / "p.mp4").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_result_carries_what_a_caller_needs(converted) -> None:
+    """Poses in both frames, the rigid map between them and the feet/hand directions: callers
+    (the add-on, batch) need nothing but the result."""
+    from pose2rig.world import extremities
+
+    _, result = converted
+    r, t = result.world_rotation, result.world_translation
+    assert r.shape == (3, 3) and t.shape == (3,)
+    np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-9)
+    assert np.linalg.det(r) == pytest.approx(1.0)
+    cam, world = result.camera_pose.joints, result.world_pose.joints
+    ok = np.all(np.isfinite(cam), axis=(1, 2))
+    np.testing.assert_allclose(cam[ok] @ r.T + t, world[ok], atol=1e-5)  # root motion on: rigid
+    ends = extremities(result.camera_pose)
+    assert set(result.extremities) == set(ends) and result.extremities  # MediaPipe's landmarks
+    for k, v in ends.items():
+        np.testing.assert_array_equal(result.extremities[k], v)
+    assert result.animation is None  # no character output asked
+    assert result.options == ConvertOptions.from_flat(end=2.0)
+    assert set(result.outputs) == {"bvh", "npz", "preview"}
+
+
+@pytest.mark.slow
+def test_convert_without_outputs_writes_nothing(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = convert(CLIP, options=ConvertOptions.from_flat(end=1.0), progress=False)
+    assert result.outputs == {} and list(tmp_path.iterdir()) == []  # not even a keypoint cache
+    assert result.world_pose.num_frames == 30 and result.world_pose.space == "world"
