@@ -14,7 +14,8 @@ PY=${PY:-.venv/bin/pose2rig}
 run() {  # run DIR NAME STEPS EVERY [options...]
   local dir=$1 name=$2 steps=$3 every=$4; shift 4
   mkdir -p "$dir"
-  OMP_WAIT_POLICY=PASSIVE "$PY" train --threads 1 --steps "$steps" --checkpoint-every "$every" \
+  OMP_WAIT_POLICY=PASSIVE "$PY" train --data ../shared/data/mocap/cmu --data ../shared/data/mocap/cmu_iclone \
+    --threads 1 --steps "$steps" --checkpoint-every "$every" \
     --run-dir "$dir/$name" --out "$dir/$name.pt" --fresh -q "$@" > "$dir/$name.log" 2>&1
   echo "$name done $(date -u +%FT%TZ)"
 }

@@ -76,9 +76,11 @@ class POSE2RIG_PG_lift(bpy.types.PropertyGroup):
         ),
         default=jobs.DEFAULTS["smooth"], description="Temporal filter against jitter",
     )
-    root_motion: BoolProperty(
-        name="Root Motion", default=jobs.DEFAULTS["root_motion"],
-        description="Move the character through space as the person moves; off keeps it in place",
+    root_motion: EnumProperty(
+        name="Root Motion",
+        items=tuple((m, m.capitalize(), jobs.ROOT_MOTION_HELP[m]) for m in jobs.ROOT_MOTIONS),
+        default=jobs.DEFAULTS["root_motion"],
+        description="Where the person's travel goes: on the root bones, on a root bone on the floor, or nowhere",
     )
     # Scene changes are asked for, as in Blender's own importers
     set_scene_fps: BoolProperty(

@@ -11,7 +11,8 @@ not be called ``pose2rig``: that would hide the pose2rig library from Blender's 
 Entries are sorted and dated 1980-01-01, so the same sources give the same bytes.
 
 The zips also hold ``defaults.py``, written here from :mod:`pose2rig.options` (the one source of
-the library's defaults): the panel's default height, smoothing and root motion, so that the add-on
+the library's defaults): the panel's default height, smoothing and root motion (the ``blender``
+preset's: the add-on keys an armature in Blender), so that the add-on
 agrees with ``pose2rig convert`` even where the library is absent (executable mode). That module
 needs only the standard library; it is read from this checkout.
 """
@@ -37,14 +38,15 @@ def panel_defaults() -> dict[str, object]:
     """The panel's defaults, from :mod:`pose2rig.options` in this checkout."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from pose2rig.options import HEIGHT_RANGE, SMOOTHING, CleanOptions, LiftOptions, WorldOptions
+    from pose2rig.options import HEIGHT_RANGE, PRESET_ROOT_MOTION, ROOT_MOTIONS, SMOOTHING, CleanOptions, LiftOptions
 
     return {
         "height": LiftOptions.height,
         "height_range": HEIGHT_RANGE,
         "smooth": CleanOptions.smooth,
         "smoothing": SMOOTHING,
-        "root_motion": WorldOptions.root_motion,
+        "root_motion": PRESET_ROOT_MOTION["blender"],
+        "root_motions": ROOT_MOTIONS,
     }
 
 

@@ -55,6 +55,13 @@ except ImportError:  # pragma: no cover - a source folder that was not built
     raise ImportError("pose2rig add-on: defaults.py is missing; install the zip that blender_addon/build.py makes") from None
 
 SMOOTHING = tuple(DEFAULTS["smoothing"])
+ROOT_MOTIONS = tuple(DEFAULTS["root_motions"])
+ROOT_MOTION_HELP = {
+    "on": "Move the character through space as the person moves, on the armature's root bones",
+    "ground": "The root bone under the hips stays on the floor with the travel and heading, the hips keep "
+              "their height (game-engine root motion; an armature whose hips are its root acts as On)",
+    "off": "Keep the character in place (vertical motion stays)",
+}
 FPS_PROPERTY = "pose2rig_fps"  # as pose2rig.io.blender_scene.FPS_PROPERTY (the library may be absent)
 _KILL_AFTER_S = 5.0
 
@@ -124,7 +131,7 @@ class Request:
     fps: float | None  # resample to this rate (None: the clip's own)
     height: float
     smooth: str
-    root_motion: bool
+    root_motion: str  # one of ROOT_MOTIONS
     set_scene_fps: bool  # the scene takes the animation's frame rate
     set_frame_range: bool  # the scene takes the animation's frame range
 
@@ -315,7 +322,7 @@ class ExecutableJob(Job):
         self._interrupted_at: float | None = None
         r = request
         args = ["convert", r.video, "--npz", str(self._npz), "--height", repr(r.height), "--smooth", r.smooth,
-                "--root-motion", "on" if r.root_motion else "off", "--no-cache"]
+                "--root-motion", r.root_motion, "--no-cache"]
         for name, value in (("--start", r.start), ("--end", r.end), ("--fps", r.fps)):
             if value is not None:
                 args += [name, repr(float(value))]
@@ -381,7 +388,7 @@ class ExecutableJob(Job):
             self._progress("retarget", 0, None)
             self._spawn(["retarget", str(self._npz), "--rig", str(self._armature_blend),
                          "--blend-action", str(self._action_blend),
-                         "--root-motion", "on" if self.request.root_motion else "off"])
+                         "--root-motion", self.request.root_motion])
             return False
         self._progress("animating", 0, None)
         action = _append_action(self._action_blend)
@@ -489,7 +496,7 @@ def start(
     end_frame: int = 0,
     height: float = DEFAULTS["height"],
     smooth: str = DEFAULTS["smooth"],
-    root_motion: bool = DEFAULTS["root_motion"],
+    root_motion: str = DEFAULTS["root_motion"],
     set_scene_fps: bool = False,
     set_frame_range: bool = False,
     backend: str = "AUTO",
@@ -505,7 +512,9 @@ def start(
             to its end.
         height: the subject's standing height in metres.
         smooth: ``"one_euro"``, ``"savgol"`` or ``"none"``.
-        root_motion: keep the subject's travel (else the character stays in place).
+        root_motion: ``"on"`` (the subject's travel on the armature's root bones), ``"ground"``
+            (the root bone under the hips on the floor with the travel and heading, the hips
+            with their height) or ``"off"`` (in place); ``True``/``False`` are ``"on"``/``"off"``.
         set_scene_fps: one key per video frame, and the scene takes the clip's frame rate;
             off (default), the motion is resampled to the scene's frame rate, which stays.
         set_frame_range: the scene's frame range becomes the animation's (default: unchanged).
@@ -516,8 +525,10 @@ def start(
     Raises:
         LiftError: no armature, unreadable video, frames out of range, no backend.
     """
-    if backend not in BACKENDS or smooth not in SMOOTHING:
-        raise LiftError(f"Unknown option: backend={backend!r}, smooth={smooth!r}")
+    if isinstance(root_motion, bool):
+        root_motion = "on" if root_motion else "off"
+    if backend not in BACKENDS or smooth not in SMOOTHING or root_motion not in ROOT_MOTIONS:
+        raise LiftError(f"Unknown option: backend={backend!r}, smooth={smooth!r}, root_motion={root_motion!r}")
     obj = armature if armature is not None else context.active_object
     if obj is None or obj.type != "ARMATURE":
         what = "no active object" if obj is None else f"the active object {obj.name!r} is a {obj.type.lower()}"
@@ -537,7 +548,7 @@ def start(
     request = Request(
         video=video, armature=obj.name, action_name=Path(video).stem or "pose2rig",
         start=start_s, end=end_s, fps=None if set_scene_fps else scene.render.fps / scene.render.fps_base,
-        height=float(height), smooth=smooth, root_motion=bool(root_motion),
+        height=float(height), smooth=smooth, root_motion=str(root_motion),
         set_scene_fps=bool(set_scene_fps), set_frame_range=bool(set_frame_range),
     )
     if obj.mode == "EDIT":

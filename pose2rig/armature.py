@@ -19,7 +19,7 @@ import numpy as np
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.io.blender_scene import FPS_PROPERTY
-from pose2rig.options import WorldOptions
+from pose2rig.options import DEFAULT_ROOT_MOTION
 from pose2rig.types import PoseSequence
 
 __all__ = ["FPS_PROPERTY", "animate_armature"]
@@ -31,7 +31,7 @@ def animate_armature(
     obj: Any,
     poses: PoseSequence,
     *,
-    root_motion: bool = WorldOptions.root_motion,
+    root_motion: str | bool = DEFAULT_ROOT_MOTION,
     action_name: str = "pose2rig",
     frame_start: int = 1,
     rig_map: str | os.PathLike[str] | Mapping[str, str] | None = None,
@@ -59,7 +59,11 @@ def animate_armature(
         poses: world-space poses (``ConvertResult.world_pose``, or an npz read with
             ``load_pose(path, space="world")``); frames with missing joints hold the nearest
             complete frame.
-        root_motion: move the character through space as the subject moves (else in place).
+        root_motion: ``"on"``: move the character through space as the subject moves, on its
+            root bones; ``"ground"``: the armature's root bone under the hips on the floor, with
+            the travel and heading, the hips with their height (an armature whose hips bone is
+            its root gets no new bone here: a warning, and ``"on"``); ``"off"``: in place.
+            ``True``/``False`` are ``"on"``/``"off"``.
         action_name: the new action's name (Blender adds ``.001`` on a clash).
         frame_start: the frame of the first key.
         rig_map: role -> bone name overriding the automatic mapping: a dict, or a JSON file as
@@ -99,7 +103,8 @@ def animate_armature(
 
         render = bpy.context.scene.render
         poses, extremities = _at_rate(poses, extremities, render.fps / render.fps_base)
-    animation = retarget(poses, rig, mapping=mapping, root_motion=root_motion, extremities=extremities)
+    animation = retarget(poses, rig, mapping=mapping, root_motion=root_motion, extremities=extremities,
+                         add_root=False)
     action = key_action(obj, animation, name=action_name, frame_start=frame_start,
                         set_scene_fps=set_scene_fps, set_frame_range=set_frame_range)
     action[FPS_PROPERTY] = float(animation.fps)

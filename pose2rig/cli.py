@@ -87,13 +87,32 @@ class _Once(logging.Filter):
         return True
 
 
-def _setup_logging(quiet: bool) -> None:
+_VERBOSE_KEY = "pose2rig.verbose"
+
+
+def _remember_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[_VERBOSE_KEY] = True
+    return value
+
+
+_VERBOSE = click.option("--verbose", "-v", is_flag=True, expose_value=False, callback=_remember_verbose,
+                        help="Also show what each stage found and did (information lines).")
+
+
+def _setup_logging(quiet: bool, *, level: int | None = None) -> None:
+    """Log lines on stderr, one line each. A normal run shows warnings and errors only (the
+    command then prints one "wrote" line per file); ``--verbose`` adds the information lines;
+    ``level`` overrides both (``train`` reports its steps at information level). ``quiet`` (no
+    bars, no "wrote" lines: the command's business) leaves the level alone: warnings still show."""
     _silence_native_stderr()
+    if level is None:
+        ctx = click.get_current_context(silent=True)
+        level = logging.INFO if ctx is not None and ctx.meta.get(_VERBOSE_KEY) else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_OneLineFormatter())
     handler.addFilter(_Once())
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=[handler],
-                        force=True)
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.captureWarnings(True)
     warnings.formatwarning = lambda msg, *a, **k: str(msg)  # the message only, no source line
     os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging
@@ -274,7 +293,8 @@ def _options_from_dataclass(
 
 
 _existing_file = click.Path(exists=False, dir_okay=False, path_type=Path)
-_QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress bars or info messages.")
+_QUIET = click.option("--quiet", "-q", is_flag=True,
+                      help='No progress bars and no "wrote" lines; warnings and errors still show.')
 _CONVERT_OUTPUTS = ("bvh", "npz", "preview", "fbx", "glb", "character_preview", "blend_action")
 _RETARGET_OUTPUTS = ("fbx", "glb", "bvh", "character_preview", "blend_action")
 
@@ -297,6 +317,7 @@ def _echo_outputs(outputs: dict[str, Path]) -> None:
 @_options_from_dataclass(Outputs, only=_CONVERT_OUTPUTS)
 @_options_from_dataclass(*(cls for _, cls in GROUPS))
 @_QUIET
+@_VERBOSE
 def convert(video: Path, quiet: bool, **values: Any) -> None:
     """Convert VIDEO into animation: BVH, or FBX/GLB on a character (and optionally an npz and
     previews). With --rig, --bvh holds the character's skeleton."""
@@ -319,18 +340,29 @@ def convert(video: Path, quiet: bool, **values: Any) -> None:
 @_options_from_dataclass(ExportOptions, only=("rig_map", "preset"))
 @_options_from_dataclass(WorldOptions)
 @_options_from_dataclass(ExportOptions, only=("units",))
+@_options_from_dataclass(DetectOptions, only=("start", "end"),
+                         helps={"start": "Start time in seconds, on SOURCE's clock (a BVH starts at 0).",
+                                "end": "End time in seconds, on SOURCE's clock."})
+@_options_from_dataclass(ExportOptions, only=("fps",),
+                         helps={"fps": "Resample the motion to this frame rate (default: SOURCE's)."})
+@_options_from_dataclass(LiftOptions,
+                         helps={"height": "Keypoints SOURCE: the subject's standing height (m).",
+                                "fov": "Keypoints SOURCE: the camera's horizontal field of view (deg).",
+                                "checkpoint": "Keypoints SOURCE: lifter checkpoint (default: bundled)."})
 @_options_from_dataclass(Outputs, only=("character_preview", "blend_action"), flags={"character_preview": "--preview"},
                          helps={"character_preview": "Write a video of the skinned character (.mp4)."})
 @_QUIET
+@_VERBOSE
 def retarget(source: Path, quiet: bool, **values: Any) -> None:
-    """Move the motion in SOURCE (a pose2rig .npz or any BVH) onto a character."""
+    """Move the motion in SOURCE onto a character: any .npz that pose2rig writes (convert's,
+    lift's, detect's, convert's keypoints cache: 2D keypoints are lifted first) or any BVH."""
     from pose2rig.pipeline import retarget_file
 
     _setup_logging(quiet)
     outputs = _outputs(values, _RETARGET_OUTPUTS)
     anim = retarget_file(source, outputs, ConvertOptions.from_flat(**values), progress=_progress(quiet))
+    log.info("retargeted %d frames onto %s (%d bones)", anim.num_frames, anim.rig.name, anim.rig.num_bones)
     if not quiet:
-        click.echo(f"retargeted {anim.num_frames} frames onto {anim.rig.name} ({anim.rig.num_bones} bones)")
         _echo_outputs(outputs.items())
 
 
@@ -339,6 +371,7 @@ def retarget(source: Path, quiet: bool, **values: Any) -> None:
 @click.option("-o", "--output", type=_existing_file, required=True, help="Keypoints .npz to write.")
 @_options_from_dataclass(DetectOptions, exclude=("cache",))
 @_QUIET
+@_VERBOSE
 def detect(video: Path, output: Path, quiet: bool, **values: Any) -> None:
     """Detect 2D keypoints in VIDEO (Human3.6M-17 order, plus MediaPipe's 33 landmarks)."""
     from pose2rig.pipeline import detect_keypoints
@@ -353,9 +386,11 @@ def detect(video: Path, output: Path, quiet: bool, **values: Any) -> None:
 @click.argument("keypoints", type=_existing_file)
 @click.option("-o", "--output", type=_existing_file, required=True, help="Pose .npz to write.")
 @_options_from_dataclass(LiftOptions)
-@click.option("--quiet", "-q", is_flag=True, help="No info messages.")
+@click.option("--quiet", "-q", is_flag=True, help='No "wrote" line; warnings and errors still show.')
+@_VERBOSE
 def lift(keypoints: Path, output: Path, quiet: bool, **values: Any) -> None:
-    """Lift a keypoints .npz (from `pose2rig detect` or another tool) to 3D camera coordinates."""
+    """Lift a keypoints .npz (from `pose2rig detect`, convert's <clip>.keypoints.npz cache, or
+    another tool) to 3D camera coordinates."""
     from pose2rig.pipeline import lift_keypoints
 
     _setup_logging(quiet)
@@ -370,21 +405,22 @@ def _train_command() -> click.Command:
     @click.command(name="train")
     @_options_from_dataclass(TrainConfig)
     @click.option("--fresh", is_flag=True, help="Start over instead of resuming from the last checkpoint.")
+    @click.option("--force", is_flag=True, help="Allow --out to replace the shipped lifter.")
     @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-    def train(fresh: bool, quiet: bool, **fields: Any) -> None:
+    def train(fresh: bool, force: bool, quiet: bool, **fields: Any) -> None:
         """Train the 2D-to-3D lifter adversarially from 2D projections (Drover et al. 2018).
 
         Every option maps onto a field of pose2rig.train.TrainConfig.
         """
         from pose2rig.train import train as run
 
-        _setup_logging(quiet)
+        _setup_logging(quiet, level=logging.WARNING if quiet else logging.INFO)  # its steps are its report
         hints = typing.get_type_hints(TrainConfig)
         for name, value in list(fields.items()):
             if isinstance(value, tuple):
                 inner = typing.get_args(hints[name])
                 fields[name] = tuple(Path(v) if Path in inner else v for v in value)
-        path = run(TrainConfig(**fields), resume=not fresh, progress=not quiet)
+        path = run(TrainConfig(**fields), resume=not fresh, progress=not quiet, force=force)
         click.echo(f"wrote checkpoint: {path}")
 
     return train
@@ -441,6 +477,7 @@ def _eval_command() -> click.Command:
                        "lift does; 0 for none.")
     @click.option("--json", "json_out", type=_existing_file, help="Write the report as JSON.")
     @click.option("--quiet", "-q", is_flag=True, help="No info messages.")
+    @_VERBOSE
     def eval_(quiet: bool, **kwargs: Any) -> None:
         """Score a lifter beside the constant-depth baseline: MPJPE, P-MPJPE, N-MPJPE, PCK3D."""
         from pose2rig.evaluate import format_report

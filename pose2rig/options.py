@@ -13,7 +13,9 @@ Convention:
       routes each name to its group (a test and an import-time check say so).
     - ``field(metadata=...)`` may give ``"flag"``, the command-line flag where it is not
       ``--field-name`` (``rig_map`` is ``--map``), and ``"switch"``, a pair of words for a
-      boolean written as a choice (``--root-motion on|off``).
+      boolean written as a choice (``--flag on|off``).
+    - A default that depends on another option is None in its field and resolved by
+      :class:`ConvertOptions` (``root_motion``: per ``preset``, :attr:`ConvertOptions.root_motion`).
     - Checks raise :class:`~pose2rig.errors.ArgumentError`, naming arguments as the library
       spells them; the CLI shows its flags instead.
 """
@@ -39,6 +41,7 @@ __all__ = [
     "WorldOptions",
     "check_fov",
     "check_height",
+    "root_motion_mode",
 ]
 
 SMOOTHING = ("one_euro", "savgol", "none")
@@ -46,6 +49,9 @@ HEIGHT_RANGE = (0.3, 3.0)
 """Standing heights (metres) that :func:`check_height` accepts."""
 UNITS = ("cm", "m")
 PRESETS = ("blender", "unity", "unreal")
+ROOT_MOTIONS = ("on", "ground", "off")
+PRESET_ROOT_MOTION = {"blender": "on", "unity": "ground", "unreal": "ground"}
+"""Each FBX preset's root motion: game engines' root-motion setups want the root on the floor."""
 
 
 def check_height(height: float) -> None:
@@ -59,6 +65,15 @@ def check_fov(fov: float) -> None:
     """A horizontal field of view in degrees, 1 to 179 (else :class:`ArgumentError`)."""
     if not (isinstance(fov, numbers.Real) and math.isfinite(fov) and 1.0 <= fov <= 179.0):
         raise ArgumentError(f"{{fov}} must be between 1 and 179 degrees, got {fov}", "fov")
+
+
+def root_motion_mode(value: object) -> str:
+    """``"on"``, ``"ground"`` or ``"off"`` from a root-motion setting (``True``/``False`` are
+    ``"on"``/``"off"``, as before ``ground`` existed); else :class:`ArgumentError`."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    _choice("root_motion", value, ROOT_MOTIONS)
+    return str(value)
 
 
 def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
@@ -87,12 +102,15 @@ class DetectOptions:
         end: End time in seconds.
         mirror: Flip the video horizontally (selfie footage).
         cache: Reuse (and write) detections cached beside the outputs (<clip>.keypoints.npz).
+        min_detection_confidence: Person detector score (0 to 1) needed to find the subject;
+            lower it (e.g. 0.3) for a small or distant person.
     """
 
     start: float | None = None
     end: float | None = None
     mirror: bool = False
     cache: bool = True
+    min_detection_confidence: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("start", "end"):
@@ -101,6 +119,9 @@ class DetectOptions:
                 _positive(name, value, zero=True)
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise ArgumentError(f"{{end}} ({self.end} s) must come after {{start}} ({self.start} s)", "end", "start")
+        c = self.min_detection_confidence
+        if not (isinstance(c, numbers.Real) and math.isfinite(c) and 0.0 <= c <= 1.0):
+            raise ArgumentError(f"{{min_detection_confidence}} must be between 0 and 1, got {c}", "min_detection_confidence")
 
 
 @dataclass(frozen=True)
@@ -154,10 +175,18 @@ class WorldOptions:
     """Camera space -> the world: the floor, the facing, the root's travel.
 
     Attributes:
-        root_motion: Keep the subject's travel; off keeps the character in place.
+        root_motion: Where the subject's travel goes. on: the root bones carry it; ground: a
+            root bone on the floor under the pelvis carries the travel and heading, the pelvis
+            its height (game engines' root motion; a rig without a root bone gets one where the
+            file is rebuilt); off: the character stays in place. Default per preset (ground for
+            unreal and unity, on for blender).
     """
 
-    root_motion: bool = field(default=True, metadata={"switch": ("on", "off")})
+    root_motion: Literal["on", "ground", "off"] | None = None
+
+    def __post_init__(self) -> None:
+        if self.root_motion is not None:
+            object.__setattr__(self, "root_motion", root_motion_mode(self.root_motion))
 
 
 @dataclass(frozen=True)
@@ -251,6 +280,12 @@ class ConvertOptions:
             self, **{g: dataclasses.replace(getattr(self, g), **v) for g, v in by_group.items()}
         )
 
+    @property
+    def root_motion(self) -> str:
+        """``world.root_motion``, or where that is None the ``export.preset``'s
+        (:data:`PRESET_ROOT_MOTION`)."""
+        return self.world.root_motion or PRESET_ROOT_MOTION[self.export.preset]
+
     def flat(self) -> dict[str, Any]:
         """Every option by name, as :meth:`from_flat` takes them."""
         out: dict[str, Any] = {}
@@ -295,3 +330,7 @@ class Outputs:
     def character(self) -> bool:
         """Whether an output shows the character (FBX, GLB, its preview or a Blender action)."""
         return any(getattr(self, n) is not None for n in ("fbx", "glb", "character_preview", "blend_action"))
+
+
+DEFAULT_ROOT_MOTION: str = PRESET_ROOT_MOTION[ExportOptions.preset]
+"""The root motion of the default preset: the stages' default."""

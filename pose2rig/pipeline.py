@@ -136,7 +136,7 @@ def convert(
     from pose2rig.detect import detect_video
     from pose2rig.lift import lift, load_lifter
     from pose2rig.video import probe
-    from pose2rig.world import extremities, to_world, world_transform
+    from pose2rig.world import extremities, world_transform
 
     video = Path(video)
     o = options if options is not None else ConvertOptions()
@@ -163,7 +163,8 @@ def convert(
     d = o.detect
     cache_path = keypoints_cache_path(video, next(iter(wanted.values())).parent) if d.cache and wanted else None
     with _timed(timings, "decode+detect"):
-        kp = detect_video(video, start=d.start, end=d.end, mirror=d.mirror, cache=cache_path, progress=progress)
+        kp = detect_video(video, start=d.start, end=d.end, mirror=d.mirror, cache=cache_path,
+                          min_detection_confidence=d.min_detection_confidence, progress=progress)
     c = o.clean
     with _timed(timings, "filter"):
         kp_filled = fill_gaps(kp, max_gap=c.max_gap)
@@ -175,17 +176,19 @@ def convert(
         if target_fps is not None:
             cam = resample(cam, fps=target_fps)
     with _timed(timings, "world"):
-        world = to_world(cam, root_motion=o.world.root_motion)
+        world = _world_pose(cam, o)
         rotation, translation = world_transform(cam)
         ends = extremities(cam)
+    # files and previews show a pose on every frame: long gaps hold the nearest seen pose
+    held = hold_missing_frames(world) if target is not None or {"bvh", "preview"} & wanted.keys() else world
 
     animation = None
     if target is not None:
         from pose2rig.retarget import retarget
 
         with _timed(timings, "retarget"):
-            animation = retarget(hold_missing_frames(world), target, mapping=mapping,
-                                 root_motion=o.world.root_motion, extremities=ends)
+            animation = retarget(held, target, mapping=mapping, root_motion=o.root_motion, extremities=ends,
+                                 add_root="blend_action" not in wanted)
         with _timed(timings, "export"):
             _write_character(animation, wanted, o, use_rig=use_rig, action_name=video.stem)
     with _timed(timings, "export"):
@@ -193,7 +196,7 @@ def convert(
             from pose2rig.io.bvh import write_bvh
             from pose2rig.retarget import solve_bvh
 
-            write_bvh(wanted["bvh"], solve_bvh(hold_missing_frames(world), units=o.export.units))
+            write_bvh(wanted["bvh"], solve_bvh(held, units=o.export.units))
         if "npz" in wanted:
             from pose2rig.io.npz import save_pose
 
@@ -203,7 +206,7 @@ def convert(
         from pose2rig.video import open_video
 
         with _timed(timings, "preview"), open_video(video, start=d.start, end=d.end, mirror=d.mirror) as frames:
-            render_preview(wanted["preview"], frames, kp, world, fps=world.fps, progress=progress)
+            render_preview(wanted["preview"], frames, kp, held, fps=world.fps, progress=progress)
     if "character_preview" in wanted and animation is not None:
         from pose2rig.render_character import render_character_preview
         from pose2rig.video import open_video
@@ -242,7 +245,8 @@ def detect_keypoints(
     d = options if options is not None else DetectOptions()
     if output is not None:
         check_writable(Path(output))
-    kp = detect_video(video, start=d.start, end=d.end, mirror=d.mirror, progress=progress)
+    kp = detect_video(video, start=d.start, end=d.end, mirror=d.mirror,
+                      min_detection_confidence=d.min_detection_confidence, progress=progress)
     if output is not None:
         save_keypoints(Path(output), kp)
     return kp
@@ -266,20 +270,6 @@ def lift_keypoints(
     return pose
 
 
-def _npz_extremities(path: Path) -> dict[str, np.ndarray] | None:
-    """Feet headings and hand knuckle lines from a pose file's camera-space joints and MediaPipe
-    landmarks, when it has them (``convert --npz`` and ``lift`` files do); else None."""
-    from pose2rig.io.npz import load_pose
-    from pose2rig.world import extremities
-
-    try:
-        cam = load_pose(path, space="camera")
-    except Pose2RigError as e:  # a world-only pose file: feet turn with the knees, hands stay
-        log.info("%s has no camera-space poses (%s); feet and hands follow the limbs", path, e)
-        return None
-    return extremities(cam) or None
-
-
 def load_character(rig: str | Path | None, rig_map: str | Path | None = None) -> tuple[Rig, RigMapping]:
     """The character (:func:`pose2rig.io.rigs.load_rig`; None = the bundled one) and its bone
     mapping (found by name, ``rig_map`` overriding); raises before any long work starts."""
@@ -298,14 +288,28 @@ def retarget_file(
     *,
     progress: Progress = True,
 ) -> RigAnimation:
-    """Move the motion in ``source`` (a pose2rig ``.npz`` or any BVH mapped onto Human3.6M-17)
-    onto a character; returns its :class:`~pose2rig.rig.RigAnimation`.
+    """Move the motion in ``source`` onto a character; returns its :class:`~pose2rig.rig.RigAnimation`.
+
+    ``source``: any ``.npz`` that pose2rig writes, or any BVH mapped onto Human3.6M-17. A pose
+    file's world-frame poses (``convert``'s npz) are used as they are; camera-frame poses
+    (``lift``'s npz) go through the same world transform as :func:`convert`; 2D keypoints
+    (``detect``'s npz, ``convert``'s detection cache) are first lifted as :func:`lift_keypoints`
+    lifts them (``options.lift``).
 
     ``outputs``: ``fbx``, ``glb``, ``bvh`` (the character's skeleton), ``character_preview``
     and ``blend_action`` (the motion as one Blender action named after ``source``, alone in a
     ``.blend`` file, keyed for the rig's armature: :func:`pose2rig.io.blender_scene.write_action_blend`;
     the Blender add-on appends it). ``options``: the character (``export.rig``, ``rig_map``),
-    ``export.preset`` and ``units``, and ``world.root_motion``; the others do not apply.
+    ``export.preset``, ``units`` and ``fps`` (resample the motion; a source with uneven
+    timestamps is resampled at its own rate), ``detect.start`` and ``end`` (a window of the
+    source's timestamps, ``start <= t < end``; a BVH starts at 0), the root motion
+    (:attr:`~pose2rig.options.ConvertOptions.root_motion`: ``world.root_motion``, by default the
+    ``export.preset``'s; with ``blend_action``, ``ground`` adds no root bone, as the action keys
+    the rig's own armature), and ``lift`` for keypoints sources; the others do not apply.
+
+    Raises:
+        Pose2RigError: an unreadable or unknown source, a window with no frames, a rig without
+            the bones needed, an output that cannot be written; before the long work.
     """
     from pose2rig.retarget import retarget
 
@@ -322,28 +326,122 @@ def retarget_file(
     for p in wanted.values():
         check_writable(p)
     src = Path(source)
-    suffix = src.suffix.lower()
-    if suffix == ".npz":
-        from pose2rig.io.npz import load_pose
-
-        poses = load_pose(src, space="world")
-        feet = _npz_extremities(src)
-    elif suffix == ".bvh":
-        from pose2rig.io.bvh import read_bvh
-        from pose2rig.io.mocap import bvh_foot_headings, load_bvh_as_h36m17
-
-        poses = load_bvh_as_h36m17(src)
-        feet = bvh_foot_headings(read_bvh(src), poses.joints) or None
-    else:
-        raise Pose2RigError(
-            f"retarget: SOURCE {src} must be a pose2rig .npz or a .bvh file, got {suffix or 'no extension'!r}"
-        )
+    world, ends = _read_source(src, o)
     target, mapping = load_character(o.export.rig, o.export.rig_map)
-    animation = retarget(hold_missing_frames(poses), target, mapping=mapping, root_motion=o.world.root_motion,
-                         extremities=feet)
+    animation = retarget(hold_missing_frames(world), target, mapping=mapping, root_motion=o.root_motion,
+                         extremities=ends or None, add_root="blend_action" not in wanted)
     _write_character(animation, wanted, o, use_rig=True, action_name=src.stem)
     if "character_preview" in wanted:
         from pose2rig.render_character import render_character_preview
 
         render_character_preview(wanted["character_preview"], animation, progress=progress)
     return animation
+
+
+def _read_source(src: Path, o: ConvertOptions) -> tuple[PoseSequence, dict[str, np.ndarray]]:
+    """A retarget source as ``(world, extremities)``: its world-frame poses and the feet and
+    hands directions in that frame (:func:`pose2rig.world.extremities` of its camera-frame
+    poses, a BVH's foot headings, or ``{}``), cut to ``start``/``end`` and resampled as
+    ``options`` say. Camera-frame poses are cut and resampled before they are put in the
+    world, as :func:`convert` does; a file's own world-frame poses keep its world."""
+    from pose2rig.clean import resample
+    from pose2rig.world import extremities
+
+    suffix = src.suffix.lower()
+    camera: PoseSequence | None = None
+    world: PoseSequence | None = None
+    ends: dict[str, np.ndarray] = {}
+    if suffix == ".bvh":
+        from pose2rig.io.bvh import read_bvh
+        from pose2rig.io.mocap import bvh_foot_headings, load_bvh_as_h36m17
+
+        world = load_bvh_as_h36m17(src)
+        ends = bvh_foot_headings(read_bvh(src), world.joints)
+    elif suffix == ".npz":
+        from pose2rig.io.npz import contents, load_pose
+
+        kinds = contents(src)
+        if "world" in kinds:
+            world = load_pose(src, space="world")
+            if "camera" in kinds:  # the whole clip's directions, in the file's world frame
+                cam = load_pose(src, space="camera")
+                if cam.num_frames != world.num_frames:
+                    raise Pose2RigError(f"{src}: joints3d has {cam.num_frames} frames but joints3d_world "
+                                        f"{world.num_frames}")
+                ends = extremities(cam)
+        elif "camera" in kinds:
+            camera = load_pose(src, space="camera")
+        else:
+            camera = lift_keypoints(src, options=o.lift)
+    else:
+        raise Pose2RigError(
+            f"retarget: SOURCE {src} must be a pose2rig .npz or a .bvh file, got {suffix or 'no extension'!r}"
+        )
+    poses = world if world is not None else camera
+    assert poses is not None
+    times = poses.timestamps
+    keep = _window(times, o.detect.start, o.detect.end, fps=poses.fps)
+    if not keep.any():
+        start, end = o.detect.start, o.detect.end
+        names = [n for n, v in (("start", start), ("end", end)) if v is not None]
+        if start is not None and end is not None:
+            window = f"between {{start}} ({start:g} s) and {{end}} ({end:g} s)"
+        else:
+            window = f"from {{start}} ({start:g} s) on" if start is not None else f"before {{end}} ({end:g} s)"
+        raise ArgumentError(
+            f"{{source}} has no frames {window}; its timestamps run from {times[0]:g} to {times[-1]:g} s",
+            "source", *names,
+        )
+    if not keep.all():
+        poses = _frames(poses, keep)
+        ends = {k: v[keep] for k, v in ends.items()}
+        times = times[keep]
+    fps = o.export.fps
+    if fps is None and not _uniform(times, poses.fps):
+        fps = poses.fps  # uneven timestamps (a variable-frame-rate clip): even them out, as convert does
+    if fps is not None:
+        from pose2rig.clean.resample import interpolate_at
+
+        poses = resample(poses, fps=fps)
+        ends = {k: _unit(interpolate_at(v, times, poses.timestamps)) for k, v in ends.items()}
+    if poses.space == "camera":
+        return _world_pose(poses, o), extremities(poses)
+    return poses, ends
+
+
+def _world_pose(camera: PoseSequence, o: ConvertOptions) -> PoseSequence:
+    """Camera-frame poses in the world frame, as :func:`convert` and :func:`retarget_file` put them."""
+    from pose2rig.world import to_world
+
+    return to_world(camera, root_motion=o.root_motion)
+
+
+def _window(times: np.ndarray, start: float | None, end: float | None, *, fps: float) -> np.ndarray:
+    """``(T,)`` bool: the frames with ``start <= t < end`` (either bound may be None); a frame
+    within 1% of a frame's time from a bound is at it (BVH frame times are rounded)."""
+    tol = 0.01 / fps
+    keep = np.ones(len(times), dtype=bool)
+    if start is not None:
+        keep &= times >= start - tol
+    if end is not None:
+        keep &= times < end - tol
+    return keep
+
+
+def _uniform(times: np.ndarray, fps: float) -> bool:
+    """Whether ``times`` step by ``1 / fps`` to within 1% of a frame."""
+    return len(times) < 2 or bool(np.all(np.abs(np.diff(times) * fps - 1.0) < 0.01))
+
+
+def _frames(pose: PoseSequence, keep: np.ndarray) -> PoseSequence:
+    """The frames of ``pose`` where ``keep`` is True."""
+    return pose.replace(
+        joints=pose.joints[keep], confidence=pose.confidence[keep], timestamps=pose.timestamps[keep],
+        landmarks33=pose.landmarks33[keep] if pose.landmarks33 is not None else None,
+    )
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    """Rows of ``v`` scaled to unit length (NaN stays NaN)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float64)

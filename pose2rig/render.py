@@ -5,8 +5,11 @@ Each output frame holds, side by side and ``height`` pixels tall:
 - left: the video frame with the 2D keypoints drawn over it (bones coloured by side, joints of
   low confidence faded);
 - right: the 3D skeleton seen by a virtual camera 45 degrees to the subject's left of its start
-  facing and 20 degrees above, over a ground grid with the joints' shadows. The virtual camera
-  is fixed over the whole clip (framed on every joint of every frame), so the view never jumps.
+  facing and 20 degrees above, over a ground grid with the joints' shadows. The camera keeps its
+  direction and distance (the whole body in view, at the same size however far the subject
+  travels) and follows the body's middle, smoothed over a second and never more than a quarter
+  of the body's size behind it (:func:`follow_path`); the grid is fixed to the floor, so the
+  travel shows as the floor passing by.
 
 Convention:
     - Colours are BGR. The subject's left is blue (:data:`LEFT_COLOR`), its right orange
@@ -16,6 +19,8 @@ Convention:
       its lowest joints.
     - Video frames, keypoints and pose frames are matched by timestamp (nearest sample, within
       half a frame interval), so a pose resampled to another rate still lines up.
+    - Frames whose pose is missing show the floor only; :func:`pose2rig.pipeline.convert` passes
+      the pose with long gaps holding the nearest seen pose, drawn faded (its confidence is 0).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from pose2rig.types import Keypoints2D, PoseSequence, Skeleton
 if TYPE_CHECKING:
     from pose2rig.video import Frame
 
-__all__ = ["LEFT_COLOR", "MID_COLOR", "RIGHT_COLOR", "render_preview", "render_still"]
+__all__ = ["LEFT_COLOR", "MID_COLOR", "RIGHT_COLOR", "follow_path", "render_preview", "render_still"]
 
 log = logging.getLogger(__name__)
 
@@ -138,12 +143,62 @@ def draw_skeleton_2d(
     return out
 
 
-class _View3D:
-    """A fixed virtual camera framing every joint of a Y-up sequence.
+def follow_path(points: np.ndarray, fps: float, *, max_offset: float, seconds: float = 1.0) -> np.ndarray:
+    """Where a camera following ``points`` looks: smooth, yet never far from them.
+
+    A centred moving average over ``seconds`` keeps the camera from shaking with every step;
+    then each frame's target is pulled back to within ``max_offset`` (metres) of its point, so a
+    sudden jump (where a long detection gap's held pose gives way to the next seen one, say)
+    never leaves the subject out of the picture.
 
     Args:
-        joints: ``(T, J, 3)`` Y-up metres.
+        points: ``(T, 3)``; rows with NaN take the nearest finite row.
+        fps: frames per second of ``points``.
+        max_offset: the largest distance between a target and its point.
+        seconds: length of the moving average.
+
+    Returns:
+        ``(T, 3)`` float64 targets.
+    """
+    p = np.array(points, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != 3 or len(p) == 0:
+        raise Pose2RigError(f"follow_path: expected points (T, 3) with T >= 1, got {p.shape}")
+    ok = np.all(np.isfinite(p), axis=1)
+    if not ok.any():
+        raise Pose2RigError("follow_path: no frame has a finite point")
+    if not ok.all():
+        idx = np.flatnonzero(ok)
+        t = np.arange(len(p))
+        right = np.clip(np.searchsorted(idx, t), 0, len(idx) - 1)
+        left = np.clip(right - 1, 0, len(idx) - 1)
+        pick = np.where(np.abs(idx[left] - t) <= np.abs(idx[right] - t), idx[left], idx[right])
+        p = p[pick]
+    k = max(0, int(round(0.5 * seconds * fps)))
+    if k:
+        pad = np.pad(p, ((k, k), (0, 0)), mode="edge")
+        kernel = np.ones(2 * k + 1) / (2 * k + 1)
+        smooth = np.stack([np.convolve(pad[:, i], kernel, mode="valid") for i in range(3)], axis=1)
+    else:
+        smooth = p.copy()
+    off = smooth - p
+    dist = np.linalg.norm(off, axis=1, keepdims=True)
+    scale = np.minimum(1.0, max_offset / np.maximum(dist, 1e-12))
+    return p + off * scale
+
+
+class _View3D:
+    """A virtual camera that follows the subject, from a fixed direction and distance.
+
+    The distance keeps the whole body in view, so the skeleton has the same size however far
+    the subject travels; the camera's target follows the body's middle through
+    :func:`follow_path`.
+
+    Args:
+        joints: ``(T, J, 3)`` Y-up metres; frames without every joint are left out of the
+            framing (their target is the nearest framed one).
+        floor: height of the floor.
         size: panel ``(width, height)`` pixels.
+        fps: frames per second of ``joints``.
         azimuth, elevation: radians; the camera sits in the direction ``azimuth`` from +Z
             towards +X (the subject's left at the start), ``elevation`` above the horizon.
     """
@@ -153,22 +208,29 @@ class _View3D:
         joints: np.ndarray,
         floor: float,
         size: tuple[int, int],
+        fps: float,
         *,
         azimuth: float = np.radians(45.0),
         elevation: float = np.radians(20.0),
         fov: float = np.radians(40.0),
     ) -> None:
-        p = joints[np.all(np.isfinite(joints), axis=-1)]
-        if p.size == 0:
-            p = np.array([[0.0, floor, 0.0], [0.0, floor + 1.7, 0.0]])
-        lo, hi = np.percentile(p, 1, axis=0), np.percentile(p, 99, axis=0)
-        lo[1] = min(lo[1], floor)
-        centre = 0.5 * (lo + hi)
-        radius = max(0.5 * float(np.linalg.norm(hi - lo)), 0.9)
+        ok = np.all(np.isfinite(joints), axis=(1, 2))
+        if ok.any():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                middle = 0.5 * (joints.min(axis=1) + joints.max(axis=1))  # NaN where not ok
+                reach = np.linalg.norm(joints - middle[:, None], axis=-1).max(axis=1)
+            body = float(np.percentile(reach[ok], 98))
+        else:
+            middle = np.tile([0.0, floor + 0.85, 0.0], (max(1, len(joints)), 1))
+            body = 0.9
+        body = max(body, 0.5)
+        slack = 0.25 * body  # how far the smoothed target may stray from the body's middle
+        self.target = follow_path(middle, fps, max_offset=slack)
+        radius = body + slack  # every joint lies within this of the target
         ce = np.cos(elevation)
         d = np.array([np.sin(azimuth) * ce, np.sin(elevation), np.cos(azimuth) * ce])
-        dist = 0.95 * radius / np.sin(fov / 2.0)
-        self.eye = centre + dist * d
+        self.offset = radius / np.sin(fov / 2.0) * d  # eye = target + offset
         f = -d
         right = np.cross(f, [0.0, 1.0, 0.0])
         right /= np.linalg.norm(right)
@@ -179,43 +241,51 @@ class _View3D:
         self.focal = 0.5 * min(w, h) / np.tan(fov / 2.0)
         self.centre_px = np.array([w / 2.0, h / 2.0])
         self.floor = floor
-        self.grid_lo = lo - 0.5
-        self.grid_hi = hi + 0.5
+        self.grid_reach = 2.5 * radius
+        self.blank = np.empty((h, w, 3), np.uint8)
+        self.blank[:] = _PANEL_BG  # filled once: a tuple fill costs 5 ms a frame, a copy 0.06
 
-    def to_camera(self, points: np.ndarray) -> np.ndarray:
-        return (np.asarray(points, dtype=np.float64) - self.eye) @ self.rot.T
+    def to_camera(self, points: np.ndarray, t: int) -> np.ndarray:
+        eye = self.target[int(np.clip(t, 0, len(self.target) - 1))] + self.offset
+        return (np.asarray(points, dtype=np.float64) - eye) @ self.rot.T
 
-    def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(..., 3)`` world -> ``(..., 2)`` pixels and ``(...,)`` depth (<= 0.05 is behind)."""
-        c = self.to_camera(points)
+    def project(self, points: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(..., 3)`` world -> ``(..., 2)`` pixels and ``(...,)`` depth (<= 0.05 is behind),
+        seen from the camera of frame ``t``."""
+        c = self.to_camera(points, t)
         z = c[..., 2]
         with np.errstate(divide="ignore", invalid="ignore"):
             px = self.focal * c[..., :2] / z[..., None] + self.centre_px
         return px, z
 
-    def background(self) -> np.ndarray:
+    def background(self, t: int) -> np.ndarray:
+        """The panel of frame ``t``: the floor's grid (fixed to the floor, 0.5 m squares) around
+        the camera's target."""
         w, h = self.size
-        img = np.empty((h, w, 3), np.uint8)
-        img[:] = _PANEL_BG
+        img = self.blank.copy()
         step = 0.5
-        lo = np.floor(self.grid_lo / step) * step
-        hi = np.ceil(self.grid_hi / step) * step
-        samples = np.linspace(0.0, 1.0, 24)
-        lines = []
-        floor = np.full_like(samples, self.floor)
-        along_x = lo[0] + samples * (hi[0] - lo[0])
-        along_z = lo[2] + samples * (hi[2] - lo[2])
+        centre = self.target[int(np.clip(t, 0, len(self.target) - 1))]
+        lo = np.floor((centre - self.grid_reach) / step) * step
+        hi = np.ceil((centre + self.grid_reach) / step) * step
+        ends = []
         for x in np.arange(lo[0], hi[0] + 1e-9, step):
-            lines.append(np.stack([np.full_like(samples, x), floor, along_z], -1))
+            ends.append(((x, self.floor, lo[2]), (x, self.floor, hi[2])))
         for z in np.arange(lo[2], hi[2] + 1e-9, step):
-            lines.append(np.stack([along_x, floor, np.full_like(samples, z)], -1))
-        for line in lines:
-            px, depth = self.project(line)
-            for k in range(len(line) - 1):
-                if depth[k] > 0.05 and depth[k + 1] > 0.05:
-                    a = tuple(int(round(v)) for v in px[k])
-                    b = tuple(int(round(v)) for v in px[k + 1])
-                    cv2.line(img, a, b, _GRID, 1, cv2.LINE_AA)
+            ends.append(((lo[0], self.floor, z), (hi[0], self.floor, z)))
+        near = 0.05
+        for a, b in ends:
+            ca, cb = self.to_camera(np.array([a, b]), t)
+            if ca[2] < near and cb[2] < near:
+                continue
+            if ca[2] < near or cb[2] < near:  # clip the part behind the camera
+                s = (near - ca[2]) / (cb[2] - ca[2])
+                cut = ca + s * (cb - ca)
+                ca, cb = (cut, cb) if ca[2] < near else (ca, cut)
+            pa = self.focal * ca[:2] / ca[2] + self.centre_px
+            pb = self.focal * cb[:2] / cb[2] + self.centre_px
+            ok, pa_i, pb_i = cv2.clipLine((0, 0, w, h), _pt(pa), _pt(pb))
+            if ok:
+                cv2.line(img, pa_i, pb_i, _GRID, 1, cv2.LINE_AA)
         return img
 
     def draw(
@@ -224,8 +294,10 @@ class _View3D:
         joints: np.ndarray,
         confidence: np.ndarray,
         skeleton: Skeleton,
+        t: int,
     ) -> np.ndarray:
-        """Draw one ``(J, 3)`` Y-up pose (shadow, then bones far to near) on a copy."""
+        """Draw one ``(J, 3)`` Y-up pose (shadow, then bones far to near) on a copy, seen from
+        the camera of frame ``t``."""
         img = background.copy()
         ok = np.all(np.isfinite(joints), axis=-1)
         if not ok.any():
@@ -234,11 +306,11 @@ class _View3D:
         thick = max(2, int(round(6 * scale)))
         shadow = joints.copy()
         shadow[:, 1] = self.floor
-        spx, sz = self.project(shadow)
+        spx, sz = self.project(shadow, t)
         for p, c in skeleton.bones:
             if ok[p] and ok[c] and sz[p] > 0.05 and sz[c] > 0.05:
                 cv2.line(img, _pt(spx[p]), _pt(spx[c]), _SHADOW, thick, cv2.LINE_AA)
-        px, z = self.project(joints)
+        px, z = self.project(joints, t)
         colors = _side_colors(skeleton)
         visible = ok & (z > 0.05)
         order = sorted(
@@ -307,9 +379,8 @@ class _Compositor:
         self.pose = pose
         self.pose_tol = _tolerance(pose.timestamps, pose.fps)
         self.view = _View3D(
-            joints, floor, (self.right_w, self.height), azimuth=azimuth, elevation=elevation
+            joints, floor, (self.right_w, self.height), pose.fps, azimuth=azimuth, elevation=elevation
         )
-        self.view_bg = self.view.background()
 
     def compose(self, image: np.ndarray | None, time: float) -> np.ndarray:
         """One ``(height, width, 3) uint8`` BGR output frame for the video frame at ``time``."""
@@ -335,11 +406,12 @@ class _Compositor:
                 thickness=max(2, int(round(4 * self.height / 720))),
             )
         i = _nearest(self.pose.timestamps, time, self.pose_tol)
-        if i is None:
-            right = self.view_bg.copy()
+        if i is None:  # no pose at this time: the floor where the camera is nearest in time
+            near = _nearest(self.pose.timestamps, time, np.inf)
+            right = self.view.background(0 if near is None else near)
         else:
             right = self.view.draw(
-                self.view_bg, self.joints[i], self.pose.confidence[i], self.pose.skeleton
+                self.view.background(i), self.joints[i], self.pose.confidence[i], self.pose.skeleton, i
             )
         scale = self.height / 720.0
         cv2.putText(

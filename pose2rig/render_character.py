@@ -4,7 +4,9 @@ with pyrender on EGL, beside the source video.
 Convention:
     - The camera looks at the character from the front and a little to its right and above
       (azimuth 25 degrees, elevation 12 degrees), from a distance that fits the character's rest
-      height, and follows its middle (smoothed over a second) so it never leaves the frame.
+      height, and follows its middle (smoothed over a second, never more than a tenth of its
+      height behind: :func:`pose2rig.render.follow_path`), so it never leaves the frame, not
+      even where a long detection gap's held pose jumps to the next seen one.
     - A checkered floor at the lowest rest-pose vertex shows the travel.
     - Output frames are BGR uint8 (OpenCV's order), like every other pose2rig image.
 """
@@ -21,6 +23,7 @@ import numpy as np
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.progress import Progress, progress_bar
+from pose2rig.render import follow_path
 from pose2rig.retarget.lbs import skin_frame
 from pose2rig.rig import RigAnimation
 
@@ -86,10 +89,7 @@ class CharacterRenderer:
         # (a subject who climbs onto something leaves the floor; the camera goes along)
         roots = animation.root_positions.mean(axis=1)
         middle = 0.5 * (lo + hi) - animation.rig.heads[[j for j, p in enumerate(animation.rig.parents) if p < 0]].mean(axis=0)
-        k = max(1, int(round(animation.fps)))
-        pad = np.pad(roots + middle, ((k, k), (0, 0)), mode="edge")
-        kernel = np.ones(2 * k + 1) / (2 * k + 1)
-        self.follow = np.stack([np.convolve(pad[:, i], kernel, mode="valid") for i in range(3)], axis=1)
+        self.follow = follow_path(roots + middle, animation.fps, max_offset=0.1 * self.height)
         self.scene = pyrender.Scene(bg_color=[0.93, 0.94, 0.96, 1.0], ambient_light=[0.35, 0.35, 0.35])
         floor = _checker_floor(np.array([roots[:, 0].mean(), 0.0, roots[:, 2].mean()]), self.floor - 1e-3,
                                size=max(12.0, 3 * float(np.ptp(roots[:, [0, 2]], axis=0).max())))

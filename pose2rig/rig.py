@@ -11,11 +11,13 @@ Convention:
       bone's head). Rolls and axis conventions are whatever the file says; retargeting never
       depends on them.
     - An animation stores, per frame and bone, the rotation relative to the rest pose in the
-      bone's own axes (Blender's pose-bone ``rotation_quaternion``, ``(w, x, y, z)``) and, for the
-      root bones, the head's world position. Bone ``j``'s world matrix is then
-      ``W_j = W_parent @ (rest_parent^-1 @ rest_j) @ [B_j | 0]`` (roots: ``rest_j`` with its
-      translation replaced), and a mesh follows by linear blend skinning with
-      ``W_j @ rest_j^-1`` (:mod:`pose2rig.retarget.lbs`).
+      bone's own axes (Blender's pose-bone ``rotation_quaternion``, ``(w, x, y, z)``), for the
+      root bones the head's world position, and optionally for other bones a translation away
+      from the rest head in the bone's own rest axes (Blender's pose-bone ``location``; used by
+      a root bone on the floor and by IK controls that follow a limb). Bone ``j``'s world matrix
+      is then ``W_j = W_parent @ (rest_parent^-1 @ rest_j) @ [B_j | t_j]`` (roots: ``rest_j``
+      with its translation replaced, ``t_j = 0``), and a mesh follows by linear blend skinning
+      with ``W_j @ rest_j^-1`` (:mod:`pose2rig.retarget.lbs`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from pose2rig.errors import Pose2RigError
-from pose2rig.geometry import quat_to_matrix
+from pose2rig.geometry import matrix_to_quat, quat_to_matrix
 
 __all__ = ["Rig", "RigAnimation", "SkinnedMesh"]
 
@@ -166,12 +168,17 @@ class RigAnimation:
         root_positions: ``(T, R, 3)`` float64 world positions of the heads of the rig's root bones
             (``R`` = number of bones with parent -1, in bone order).
         fps: frames per second.
+        locations: ``(T, J, 3)`` float64 translations of the non-root bones away from their rest
+            heads, in each bone's own rest axes (Blender's pose-bone ``location``), or None when
+            no bone but the roots moves (the usual case). Root bones' rows are 0: their
+            ``root_positions`` place them.
     """
 
     rig: Rig
     rotations: np.ndarray
     root_positions: np.ndarray
     fps: float
+    locations: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         q = np.asarray(self.rotations, dtype=np.float64)
@@ -194,6 +201,26 @@ class RigAnimation:
         object.__setattr__(self, "rotations", q / norm)
         object.__setattr__(self, "root_positions", t)
         object.__setattr__(self, "fps", float(self.fps))
+        if self.locations is not None:
+            loc = np.asarray(self.locations, dtype=np.float64)
+            if loc.shape != q.shape[:2] + (3,) or not np.all(np.isfinite(loc)):
+                raise Pose2RigError(
+                    f"animation of {self.rig.name!r}: locations must be finite ({q.shape[0]}, {n}, 3), got {loc.shape}"
+                )
+            roots_at = [j for j, p in enumerate(self.rig.parents) if p < 0]
+            if np.any(loc[:, roots_at] != 0.0):
+                raise Pose2RigError(
+                    f"animation of {self.rig.name!r}: root bones move by root_positions; their locations must be 0"
+                )
+            object.__setattr__(self, "locations", loc)
+
+    @property
+    def moved_bones(self) -> tuple[int, ...]:
+        """Non-root bones with a non-zero location in some frame (their files need translation
+        keys), in bone order."""
+        if self.locations is None:
+            return ()
+        return tuple(int(j) for j in np.flatnonzero(np.any(self.locations != 0.0, axis=(0, 2))))
 
     @property
     def num_frames(self) -> int:
@@ -207,6 +234,36 @@ class RigAnimation:
         roots = [j for j, p in enumerate(rig.parents) if p < 0]
         return cls(rig, q, np.repeat(rig.heads[roots][None], frames, axis=0), fps)
 
+    @classmethod
+    def from_world(cls, rig: Rig, world: np.ndarray, fps: float, *, tolerance: float = 1e-9) -> RigAnimation:
+        """The animation whose :meth:`world_matrices` are ``world``.
+
+        Args:
+            rig: the character.
+            world: ``(T, J, 4, 4)`` rigid world matrices of every bone in every frame.
+            fps: frames per second.
+            tolerance: translations of non-root bones (metres) at or below this are rounding
+                and kept at 0; without any larger one the result has no ``locations``.
+
+        Returns:
+            A :class:`RigAnimation` (quaternion signs as :func:`~pose2rig.geometry.matrix_to_quat`
+            gives them: make them continuous in time where that matters).
+        """
+        w = np.asarray(world, dtype=np.float64)
+        if w.ndim != 4 or w.shape[1:] != (rig.num_bones, 4, 4):
+            raise Pose2RigError(f"world matrices of {rig.name!r} must be (T, {rig.num_bones}, 4, 4), got {w.shape}")
+        local = rig.rest_local
+        basis = np.empty_like(w)
+        for j, p in enumerate(rig.parents):
+            frame = local[j] if p < 0 else w[:, p] @ local[j]
+            basis[:, j] = np.linalg.inv(frame) @ w[:, j]
+        roots = [j for j, p in enumerate(rig.parents) if p < 0]
+        loc = basis[..., :3, 3].copy()
+        loc[:, roots] = 0.0
+        loc[np.abs(loc) <= tolerance] = 0.0
+        return cls(rig, matrix_to_quat(basis[..., :3, :3]), w[:, roots][..., :3, 3], fps,
+                   locations=loc if np.any(loc) else None)
+
     def world_matrices(self) -> np.ndarray:
         """``(T, J, 4, 4)`` every bone's world matrix in every frame (forward kinematics)."""
         rig = self.rig
@@ -214,6 +271,8 @@ class RigAnimation:
         basis = np.zeros((self.num_frames, rig.num_bones, 4, 4))
         basis[..., :3, :3] = quat_to_matrix(self.rotations)
         basis[..., 3, 3] = 1.0
+        if self.locations is not None:
+            basis[..., :3, 3] = self.locations
         world = np.empty_like(basis)
         r = 0
         for j, p in enumerate(rig.parents):

@@ -22,7 +22,7 @@ import numpy as np
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import CAMERA_TO_YUP, rotation_between
-from pose2rig.options import WorldOptions
+from pose2rig.options import DEFAULT_ROOT_MOTION, root_motion_mode
 from pose2rig.types import PoseSequence, Skeleton
 
 __all__ = ["ANKLE_HEIGHT", "SOLE_ABOVE_FLOOR", "extremities", "foot_directions", "hand_lines", "to_world",
@@ -140,7 +140,7 @@ def world_transform(
 def to_world(
     seq: PoseSequence,
     *,
-    root_motion: bool = WorldOptions.root_motion,
+    root_motion: str | bool = DEFAULT_ROOT_MOTION,
     ankle_height: float = ANKLE_HEIGHT,
     floor_percentile: float = 5.0,
     facing_seconds: float = 0.5,
@@ -149,9 +149,11 @@ def to_world(
 
     Args:
         seq: ``space="camera"`` sequence; joints ``(T, J, 3)`` metres, OpenCV axes.
-        root_motion: keep the pelvis's travel over the floor. False pins the pelvis at
-            x = z = 0 in every frame (vertical motion such as jumps stays); frames whose pelvis
-            is missing use the pelvis interpolated from the nearest frames that show it.
+        root_motion: ``"on"`` or ``"ground"``: keep the pelvis's travel over the floor (where
+            the travel goes on the character is the retargeting's business). ``"off"`` pins the
+            pelvis at x = z = 0 in every frame (vertical motion such as jumps stays); frames
+            whose pelvis is missing use the pelvis interpolated from the nearest frames that show
+            it. ``True``/``False`` are ``"on"``/``"off"``.
         ankle_height, floor_percentile, facing_seconds: see :func:`world_transform`.
 
     Returns:
@@ -164,7 +166,7 @@ def to_world(
         facing_seconds=facing_seconds,
     )
     p = seq.joints.astype(np.float64) @ rot.T + t
-    if not root_motion:
+    if root_motion_mode(root_motion) == "off":
         sk = seq.skeleton
         root = sk.index("pelvis") if "pelvis" in sk.joint_names else 0
         pelvis = p[:, root]

@@ -66,7 +66,7 @@ def test_extension_zip_has_the_manifest_at_its_root(tmp_path):
 def test_zip_carries_the_libraries_defaults(tmp_path):
     """build.py writes the panel's defaults from pose2rig.options into the zip, so the add-on
     agrees with `pose2rig convert` even where the library is absent (executable mode)."""
-    from pose2rig.options import HEIGHT_RANGE, SMOOTHING, ConvertOptions
+    from pose2rig.options import HEIGHT_RANGE, ROOT_MOTIONS, SMOOTHING, ConvertOptions
 
     build = _build_module()
     with zipfile.ZipFile(build.build(tmp_path / "a.zip")) as z:
@@ -74,8 +74,10 @@ def test_zip_carries_the_libraries_defaults(tmp_path):
     namespace: dict = {}
     exec(compile(source, "defaults.py", "exec"), namespace)  # literals only, made by build.py
     d, o = namespace["DEFAULTS"], ConvertOptions()
+    # root motion: the blender preset's (the add-on keys an armature in Blender), and its choices
     assert d == {"height": o.lift.height, "height_range": HEIGHT_RANGE, "smooth": o.clean.smooth,
-                 "smoothing": SMOOTHING, "root_motion": o.world.root_motion}
+                 "smoothing": SMOOTHING, "root_motion": o.replace(preset="blender").root_motion,
+                 "root_motions": ROOT_MOTIONS}
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,9 +198,11 @@ def _channel(mode: str) -> tuple[str, int]:
 RUNS = {  # what each setting of the two scene options must give on the whole clip
     "off": dict(settings={}, frames=_scene_keys(CLIP_FRAMES, SCENE_FPS), fps=SCENE_FPS,
                 frame_range=SCENE_RANGE, frame=SCENE_FRAME),
-    "on": dict(settings=dict(set_scene_fps=True, set_frame_range=True), frames=CLIP_FRAMES, fps=CLIP_FPS,
-               frame_range=(1, CLIP_FRAMES), frame=1),
+    "on": dict(settings=dict(set_scene_fps=True, set_frame_range=True, root_motion="ground"), frames=CLIP_FRAMES,
+               fps=CLIP_FPS, frame_range=(1, CLIP_FRAMES), frame=1),
 }
+"""The "on" run also puts the root on the floor (root motion ``ground``): the Root bone carries
+the travel and heading, the pelvis its height."""
 
 
 def _check_animation(bpy, obj, *, frames: int, fps: float, frame_range: tuple[int, int], frame: int,
@@ -268,10 +272,11 @@ def test_installed_extension_registers_panel_operators_and_preferences(bpy, addo
     assert prefs.backend == "AUTO" and prefs.executable == ""
     s = bpy.context.scene.pose2rig_lift
     # the panel's defaults are the library's (pose2rig.options, through the zip's defaults.py)
-    from pose2rig.options import HEIGHT_RANGE, SMOOTHING, ConvertOptions
+    from pose2rig.options import HEIGHT_RANGE, ROOT_MOTIONS, SMOOTHING, ConvertOptions
 
     o = ConvertOptions()
-    assert (s.height, s.smooth, s.root_motion) == (pytest.approx(o.lift.height), o.clean.smooth, o.world.root_motion)
+    assert (s.height, s.smooth, s.root_motion) == (pytest.approx(o.lift.height), o.clean.smooth, o.root_motion)
+    assert tuple(i.identifier for i in type(s).bl_rna.properties["root_motion"].enum_items) == ROOT_MOTIONS
     height = type(s).bl_rna.properties["height"]
     assert (height.hard_min, height.hard_max) == (pytest.approx(HEIGHT_RANGE[0]), pytest.approx(HEIGHT_RANGE[1]))
     assert tuple(i.identifier for i in type(s).bl_rna.properties["smooth"].enum_items) == SMOOTHING
@@ -304,10 +309,13 @@ def library_runs(bpy, addon, mpfb2_rig):
 
 
 @pytest.mark.slow
-def test_library_mode_keys_every_frame_on_every_mapped_bone_and_changes_the_scene_only_when_asked(library_runs):
+def test_library_mode_keys_every_frame_on_every_mapped_bone_and_changes_the_scene_only_when_asked(
+        library_runs, mpfb2_rig):
     """Off: the scene keeps its 24 fps, frames 10-50 and frame 17, and the 65 frames at 5 fps
     (12.8 s) become 308 keys at 24 fps; on: one key per video frame, the scene at 5 fps, frames
-    1-65. Bones in Euler and axis-angle modes keep them and are keyed on those channels."""
+    1-65. Bones in Euler and axis-angle modes keep them and are keyed on those channels. The on
+    run's root motion is ground: the Root bone stays on the floor, the pelvis gets location keys,
+    and every other bone is where the off run (root motion on) puts it."""
     assert RUNS["off"]["frames"] == 308
     off, on = library_runs["off"][0], library_runs["on"][0]
     assert len(off) > 4 * 16  # at least the 16 mapped bones' quaternions
@@ -315,8 +323,13 @@ def test_library_mode_keys_every_frame_on_every_mapped_bone_and_changes_the_scen
     # the same motion at both rates, at the same speed: the bones are in the same places at
     # 0, 3, 6, 9 and 12 s (not the same keys: the clean-up runs at each rate)
     heads_off, heads_on = library_runs["off"][1][..., :3, 3], library_runs["on"][1][..., :3, 3]
-    print(f"largest difference in bone heads between the runs: {np.abs(heads_off - heads_on).max():.3f} m")
-    assert np.abs(heads_off - heads_on).max() < 0.05
+    root = mpfb2_rig.index("Root")
+    body = [j for j in range(mpfb2_rig.num_bones) if j != root]
+    print(f"largest difference in bone heads between the runs: {np.abs(heads_off - heads_on)[:, body].max():.3f} m")
+    assert np.abs(heads_off - heads_on)[:, body].max() < 0.05
+    # ground: the Root on the floor (the object stands at z = 0, turned about z only), the pelvis moves
+    assert np.abs(heads_on[:, root, 2]).max() < 1e-4 and ('pose.bones["pelvis"].location', 2) in on
+    assert ('pose.bones["pelvis"].location', 2) not in off
 
 
 @pytest.mark.slow

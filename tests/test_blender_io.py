@@ -400,6 +400,38 @@ def test_fbx_round_trip(B, tmp_path, fps):
     assert back.rig.mesh is not None and len(back.rig.mesh.vertices) == 6
 
 
+def _fbx_key_times(path: Path) -> tuple[int, float, np.ndarray]:
+    """The file's TimeMode, CustomFrameRate and every key time of every curve, in seconds."""
+    from io_scene_fbx import parse_fbx
+
+    root, version = parse_fbx.parse(str(path))
+    assert version < 7700  # FBX 7.4/7.5 count 46,186,158,000 ticks a second
+    settings, _ = _fbx_settings(path)
+    objects = next(e for e in root.elems if e.id == b"Objects")
+    ticks = [t for c in objects.elems if c.id == b"AnimationCurve"
+             for e in c.elems if e.id == b"KeyTime" for t in e.props[0]]
+    return settings["TimeMode"][0], settings["CustomFrameRate"][0], np.unique(ticks) / 46186158000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("fps", "stated", "mode"),
+    [(1 / 0.008333, 120.0, 1), (1 / 0.033367, 30 / 1.001, 9), (25.0, 25.0, 10), (12.5, 12.5, 14)],
+    ids=["bvh-120", "bvh-ntsc", "25", "custom"],
+)
+def test_fbx_keys_land_on_whole_frames_of_the_rate_it_states(B, tmp_path, fps, stated, mode):
+    """A BVH's 'Frame Time: 0.008333' is 120.0048 fps: the file states 120 (FBX's own TimeMode
+    for it, not a custom rate) and every key sits on a whole frame of it; a rate FBX has no
+    name for stays custom, keys on its whole frames too."""
+    anim = _animation(_rig(), frames=300, fps=fps)
+    assert B.scene_rate(fps) == pytest.approx(stated, rel=1e-12)
+    got_mode, rate, seconds = _fbx_key_times(B.export_fbx(anim, tmp_path / "a.fbx"))
+    assert got_mode == mode and rate == pytest.approx(stated, rel=1e-7)
+    frames = seconds * rate
+    assert np.abs(frames - np.round(frames)).max() < 1e-4
+    assert np.array_equal(np.round(frames), np.arange(300))
+
+
 # file axes: (up axis, up sign, front axis, front sign); a character facing world +Z, Y up, lies
 # in the file as ``raw`` (3, 3) @ world, in ``unit`` centimetres per value
 PRESETS = {

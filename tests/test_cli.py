@@ -147,7 +147,7 @@ def test_video_with_nobody_in_it(tmp_path: Path) -> None:
     clip = _black_clip(tmp_path / "black.mp4")
     out = tmp_path / "o.bvh"
     proc = run("convert", str(clip), "--bvh", str(out), "--quiet")
-    assert_one_line_error(proc, "no person")
+    assert_one_line_error(proc, "no person", "--start/--end", "--min-detection-confidence (now 0.5)")
     assert not out.exists()
 
 
@@ -204,3 +204,58 @@ def test_train_command_makes_a_loadable_lifter(tmp_path: Path) -> None:
     lifter = load_lifter(out)
     assert lifter.meta["config"]["width"] == 16 and lifter.meta["step"] <= 20
     assert (tmp_path / "run" / "curves.csv").exists()
+
+
+def test_bad_options_are_refused_before_the_video_is_read(tmp_path: Path) -> None:
+    """--height -1, --fov 0 and a detection confidence out of range are refused as the options
+    are built: the video named does not even exist, and the one error line is about the option."""
+    unread = tmp_path / "unread.mp4"
+    for args, needle in (
+        (("--height", "-1"), "--height must be a standing height in metres (0.3 to 3), got -1"),
+        (("--fov", "0"), "--fov must be between 1 and 179 degrees, got 0"),
+        (("--min-detection-confidence", "1.5"), "--min-detection-confidence must be between 0 and 1, got 1.5"),
+    ):
+        proc = run("convert", str(unread), "--bvh", str(tmp_path / "o.bvh"), *args)
+        assert_one_line_error(proc, needle)
+        assert "unread" not in proc.stderr
+    proc = run("detect", str(unread), "-o", str(tmp_path / "kp.npz"), "--min-detection-confidence", "-0.1")
+    assert_one_line_error(proc, "--min-detection-confidence must be between 0 and 1")
+    proc = run("lift", str(tmp_path / "unread.npz"), "-o", str(tmp_path / "p.npz"), "--fov", "0")
+    assert_one_line_error(proc, "--fov must be between 1 and 179 degrees")
+    assert not any(tmp_path.glob("*.npz")) and not any(tmp_path.glob("*.bvh"))
+
+
+def test_a_normal_run_prints_warnings_and_one_wrote_line_per_file(tmp_path: Path) -> None:
+    """Information lines (the bundled GLB character's "bind space", the frame counts) stay out
+    of a normal run; each file gets one "wrote" line; --verbose shows the information lines and
+    still one "wrote" line per file; --quiet prints nothing on stdout."""
+    walk = DATA / "mocap" / "bandai1" / "dataset-1_walk_normal_001.bvh"
+    glb, bvh = tmp_path / "walk.glb", tmp_path / "walk.bvh"
+    proc = run("retarget", str(walk), "--glb", str(glb), "--bvh", str(bvh))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"wrote bvh: {bvh}", f"wrote glb: {glb}"]
+    assert all(ln.startswith("warning:") for ln in proc.stderr.splitlines() if ln.strip()), proc.stderr
+    assert "bind space" not in proc.stderr
+    proc = run("retarget", str(walk), "--glb", str(glb), "--bvh", str(bvh), "--verbose")
+    assert proc.returncode == 0, proc.stderr
+    assert "retargeted 195 frames onto" in proc.stderr  # an information line
+    both = (proc.stdout + proc.stderr).splitlines()
+    for path in (glb, bvh):
+        assert sum("wrote" in ln and str(path.name) in ln for ln in both) == 1, both
+    proc = run("retarget", str(walk), "--glb", str(glb), "--quiet")
+    assert proc.returncode == 0 and proc.stdout == "", proc.stdout
+
+
+@pytest.mark.slow
+def test_the_no_person_hint_names_a_flag_that_finds_a_distant_person(tmp_path: Path) -> None:
+    from _clips import distant_person_clip
+
+    clip = distant_person_clip(tmp_path / "far.mp4")
+    out = tmp_path / "kp.npz"
+    proc = run("detect", str(clip), "-o", str(out))
+    assert_one_line_error(proc, "no person", "lower --min-detection-confidence (now 0.5)")
+    proc = run("detect", str(clip), "-o", str(out), "--min-detection-confidence", "0.3")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"wrote keypoints: {out}")
+    with np.load(out) as kp:
+        assert np.isfinite(kp["keypoints2d"]).all(axis=(1, 2)).sum() >= 5

@@ -414,3 +414,41 @@ def test_black_frames_give_nan_and_a_black_clip_raises():
     small_black = [Frame(i, i / 30, np.zeros((120, 160, 3), np.uint8)) for i in range(5)]
     with pytest.raises(Pose2RigError, match="no person detected in any of the 5 frames"):
         detect(small_black, image_size=(160, 120), fps=30.0, progress=False)
+
+
+def test_nobody_error_names_only_options_that_exist():
+    """The hint names the detection confidence only where the detector has one (with its value)."""
+    from pose2rig.errors import ArgumentError
+
+    flags = {"start": "--start", "end": "--end", "min_detection_confidence": "--min-detection-confidence"}
+    with pytest.raises(ArgumentError) as e:
+        detect(blank_frames(3), image_size=(64, 48), fps=30.0, detector=ScriptedCoco([None]), progress=False)
+    assert "--start/--end" in e.value.render(flags) and "confidence" not in str(e.value)
+
+    class Thresholded(ScriptedCoco):
+        min_detection_confidence = 0.4
+
+    with pytest.raises(ArgumentError) as e:
+        detect(blank_frames(3), image_size=(64, 48), fps=30.0, detector=Thresholded([None]), progress=False)
+    assert "a lower --min-detection-confidence (now 0.4)" in e.value.render(flags)
+    assert "a lower min_detection_confidence (now 0.4)" in str(e.value)  # the library's own name
+
+
+@pytest.mark.slow
+def test_a_lower_detection_confidence_finds_a_distant_person(tmp_path):
+    """DetectOptions.min_detection_confidence reaches BlazePose: a small, distant person missed
+    at the default 0.5 is found at 0.3 (through the public API, as convert and detect call it)."""
+    from _clips import distant_person_clip
+
+    from pose2rig.errors import ArgumentError
+    from pose2rig.options import DetectOptions
+    from pose2rig.pipeline import detect_keypoints
+
+    clip = distant_person_clip(tmp_path / "far.mp4")
+    with pytest.raises(ArgumentError, match=r"lower min_detection_confidence \(now 0.5\)"):
+        detect_keypoints(clip, progress=False)
+    kp = detect_keypoints(clip, options=DetectOptions(min_detection_confidence=0.3), progress=False)
+    seen = np.isfinite(kp.keypoints).all(axis=(1, 2))
+    assert seen.sum() >= 5, seen
+    with pytest.raises(ArgumentError, match="min_detection_confidence must be between 0 and 1"):
+        DetectOptions(min_detection_confidence=1.5)

@@ -87,3 +87,39 @@ def test_bad_files_are_one_clear_error(tmp_path):
         load_mpfb2(orphan, obj=MPFB2 / "base.obj")
     with pytest.raises(Pose2RigError, match="weights file .* not found"):
         load_mpfb2(MPFB2 / "rig.game_engine.json", weights_json=tmp_path / "none.json")
+
+
+def test_rigs_stand_on_the_floor_like_the_bundled_character(rigs):
+    """Issue 11: the MPFB2 files put the origin mid-body (the mesh spanned y -0.82 to 0.85 m); a
+    loaded rig stands with its soles on y = 0, exactly as the bundled character made from the
+    same files."""
+    from pose2rig.io.rigs import load_rig
+
+    bundled = load_rig(None)
+    for r in rigs.values():
+        assert r.mesh.vertices[:, 1].min() == pytest.approx(0.0, abs=1e-6)
+        assert r.mesh.vertices[:, 1].max() == pytest.approx(1.666, abs=0.01)
+        assert np.allclose(r.mesh.vertices, bundled.mesh.vertices, atol=1e-6)
+    ge = rigs["game_engine"]
+    order = [ge.index(n) for n in bundled.bone_names]
+    assert np.allclose(ge.rest[order], bundled.rest, atol=1e-6)
+    assert abs(ge.heads[ge.index("Root"), 1]) < 0.002 and ge.heads[ge.index("pelvis"), 1] > 0.8
+
+
+def test_a_rig_json_without_its_folder_says_where_it_looked(tmp_path, caplog):
+    import logging
+    import shutil
+
+    lone = tmp_path / "copied"
+    lone.mkdir()
+    shutil.copy(MPFB2 / "rig.game_engine.json", lone)
+    with pytest.raises(Pose2RigError) as e:
+        load_mpfb2(lone / "rig.game_engine.json")
+    msg = str(e.value)
+    assert f"no base.obj in {lone.resolve()}" in msg and "weights.<name>.json in the same folder" in msg
+    # with base.obj but without the weights: the rig loads bare, and a warning names the file missing
+    (lone / "base.obj").symlink_to(MPFB2 / "base.obj")
+    with caplog.at_level(logging.WARNING):
+        bare = load_mpfb2(lone / "rig.game_engine.json")
+    assert bare.mesh is None and bare.num_bones == 53
+    assert f"no weights.game_engine.json in {lone.resolve()}" in caplog.text

@@ -103,3 +103,42 @@ def test_failed_write_keeps_existing_file(tmp_path: Path, monkeypatch: pytest.Mo
         save_keypoints(out, _keypoints())
     assert out.read_bytes() == b"precious"
     assert [p.name for p in tmp_path.iterdir()] == ["k.npz"]
+
+
+def test_detection_cache_reads_as_a_keypoints_file(tmp_path: Path) -> None:
+    """convert's <clip>.keypoints.npz (pose2rig.detect.cache) is a keypoints file for lift."""
+    from pose2rig.detect.cache import save_cache
+    from pose2rig.io.npz import contents
+
+    k = _keypoints()
+    save_cache(tmp_path / "clip.keypoints.npz", '{"format": "x"}', k)
+    r = load_keypoints(tmp_path / "clip.keypoints.npz")
+    np.testing.assert_array_equal(r.keypoints, k.keypoints)
+    np.testing.assert_array_equal(r.confidence, k.confidence)
+    np.testing.assert_array_equal(r.timestamps, k.timestamps)
+    np.testing.assert_array_equal(r.landmarks33, k.landmarks33)
+    assert r.image_size == (640, 480) and r.fps == 25.0
+    assert contents(tmp_path / "clip.keypoints.npz") == {"keypoints"}
+    with np.load(tmp_path / "clip.keypoints.npz") as d:
+        arrays = {n: d[n] for n in d.files}
+    arrays["skeleton"] = np.array("coco17")
+    np.savez(tmp_path / "other.npz", **arrays)
+    with pytest.raises(Pose2RigError, match="h36m17 joints, got coco17"):
+        load_keypoints(tmp_path / "other.npz")
+
+
+def test_contents_names_what_each_file_holds(tmp_path: Path) -> None:
+    from pose2rig.io.npz import contents
+
+    save_keypoints(tmp_path / "k.npz", _keypoints())
+    cam = Camera.from_fov((640, 480), 60)
+    j = np.random.default_rng(1).normal(size=(4, 17, 3)) + [0, 0, 5]
+    cp = PoseSequence(j, H36M17, 30.0, np.arange(4) / 30, space="camera", camera=cam)
+    save_pose(tmp_path / "lift.npz", cp)
+    save_pose(tmp_path / "convert.npz", cp, world_pose=cp.replace(space="world"))
+    assert contents(tmp_path / "k.npz") == {"keypoints"}
+    assert contents(tmp_path / "lift.npz") == {"camera"}
+    assert contents(tmp_path / "convert.npz") == {"camera", "world"}
+    np.savez(tmp_path / "other.npz", something=np.zeros(3))
+    with pytest.raises(Pose2RigError, match="not a pose2rig keypoints or pose file.*found something"):
+        contents(tmp_path / "other.npz")

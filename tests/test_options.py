@@ -31,11 +31,11 @@ def test_every_option_name_is_unique_over_the_groups() -> None:
 
 
 def test_from_flat_puts_each_option_in_its_group_and_replace_keeps_the_rest() -> None:
-    o = ConvertOptions.from_flat(height=1.8, smooth="none", rig_map="m.json", root_motion=False, end=2.0)
+    o = ConvertOptions.from_flat(height=1.8, smooth="none", rig_map="m.json", root_motion="off", end=2.0)
     assert o.lift == LiftOptions(height=1.8)
     assert o.clean == CleanOptions(smooth="none")
     assert o.export.rig_map == Path("m.json") and isinstance(o.export.rig_map, Path)
-    assert o.world == WorldOptions(root_motion=False)
+    assert o.world == WorldOptions(root_motion="off")
     assert o.detect == DetectOptions(end=2.0)
     again = o.replace(fov=70.0)
     assert again.lift == LiftOptions(height=1.8, fov=70.0) and again.clean == o.clean
@@ -87,8 +87,8 @@ def test_stage_functions_take_their_defaults_from_the_options() -> None:
     assert (s["method"], s["min_cutoff"], s["beta"], s["window"]) == (
         d.clean.smooth, d.clean.min_cutoff, d.clean.beta, d.clean.window)
     assert defaults(fill_gaps)["max_gap"] == d.clean.max_gap
-    assert defaults(to_world)["root_motion"] == d.world.root_motion
-    assert defaults(retarget)["root_motion"] == d.world.root_motion
+    assert defaults(to_world)["root_motion"] == d.root_motion == "on"
+    assert defaults(retarget)["root_motion"] == d.root_motion
     assert defaults(solve_bvh)["units"] == d.export.units
 
 
@@ -106,18 +106,36 @@ def test_the_convert_command_is_generated_from_the_options() -> None:
     d = ConvertOptions().flat()
     for name, default in d.items():
         p = params[name]
-        if name == "root_motion":
-            assert p.opts == ["--root-motion"] and p.default == ("on" if default else "off")
-        else:
-            assert p.default == default, name
+        assert p.default == default, name
+        if name == "root_motion":  # None: the preset's
+            assert p.opts == ["--root-motion"] and list(p.type.choices) == ["on", "ground", "off"]
         assert p.help, name
     assert params["rig_map"].opts == ["--map"]
     assert params["cache"].secondary_opts == ["--no-cache"]
     outputs = {f.name for f in dataclasses.fields(Outputs)}
     assert outputs <= set(params)
-    assert set(params) == set(d) | outputs | {"quiet"}
+    assert set(params) == set(d) | outputs | {"quiet", "verbose"}
     lift = {p.name: p.default for p in _command("lift").params if isinstance(p, click.Option)}
     assert lift["height"] == LiftOptions.height and lift["fov"] == LiftOptions.fov
+
+
+def test_root_motion_defaults_per_preset_and_takes_the_old_booleans() -> None:
+    """Game engines' root-motion setups want the root on the floor: unreal and unity default to
+    ground, blender to on; a value given wins over the preset, whichever is set first."""
+    assert ConvertOptions().world.root_motion is None and ConvertOptions().root_motion == "on"
+    assert ConvertOptions.from_flat(preset="unreal").root_motion == "ground"
+    assert ConvertOptions.from_flat(preset="unity").root_motion == "ground"
+    assert ConvertOptions.from_flat(preset="blender").root_motion == "on"
+    assert ConvertOptions.from_flat(preset="unreal", root_motion="on").root_motion == "on"
+    assert ConvertOptions.from_flat(root_motion="off").replace(preset="unity").root_motion == "off"
+    assert ConvertOptions.from_flat(root_motion="ground").replace(preset="blender").root_motion == "ground"
+    assert ConvertOptions.from_flat(preset="unity").replace(preset="blender").root_motion == "on"
+    # booleans, as before ground existed
+    assert WorldOptions(root_motion=True).root_motion == "on" and WorldOptions(root_motion=False).root_motion == "off"
+    with pytest.raises(ArgumentError) as e:
+        ConvertOptions.from_flat(root_motion="floor")
+    assert "root_motion must be one of on, ground, off, got 'floor'" in str(e.value)
+    assert e.value.render({"root_motion": "--root-motion"}).startswith("--root-motion must be")
 
 
 def test_outputs_paths_and_character() -> None:

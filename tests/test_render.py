@@ -161,3 +161,88 @@ def test_render_preview_of_real_clip_through_open_video(tmp_path):
     x, y = (kp.keypoints[4, H36M17.index("left_hip")] * 320 / 1280).round().astype(int)
     b, g, r = (int(v) for v in images[4][y, x])
     assert b > r + 50
+
+
+def _panel_skeleton(img: np.ndarray, left_w: int) -> tuple[int, np.ndarray]:
+    """(coloured pixel count, (x0, y0, x1, y1) of them) in the 3D panel of a preview frame."""
+    right = img[:, left_w:].astype(int)
+    coloured = np.abs(right - right.mean(axis=-1, keepdims=True)).max(axis=-1) > 40
+    ys, xs = np.nonzero(coloured)
+    if ys.size == 0:
+        return 0, np.zeros(4, int)
+    return int(ys.size), np.array([xs.min(), ys.min(), xs.max(), ys.max()])
+
+
+def test_preview_follows_a_subject_who_travels_far():
+    """A 20 m walk: the 3D panel follows the subject, keeps its whole body in view and at a
+    readable size (the view used to be framed on the whole clip: a 60-pixel skeleton)."""
+    fps = 10.0
+    t = np.arange(101) / fps
+    world = standing_walk(t)
+    world[..., 2] += 2.0 * t[:, None] - 0.3 * t[:, None]  # 2 m/s forward: 20 m in 10 s
+    world[..., 0] += np.where(t > 5.0, 3.0, 0.0)[:, None]  # and a 3 m jump sideways halfway
+    pose = PoseSequence(world, H36M17, fps, t, space="world")
+    kp = Keypoints2D(np.full((t.size, 17, 2), np.nan), np.zeros((t.size, 17)), H36M17, SIZE, fps, t)
+    height = 240
+    heights = []
+    for ti in (0.0, 2.5, 4.9, 5.0, 5.1, 7.5, 10.0):
+        img = render_still(None, kp, pose, time=ti, height=height)
+        count, (x0, y0, x1, y1) = _panel_skeleton(img, 320)
+        assert count > 200, ti
+        assert x0 > 0 and y0 > 0 and x1 < height - 1 and y1 < height - 1, (ti, x0, y0, x1, y1)  # all in view
+        heights.append(y1 - y0)
+    assert min(heights) > 0.4 * height, heights  # a 1.7 m body fills over 40% of the panel
+    assert max(heights) < 1.3 * min(heights), heights  # and keeps its size along the way
+
+
+def test_follow_path_smooths_and_never_lags_far():
+    from pose2rig.render import follow_path
+
+    fps = 30.0
+    t = np.arange(90) / fps
+    ramp = np.stack([1.5 * t, np.full_like(t, 0.9), np.zeros_like(t)], axis=1)
+    target = follow_path(ramp, fps, max_offset=0.2)
+    np.testing.assert_allclose(target[20:70], ramp[20:70], atol=1e-9)  # steady walking: no lag
+    jump = ramp.copy()
+    jump[45:, 2] += 5.0  # a held pose giving way to the next seen one, 5 m away
+    target = follow_path(jump, fps, max_offset=0.2)
+    assert np.linalg.norm(target - jump, axis=1).max() <= 0.2 + 1e-9
+    assert 0.1 < np.abs(target[44, 2] - jump[44, 2]) <= 0.2  # smoothed towards the jump, up to the limit
+    rng = np.random.default_rng(0)
+    shaky = ramp + rng.normal(0.0, 0.02, ramp.shape)
+    target = follow_path(shaky, fps, max_offset=0.2)
+    assert np.std(np.diff(target[20:70, 1])) < 0.2 * np.std(np.diff(shaky[20:70, 1]))  # steadier
+    gappy = ramp.copy()
+    gappy[30:40] = np.nan  # missing rows take the nearest seen one
+    assert np.all(np.isfinite(follow_path(gappy, fps, max_offset=0.2)))
+    with pytest.raises(Pose2RigError, match="no frame"):
+        follow_path(np.full((5, 3), np.nan), fps, max_offset=0.2)
+
+
+@pytest.mark.slow
+def test_convert_preview_shows_the_held_pose_through_a_long_gap(tmp_path):
+    """A real clip with 4 s blacked out: convert's preview keeps drawing the nearest seen pose
+    (faded: nobody was seen) instead of an empty floor."""
+    import cv2
+
+    from pose2rig.options import ConvertOptions, Outputs
+    from pose2rig.pipeline import convert
+    from pose2rig.video import VideoWriter, open_video
+
+    clip = tmp_path / "gap.mp4"
+    with open_video(DATA / "tfjs_pose_squats.mp4") as video, VideoWriter(clip, fps=5.0, size=(360, 640)) as w:
+        for f in video:
+            img = cv2.resize(f.image, (360, 640), interpolation=cv2.INTER_AREA)
+            if 4.0 <= f.time < 8.0:
+                img[:] = 0
+            w.write(img)
+    out = tmp_path / "preview.mp4"
+    result = convert(clip, Outputs(preview=out), ConvertOptions.from_flat(cache=False), progress=False)
+    gap = ~np.isfinite(result.world_pose.joints).all(axis=(1, 2))
+    assert gap.sum() >= 15  # the blackout is a gap longer than --max-gap: not filled
+    with av.open(str(out)) as container:
+        images = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    left_w = images[0].shape[1] - images[0].shape[0]
+    for k in np.flatnonzero(gap):
+        count, _ = _panel_skeleton(images[k], left_w)
+        assert count > 100, k  # a skeleton is drawn in every frame of the gap

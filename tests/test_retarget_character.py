@@ -11,7 +11,7 @@ import pytest
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import euler_to_matrix, quat_to_matrix
 from pose2rig.io.mocap import load_bvh_as_h36m17
-from pose2rig.retarget.character import retarget
+from pose2rig.retarget.character import rest_floor, retarget
 from pose2rig.retarget.lbs import skin
 from pose2rig.retarget.mapping import load_mapping_file, map_rig
 from pose2rig.rig import Rig, RigAnimation
@@ -33,12 +33,16 @@ def _identity_basis(anim: RigAnimation) -> np.ndarray:
     return np.degrees(2 * np.arccos(np.clip(np.abs(anim.rotations[..., 0]), 0, 1)))
 
 
-def test_source_in_the_rigs_own_rest_pose_leaves_it_at_rest():
+def test_source_in_the_rigs_own_rest_pose_leaves_it_at_rest_on_the_floor():
     rig = tpose_rig()
     anim = retarget(tpose_sequence(3), rig)
     assert anim.num_frames == 3
     assert _identity_basis(anim).max() < 1e-4
-    assert np.allclose(anim.world_matrices()[0], rig.rest, atol=1e-6)
+    floor = rest_floor(rig)
+    assert 0.01 < floor < 0.03  # the fixture stands 2 cm above y = 0; its animation stands on it
+    on_floor = rig.rest.copy()
+    on_floor[:, 1, 3] -= floor
+    assert np.allclose(anim.world_matrices()[0], on_floor, atol=1e-6)
 
 
 def test_a_turned_subject_turns_the_hips_only_and_keeps_bones_on_the_source():
@@ -107,7 +111,7 @@ def test_feet_stay_on_the_floor():
     rig = tpose_rig()
     heads = retarget(src, rig).world_matrices()[..., :3, 3]
     low = heads[:, [rig.index("foot_l"), rig.index("foot_r")], 1].min(axis=1)
-    rest_low = rig.heads[[rig.index("foot_l"), rig.index("foot_r")], 1].min()
+    rest_low = rig.heads[[rig.index("foot_l"), rig.index("foot_r")], 1].min() - rest_floor(rig)  # above y = 0
     assert abs(np.percentile(low, 5) - rest_low) < 1e-6
     assert np.median(low) - rest_low < 0.1
 
@@ -309,3 +313,140 @@ def test_rig_bvh_plays_the_animation_back(tmp_path):
     heads = anim.world_matrices()[..., :3, 3]
     order = [anim.rig.index(n) for n in back.names]
     assert np.abs(positions - heads[:, order]).max() < 1e-4
+
+
+# --- real characters: found by the hierarchy, on the floor ----------------------------------------
+
+CHARACTERS = DATA / "characters"
+WALK = DATA / "mocap" / "bandai1" / "dataset-1_walk_normal_001.bvh"
+
+
+@pytest.fixture(scope="module")
+def robot():
+    from pose2rig.io.rigs import load_rig
+
+    return load_rig(CHARACTERS / "RobotExpressive.glb")
+
+
+def test_robot_maps_by_the_hierarchy_where_names_mislead(robot):
+    """RobotExpressive's legs hang from Body and its spine from Hips under it: the hips role is
+    where thighs and spine meet; its Foot.L/R IK controls hang from the root bone and follow the
+    shins."""
+    m = map_rig(robot)
+    names = robot.bone_names
+    assert names[m.roles["hips"]] == "Body"
+    assert [names[j] for j in m.spine] == ["Hips", "Abdomen", "Torso"] and [names[j] for j in m.neck] == ["Neck"]
+    assert {names[f]: names[limb] for f, limb in m.followers.items()} == {"Foot.L": "LowerLeg.L",
+                                                                           "Foot.R": "LowerLeg.R"}
+    assert robot.parents[robot.index("Foot.L")] == robot.index("Bone")  # outside the leg's chain
+    # the rigs that name their hips right keep them, and have no followers
+    assert map_rig(tpose_rig()).followers == {} and tpose_rig().bone_names[map_rig(tpose_rig()).roles["hips"]] == "pelvis"
+
+
+def test_hierarchy_error_names_the_bones_found_and_the_mapping_that_fixes_it(robot):
+    from pose2rig.errors import ArgumentError
+
+    with pytest.raises(ArgumentError) as e:
+        map_rig(robot, {"hips": "Hips"})  # a mapping that insists on the wrong bone
+    msg = str(e.value)
+    assert "left thigh bone 'UpperLeg.L' does not descend from hips bone 'Hips'" in msg
+    assert "left_thigh = 'UpperLeg.L' (under 'Body')" in msg and "hips = 'Hips' (under 'Body')" in msg
+    assert '{"hips": "Body"}' in msg and "Pass rig_map:" in msg and "--map" not in msg
+    assert "Pass --map:" in e.value.render({"rig_map": "--map"})  # the CLI's spelling
+    # and the fix it names works
+    assert robot.bone_names[map_rig(robot, {"hips": "Body"}).roles["hips"]] == "Body"
+
+
+def test_no_common_ancestor_is_an_error_that_says_so():
+    """Thighs in another tree than the spine: nothing to guess; the error lists what was found."""
+    from pose2rig.errors import ArgumentError
+
+    rig = tpose_rig()
+    parents = list(rig.parents)
+    parents[rig.index("thigh_l")] = -1  # the left leg cut off the body
+    cut = Rig(rig.name, rig.bone_names, tuple(parents), rig.rest, rig.tails, rig.mesh)
+    with pytest.raises(ArgumentError, match=r"left thigh bone 'thigh_l' does not descend.*left_thigh = 'thigh_l' \(a root\)"):
+        map_rig(cut)
+
+
+def test_robot_ik_feet_follow_the_end_of_their_shins(robot):
+    src = load_bvh_as_h36m17(WALK)
+    src = src.replace(joints=src.joints[::6], timestamps=src.timestamps[::6], confidence=src.confidence[::6])
+    anim = retarget(src, robot)
+    world = anim.world_matrices()
+    for side in ("L", "R"):
+        foot, shin = robot.index(f"Foot.{side}"), robot.index(f"LowerLeg.{side}")
+        carried = world[:, shin] @ np.linalg.inv(robot.rest[shin]) @ robot.rest[foot][:, 3]
+        assert np.abs(world[:, foot, :3, 3] - carried[:, :3]).max() < 1e-6
+        assert np.ptp(world[:, foot, 2, 3]) > 1.0  # and they walk along
+        # the foot stays level (its rest pitch and roll against the floor)
+        turn = world[:, foot, :3, :3] @ robot.rest[foot, :3, :3].T
+        assert np.abs(turn[:, :, 1] - [0.0, 1.0, 0.0]).max() < 1e-6
+    assert set(anim.moved_bones) == {robot.index("Foot.L"), robot.index("Foot.R")}  # only they translate
+
+
+def test_robot_head_and_arms_stay_on_its_rigid_torso(robot):
+    """RobotExpressive's Torso mesh hangs from Body (the hips); Hips, Abdomen, Torso and Neck carry
+    no geometry. Bending them would slide the head and shoulders off the torso (by up to 64 mm
+    in a walk before): they keep their rest pose, Body takes the torso's turn and the Head bone
+    the head's. The head's joint and the shoulders stay at their rest distance from the torso's
+    centre (issue 11: within 1 cm) through a walk and a dance; the head still turns."""
+    from pose2rig.retarget.lbs import skin_frame
+
+    torso = robot.mesh.joints[:, 0] == robot.index("Body")
+    torso &= robot.mesh.weights[:, 0] == 1.0
+    centre0 = robot.mesh.vertices[torso].mean(axis=0)
+    on_torso = [robot.index(b) for b in ("Head", "Shoulder.L", "Shoulder.R")]
+    rest = np.linalg.norm(robot.heads[on_torso] - centre0, axis=-1)
+    for clip in (WALK, WALK.with_name("dataset-1_dance-short_normal_001.bvh")):
+        src = load_bvh_as_h36m17(clip)
+        src = src.replace(joints=src.joints[::4], timestamps=src.timestamps[::4], confidence=src.confidence[::4])
+        anim = retarget(src, robot)
+        world = anim.world_matrices()
+        centre = np.stack([skin_frame(robot.mesh, m)[torso].mean(axis=0) for m in anim.skinning_matrices()])
+        dist = np.linalg.norm(world[:, on_torso][:, :, :3, 3] - centre[:, None], axis=-1)
+        assert np.abs(dist - rest).max() < 0.01, clip.name
+        for bone in ("Hips", "Abdomen", "Torso", "Neck"):  # at rest on their parents
+            np.testing.assert_allclose(np.abs(anim.rotations[:, robot.index(bone), 0]), 1.0, atol=1e-9)
+        head_turn = np.degrees(2 * np.arccos(np.clip(np.abs(anim.rotations[:, robot.index("Head"), 0]), 0, 1)))
+        assert head_turn.max() > 5.0  # the head turns, on its own joint
+    # a rig whose spine carries its own mesh bends it as before (the bundled character)
+    from pose2rig.io.rigs import load_rig
+
+    human = load_rig(None)
+    m = map_rig(human)
+    anim = retarget(load_bvh_as_h36m17(WALK), human)
+    spine_turn = np.degrees(2 * np.arccos(np.clip(np.abs(anim.rotations[:, list(m.spine), 0]), 0, 1)))
+    assert spine_turn.max() > 3.0
+
+
+def _foot_vertices(rig: Rig) -> np.ndarray:
+    """Vertices that follow a foot most (the foot bones and what hangs from them)."""
+    from pose2rig.retarget.mapping import common_ancestor
+
+    m = map_rig(rig)
+    feet = [m.roles["left_foot"], m.roles["right_foot"]]
+    under = [j for j in range(rig.num_bones) if any(common_ancestor(rig, [j, f]) == f for f in feet)]
+    strongest = rig.mesh.joints[np.arange(len(rig.mesh.joints)), np.argmax(rig.mesh.weights, axis=1)]
+    return np.isin(strongest, under)
+
+
+@pytest.mark.parametrize("character, rest_within", [
+    ("mpfb2/rig.game_engine.json", 0.02), ("mpfb2/rig.mixamo.json", 0.02), ("mpfb2/rig.cmu_mb.json", 0.02),
+    ("mannequiny-0.3.0.glb", 0.02),
+    ("RobotExpressive.glb", 0.025),  # its file's soles reach 2.03 cm under its origin; the walk is on y = 0
+])
+def test_every_character_stands_on_the_floor_at_rest_and_through_a_walk(character, rest_within):
+    """Issue 11: the lowest vertex within 2 cm of y = 0 in the rest pose, and the feet on the
+    floor through a Bandai-1 walk: the lower foot's lowest vertex never 2 cm under it, and on it
+    (within 2 cm) in the frames where the feet are lowest."""
+    from pose2rig.io.rigs import load_rig
+
+    rig = load_rig(CHARACTERS / character)
+    assert abs(float(rig.mesh.vertices[:, 1].min())) < rest_within
+    src = load_bvh_as_h36m17(WALK)
+    src = src.replace(joints=src.joints[::3], timestamps=src.timestamps[::3], confidence=src.confidence[::3])
+    posed = skin(retarget(src, rig))
+    feet = posed[:, _foot_vertices(rig), 1].min(axis=1)  # (T,) the lower foot's lowest point
+    assert feet.min() > -0.02 and abs(np.percentile(feet, 5)) < 0.02
+    assert np.median(feet) < 0.04  # a walk: a foot is down most of the time

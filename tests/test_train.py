@@ -369,3 +369,111 @@ def test_balance_poses_drops_repeats_whatever_the_heading_and_keeps_order():
     np.testing.assert_array_equal(kept[0], bank[0])
     np.testing.assert_array_equal(kept[1], bank[2])
     assert len(balance_poses(bank, threshold=0.0)) == 5
+
+
+# ---------------------------------------------------------------- the shipped lifter stays; runs say what they lack
+
+def _tree_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_out_defaults_into_the_run_folder_and_data_has_no_default(tmp_path):
+    assert TrainConfig().out == Path("runs/lifter/lifter.pt") and TrainConfig().data == ()
+    assert TrainConfig(run_dir=tmp_path / "r").out == tmp_path / "r" / "lifter.pt"
+    assert TrainConfig(out=tmp_path / "x.pt").out == tmp_path / "x.pt"
+
+
+def test_mocap_training_without_data_stops_before_any_work(tmp_path):
+    from pose2rig.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="source mocap needs data"):
+        train(TrainConfig(run_dir=tmp_path / "run", steps=2), progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_no_validation_poses_is_an_error_before_training(tmp_path):
+    from pose2rig.errors import ArgumentError
+
+    cfg = _config(tmp_path, "noval", data=(DATA / "cmu" / "scaled_131_01.bvh", CLIPS[0]), val_subject=7)
+    with pytest.raises(ArgumentError, match=r"no validation poses: data holds no clip of subject 7 \(val_subject\); "
+                                            r"subjects found: 2, 131"):
+        train(cfg, progress=False)
+    assert not cfg.run_dir.exists()
+
+
+def test_the_shipped_lifter_is_replaced_only_when_forced(tmp_path, monkeypatch):
+    from pose2rig.errors import ArgumentError
+    from pose2rig.lift import infer
+
+    shipped = infer.default_checkpoint()
+    before = _tree_bytes(shipped.parent)
+    with pytest.raises(ArgumentError, match="is the shipped lifter; training would replace it.*force"):
+        train(_config(tmp_path, "ship", out=shipped), progress=False)
+    assert _tree_bytes(shipped.parent) == before and not (tmp_path / "ship").exists()
+
+    fake = tmp_path / "models" / "lifter_h36m17.pt"  # a stand-in for the shipped file, reached by another path
+    fake.parent.mkdir()
+    fake.write_bytes(b"shipped")
+    monkeypatch.setattr(infer, "default_checkpoint", lambda: fake)
+    monkeypatch.chdir(tmp_path)
+    cfg = _config(tmp_path, "forced", out=Path("models") / ".." / "models" / "lifter_h36m17.pt", steps=2,
+                  checkpoint_every=2)
+    with pytest.raises(ArgumentError, match="shipped lifter"):
+        train(cfg, progress=False)
+    assert fake.read_bytes() == b"shipped"
+    train(cfg, progress=False, force=True)
+    assert load_lifter(fake).meta["step"] == 2
+
+
+def test_without_data_other_sources_train_unvalidated_and_say_so(tmp_path, caplog):
+    from pose2rig.evaluate import synthetic_views
+    from pose2rig.io.mocap import load_bvh_as_h36m17
+    from pose2rig.io.npz import save_keypoints
+    from pose2rig.types import Keypoints2D
+
+    px, _ = synthetic_views([load_bvh_as_h36m17(CLIPS[0]).joints[::4]], seed=0)
+    px = px + 500.0
+    kp = Keypoints2D(keypoints=px, confidence=np.ones(px.shape[:2], np.float32), skeleton=H36M17,
+                     image_size=(1000, 1000), fps=30.0, timestamps=np.arange(len(px)) / 30.0)
+    save_keypoints(tmp_path / "clip.npz", kp)
+    cfg = _config(tmp_path, "kp", source="keypoints", keypoints=(tmp_path / "clip.npz",), data=(), steps=4,
+                  checkpoint_every=2)
+    with caplog.at_level("WARNING"):
+        out = train(cfg, progress=False)
+    assert "training without validation; the last step is written" in caplog.text
+    assert load_lifter(out).meta["step"] == 4  # no validation: the last step, not the first
+
+
+def test_every_train_option_has_its_own_help():
+    import click
+
+    from pose2rig.cli import cli
+
+    options = [p for p in cli.commands["train"].params if isinstance(p, click.Option)]
+    helps = {p.name: (p.help or "").strip() for p in options}
+    assert len(options) > 40 and all(helps.values()), [n for n, h in helps.items() if not h]
+    assert len(set(helps.values())) == len(helps), "options sharing one help text"
+
+
+def test_train_without_out_in_the_repository_root_leaves_models_byte_identical(tmp_path):
+    """`pose2rig train` run from the repository root with no --out: the lifter goes into the run
+    folder, and models/ (the shipped lifter and its card) is left byte for byte."""
+    import subprocess
+    import sys
+
+    from pose2rig.lift.infer import default_checkpoint
+
+    repo = Path(__file__).resolve().parents[1]
+    models = default_checkpoint().parent
+    before = _tree_bytes(models)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pose2rig.cli", "train", "--data", str(DATA / "cmu" / "scaled_131_01.bvh"),
+         "--data", str(CLIPS[1]), "--val-subject", "7", "--steps", "2", "--batch", "32", "--width", "16",
+         "--blocks", "1", "--d-width", "16", "--d-blocks", "1", "--checkpoint-every", "2", "--val-poses", "50",
+         "--threads", "1", "--run-dir", str(tmp_path / "run"), "--quiet"],
+        cwd=repo, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert _tree_bytes(models) == before
+    assert f"wrote checkpoint: {tmp_path / 'run' / 'lifter.pt'}" in proc.stdout
+    assert load_lifter(tmp_path / "run" / "lifter.pt").meta["step"] == 2

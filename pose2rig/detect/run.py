@@ -15,7 +15,8 @@ from pose2rig.progress import Progress, progress_bar
 from pose2rig.detect.base import Detector, detector_identity, mapping_to_h36m17
 from pose2rig.detect.cache import cache_key, load_cache, save_cache
 from pose2rig.detect.subject import SubjectGuard
-from pose2rig.errors import Pose2RigError
+from pose2rig.errors import ArgumentError, Pose2RigError
+from pose2rig.options import DetectOptions
 from pose2rig.skeletons import H36M17, map_points
 from pose2rig.types import Keypoints2D
 
@@ -35,6 +36,7 @@ def detect(
     max_jump: float = 1.0,
     max_speed: float = 5.0,
     reacquire_s: float = 2.0,
+    min_detection_confidence: float = DetectOptions.min_detection_confidence,
     progress: Progress = True,
 ) -> Keypoints2D:
     """Detect the subject's 2D joints in every frame.
@@ -48,6 +50,8 @@ def detect(
             ``None``. A detector passed in is not closed.
         total: number of frames, for the progress bar only.
         max_jump, max_speed, reacquire_s: the subject guard, see :mod:`pose2rig.detect.subject`.
+        min_detection_confidence: the person detector's score needed to find the subject, for
+            the detector made here (a detector passed in keeps its own).
         progress: a progress bar (True), silence (False) or a callback (:mod:`pose2rig.progress`).
 
     Returns:
@@ -56,13 +60,15 @@ def detect(
         (T, 33, 3)`` (x px, y px, confidence). Frames without the subject are NaN, confidence 0.
 
     Raises:
-        Pose2RigError: no frames, an image of the wrong size, or nobody in any frame.
+        Pose2RigError: no frames, an image of the wrong size, or nobody in any frame (an
+            :class:`~pose2rig.errors.ArgumentError` naming ``start``, ``end`` and, where the
+            detector has one, ``min_detection_confidence``).
     """
     own = detector is None
     if own:
         from pose2rig.detect.mediapipe import MediaPipePoseDetector
 
-        detector = MediaPipePoseDetector()
+        detector = MediaPipePoseDetector(min_detection_confidence=min_detection_confidence)
     try:
         return _detect(
             frames, image_size=image_size, fps=fps, detector=detector, total=total,
@@ -132,9 +138,13 @@ def _detect(
             "no frames to detect people in: the video (or the chosen range) is empty"
         )
     if seen == 0:
-        raise Pose2RigError(
-            f"no person detected in any of the {n} frames; expected one person in view "
-            "(check the video, the start/end range, or lower the detection confidence)"
+        hint = "check the video and the {start}/{end} range"
+        threshold = getattr(detector, "min_detection_confidence", None)
+        if isinstance(threshold, (int, float)) and threshold > 0:
+            hint += f"; a small or distant person may need a lower {{min_detection_confidence}} (now {threshold:g})"
+        raise ArgumentError(
+            f"no person detected in any of the {n} frames; expected one person in view ({hint})",
+            "start", "end", "min_detection_confidence",
         )
     if guard.rejected:
         warnings.warn(
@@ -166,11 +176,14 @@ def detect_video(
     max_jump: float = 1.0,
     max_speed: float = 5.0,
     reacquire_s: float = 2.0,
+    min_detection_confidence: float = DetectOptions.min_detection_confidence,
     progress: Progress = True,
 ) -> Keypoints2D:
     """Open the video at ``path`` and :func:`detect` the subject in it.
 
-    ``start``, ``end`` and ``mirror`` are passed to :func:`pose2rig.video.open_video`. When
+    ``start``, ``end`` and ``mirror`` are passed to :func:`pose2rig.video.open_video`;
+    ``min_detection_confidence`` to the :class:`MediaPipePoseDetector` made when ``detector`` is
+    None (it is part of the detector's identity, so the cache tells the settings apart). When
     ``cache`` names an ``.npz`` file made for the same video (path, size, modification time),
     range, mirroring, detector identity and guard settings, it is returned without running the
     detector; otherwise the result is computed and written there atomically.
@@ -184,7 +197,7 @@ def detect_video(
     if own:
         from pose2rig.detect.mediapipe import MediaPipePoseDetector
 
-        detector = MediaPipePoseDetector()
+        detector = MediaPipePoseDetector(min_detection_confidence=min_detection_confidence)
     try:
         key = None
         if cache is not None:

@@ -25,7 +25,10 @@ Convention:
       drop the scale from the rotation by polar decomposition. A uniform scale is exact; a
       non-uniform one is logged and approximated; a mirroring one is refused.
     - Rig animations are keyed at frames ``frame_start + i`` (exports use ``frame_start=0`` so
-      that frame ``i`` sits at time ``i / fps`` in the file).
+      that frame ``i`` sits at time ``i / fps`` in the file). A scene's frame rate is the
+      animation's snapped to a standard one within 0.02% (:func:`scene_rate`).
+    - Exports animate the character as its file has it: the rig's source file is imported
+      again and only an action is added (see :func:`export_fbx`).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ __all__ = [
     "load_rig",
     "read_fbx_animation",
     "rig_from_armature",
+    "scene_rate",
 ]
 
 log = logging.getLogger(__name__)
@@ -112,12 +116,21 @@ def _bpy() -> Any:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Send the add-ons' ``print`` chatter to the debug log instead of stdout."""
+    """Send the add-ons' ``print`` chatter to the debug log instead of stdout; the glTF add-on's
+    own loggers (which log every object it makes at INFO) stop passing their records on to the
+    application's handlers meanwhile (they still write to the redirected stdout, and errors to
+    stderr)."""
     buf = io.StringIO()
+    chatty = [logging.getLogger(name) for name in ("glTFImporter", "glTFImporter_errors")]
+    passed_on = [c.propagate for c in chatty]
+    for c in chatty:
+        c.propagate = False
     try:
         with contextlib.redirect_stdout(buf):
             yield
     finally:
+        for c, before in zip(chatty, passed_on):
+            c.propagate = before
         text = buf.getvalue().strip()
         if text:
             log.debug("bpy: %s", text)
@@ -604,10 +617,28 @@ def _rotation_channel(mode: str, q: np.ndarray) -> tuple[str, np.ndarray]:
     return "rotation_euler", out
 
 
+_STANDARD_RATES = (24.0, 25.0, 30.0, 48.0, 50.0, 60.0, 72.0, 96.0, 100.0, 120.0,
+                   24 / 1.001, 30 / 1.001, 60 / 1.001, 120 / 1.001)
+"""Frame rates that FBX names (its TimeMode), NTSC's among them."""
+
+
+def scene_rate(fps: float) -> float:
+    """The frame rate a scene (and an FBX file) states for an animation of ``fps``: the standard
+    rate within 0.02% of it (a BVH's ``Frame Time: 0.008333`` is 120.0048 fps: 120), else the
+    whole number within 0.02%, else ``fps`` itself. Keys one per frame then sit on whole frames
+    of the stated rate; the motion's speed changes by at most 0.02%."""
+    for rate in _STANDARD_RATES:
+        if abs(fps - rate) <= 2e-4 * rate:
+            return rate
+    whole = float(round(fps))
+    return whole if whole >= 1 and abs(fps - whole) <= 2e-4 * whole else float(fps)
+
+
 def _set_fps(scene: Any, fps: float) -> None:
-    whole = max(1, int(round(fps)))
+    rate = scene_rate(fps)
+    whole = max(1, int(round(rate)))
     scene.render.fps = whole
-    scene.render.fps_base = whole / fps
+    scene.render.fps_base = whole / rate
 
 
 def _add_curve(bag: Any, path: str, i: int, group: str, frames: np.ndarray, values: np.ndarray, linear: int) -> None:
@@ -642,8 +673,10 @@ def key_action(
     previous frame's, Blender's ``Quaternion.to_euler(order, compat)``); the posed armature is
     the same in every mode. Root bones also get ``location`` keys, their world head positions
     expressed in the bone's rest frame under the object's current transform (any object
-    rotation or scale is honoured). Non-root bones' pose location is reset to zero and every
-    animated bone's scale to one. Keys are LINEAR, at frames ``frame_start + i``, written with
+    rotation or scale is honoured). Non-root bones that the animation translates
+    (:attr:`~pose2rig.rig.RigAnimation.locations`: a root on the floor, IK controls) get
+    ``location`` keys too; the others' pose location is reset to zero, and every animated bone's
+    scale to one. Keys are LINEAR, at frames ``frame_start + i``, written with
     ``foreach_set`` into the channelbag of a new action slot for ``obj``; the action is
     assigned to ``obj`` and its frame range set to the keys'.
 
@@ -689,6 +722,7 @@ def key_action(
     roots = [j for j, p in enumerate(rig.parents) if p < 0]
     inv_world = np.linalg.inv(_np(obj.matrix_world))
     heads_blender = animation.root_positions @ BLENDER_TO_WORLD  # C^T p, row form: (T, R, 3)
+    moved = set(animation.moved_bones)
     linear = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
 
     action = bpy.data.actions.new(name)
@@ -708,6 +742,10 @@ def key_action(
             local = _np(pb.bone.matrix_local)
             head_arm = heads_blender[:, roots.index(j)] @ inv_world[:3, :3].T + inv_world[:3, 3]
             loc = (head_arm - local[:3, 3]) @ local[:3, :3]  # R^T (h - h0), row form
+            for i in range(3):
+                _add_curve(bag, f"{path}.location", i, b, frames, loc[:, i], linear)
+        elif j in moved:  # a translation in the bone's rest axes: armature units under the object's scale
+            loc = animation.locations[:, j] * float(np.cbrt(np.linalg.det(inv_world[:3, :3])))
             for i in range(3):
                 _add_curve(bag, f"{path}.location", i, b, frames, loc[:, i], linear)
         else:
@@ -739,7 +777,8 @@ def _scaled(animation: RigAnimation, k: float) -> RigAnimation:
         mesh = replace(mesh, vertices=mesh.vertices * k)
     tails = None if rig.tails is None else rig.tails * k
     return replace(animation, rig=replace(rig, rest=rest, tails=tails, mesh=mesh),
-                   root_positions=animation.root_positions * k)
+                   root_positions=animation.root_positions * k,
+                   locations=None if animation.locations is None else animation.locations * k)
 
 
 def _stage(animation: RigAnimation, armature_name: str) -> Any:
@@ -751,6 +790,270 @@ def _stage(animation: RigAnimation, armature_name: str) -> Any:
         child.select_set(True)
     obj.select_set(True)
     return obj
+
+
+def _source_file(rig: Rig) -> Path | None:
+    """The file ``rig`` was read from, when Blender can import it and it is still there."""
+    if rig.source is None:
+        return None
+    p = Path(rig.source)
+    if p.suffix.lower() not in _READERS:
+        return None
+    if not p.is_file():
+        log.warning("%s, the file of rig %r, is gone; the character is built from the rig instead", p, rig.name)
+        return None
+    return p
+
+
+def _armature_holding(scene: Any, rig: Rig) -> Any | None:
+    """The armature object of ``scene`` whose bones are ``rig``'s, with the same parents; the rig
+    may have root bones more (a root for root motion), each above armature roots only."""
+    for o in scene.objects:
+        if o.type != "ARMATURE":
+            continue
+        bones = o.data.bones
+        absent = {j for j, b in enumerate(rig.bone_names) if b not in bones}
+        if len(absent) == rig.num_bones or any(rig.parents[j] >= 0 for j in absent):
+            continue
+        if all(
+            (bones[b].parent.name if bones[b].parent else None)
+            == (rig.bone_names[p] if p >= 0 and p not in absent else None)
+            for j, (b, p) in enumerate(zip(rig.bone_names, rig.parents)) if j not in absent
+        ):
+            return o
+    return None
+
+
+def _add_root_bones(bpy: Any, obj: Any, rig: Rig) -> None:
+    """Give armature ``obj`` the root bones of ``rig`` that it lacks, at the rig's rest pose, as
+    parents of their children (see :func:`_armature_holding`)."""
+    data = obj.data
+    absent = [j for j, b in enumerate(rig.bone_names) if b not in data.bones]
+    if not absent:
+        return
+    mw = _np(obj.matrix_world)
+    scale = float(np.cbrt(abs(np.linalg.det(mw[:3, :3]))))
+    lengths = _bone_lengths(rig)
+    for o in bpy.context.view_layer.objects:
+        o.select_set(False)
+    obj.select_set(True)
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    try:
+        for j in absent:
+            m = np.linalg.inv(mw) @ _C4_INV @ rig.rest[j]  # armature space, scaled by the object's
+            m[:3, :3] = _polar(m[:3, :3])[0]
+            eb = data.edit_bones.new(rig.bone_names[j])
+            eb.head = (0.0, 0.0, 0.0)
+            eb.tail = (0.0, float(lengths[j]) / scale, 0.0)
+            eb.matrix = _matrix(m)
+            eb.use_connect = False
+            for c in rig.children(j):
+                data.edit_bones[rig.bone_names[c]].parent = eb
+    finally:
+        bpy.ops.object.mode_set(mode="OBJECT")
+    for j in absent:
+        obj.pose.bones[rig.bone_names[j]].rotation_mode = "QUATERNION"
+    log.info("armature %r: added root bone(s) %s", obj.name, ", ".join(rig.bone_names[j] for j in absent))
+
+
+def _from_world(rig: Rig, world: np.ndarray, fps: float) -> RigAnimation:
+    """The animation of ``rig`` whose bones have the world matrices ``world`` ``(T, J, 4, 4)``
+    (:meth:`RigAnimation.from_world`; a non-root bone's translation of under a 100,000th of the
+    rig's size is Blender's float32 rest pose, not motion), quaternions sign-continuous."""
+    size = max(float(np.ptp(rig.heads, axis=0).max()), 1e-9)
+    out = RigAnimation.from_world(rig, world, fps, tolerance=1e-5 * size)
+    return replace(out, rotations=_continuous(out.rotations))
+
+
+def _posed_world(obj: Any, names: tuple[str, ...]) -> np.ndarray:
+    """``(J, 4, 4)`` the posed bones' world matrices in pose2rig's world, without scale."""
+    local = np.stack([_np(obj.pose.bones[n].matrix) for n in names])
+    return _rigid_world(_np(obj.matrix_world), local, f"armature {obj.name!r}")[0]
+
+
+def _import_gltf_character(p: Path, animation: RigAnimation) -> tuple[Any, RigAnimation] | None:
+    """A glTF character through Blender's importer, and ``animation`` on its armature.
+
+    What Blender is given is the file's document with its scene in the bind pose and one
+    animation of one frame, the rig's rest pose (:func:`pose2rig.io.gltf.write_glb` with
+    ``pose_scene``), imported without guessing a bind pose: the armature's rest pose is then the
+    file's bind pose. Blender gives bones axes of its own: the extra frame poses bone ``j`` at
+    ``rest_j @ D_j``, and each frame's ``W_j @ D_j`` is the animation on Blender's bones.
+    Blender's importer misplaces objects parented to joints in some files (RobotExpressive's
+    parts, under joints scaled x100, land up to 65 cm off their bones, also with the file's own
+    clips): each object that is not a skinned mesh and has a parent is put back where the
+    file's scene has its node (matched by name; a name that two nodes share is left alone)."""
+    import tempfile
+
+    from pose2rig.io.gltf import scene_placements, write_glb
+
+    bpy = _bpy()
+    rig = animation.rig
+    with tempfile.TemporaryDirectory(prefix="pose2rig-") as folder:
+        calibration = Path(folder) / f"{p.stem}.glb"
+        write_glb(RigAnimation.rest_pose(rig), calibration, name="pose2rig bind pose", keep_animations=False,
+                  pose_scene=True)
+        placements = scene_placements(calibration)
+        scene = _empty_scene()
+        _operator(bpy.ops.import_scene.gltf, f"cannot read {p}", filepath=str(calibration), disable_bone_shape=True,
+                  guess_original_bind_pose=False)
+    obj = _armature_holding(scene, rig)
+    if obj is None:
+        return None
+    adt = obj.animation_data
+    action = adt.action if adt is not None else None
+    if action is not None:
+        scene.frame_set(int(round(action.frame_range[0])))
+    # glTF data is converted to Z up on import: an object's matrix is C^-1 M C
+    placed = [o for o in scene.objects if o.parent is not None and o.name in placements
+              and not any(m.type == "ARMATURE" for m in getattr(o, "modifiers", ()))]
+    def depth(o: Any) -> int:
+        return 0 if o.parent is None else 1 + depth(o.parent)
+
+    for o in sorted(placed, key=depth):  # parents first: a child is placed under its placed parent
+        o.matrix_world = _matrix(_C4_INV @ placements[o.name] @ _C4)
+    bpy.context.view_layer.update()
+    bind = _posed_world(obj, rig.bone_names)
+    correction = np.linalg.inv(rig.rest) @ bind  # D_j
+    target = rig_from_armature(obj, with_mesh=False)
+    index = {n: i for i, n in enumerate(rig.bone_names)}
+    posed = _posed_world(obj, target.bone_names)
+    w = animation.world_matrices()
+    world = np.empty((animation.num_frames, target.num_bones, 4, 4))
+    for b, (name, parent) in enumerate(zip(target.bone_names, target.parents)):
+        if name in index:
+            world[:, b] = w[:, index[name]] @ correction[index[name]]
+        elif parent >= 0:  # a bone Blender made of a node between joints: it follows its parent
+            world[:, b] = world[:, parent] @ (np.linalg.inv(posed[parent]) @ posed[b])
+        else:
+            world[:, b] = posed[b]
+    if action is not None:
+        adt.action = None
+        bpy.data.actions.remove(action)
+    for pb in obj.pose.bones:
+        pb.location, pb.scale = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+        pb.rotation_quaternion, pb.rotation_euler = (1.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0)
+    return obj, _from_world(target, world, animation.fps)
+
+
+def _character_objects(scene: Any, obj: Any) -> list[Any]:
+    """What makes up the character of armature ``obj``: the armature, the objects above it, every
+    object below it (meshes skinned or parented to it or to a bone, empties) and meshes deformed
+    by it from elsewhere with what hangs below them; not its bones' display shapes."""
+    shapes = {pb.custom_shape for pb in obj.pose.bones if pb.custom_shape is not None}
+    out = [obj]
+    parent = obj.parent
+    while parent is not None:
+        out.append(parent)
+        parent = parent.parent
+    stack = list(obj.children)
+    stack += [o for o in scene.objects if o not in obj.children_recursive and o is not obj and o.type == "MESH"
+              and any(m.type == "ARMATURE" and m.object == obj for m in o.modifiers)]
+    while stack:
+        o = stack.pop()
+        if o in out or o in shapes:
+            continue
+        out.append(o)
+        stack.extend(o.children)
+    return out
+
+
+def _stage_source(animation: RigAnimation, p: Path, *, centimetres: bool = False,
+                  armature_name: str | None = None) -> list[Any] | None:
+    """The character file ``p`` imported (a ``.blend`` opened) with ``animation`` keyed on its
+    armature from frame 0; returns the character's objects (:func:`_character_objects`), selected,
+    or None when the file does not hold the animation's rig any more (logged).
+
+    Nothing else of the character changes: its meshes, materials, shape keys, modifiers and
+    object transforms stay as the importer made them. Other animation (the file's own actions,
+    shape-key actions) is unassigned, so only the new action is exported. ``armature_name``:
+    the armature object is renamed so and leaves any parent object (keeping its place), so that
+    it tops the file; ``centimetres``: everything is scaled 100 about the origin with the scale
+    applied to the objects and the scene unit set to the centimetre (both: the Unreal preset)."""
+    bpy = _bpy()
+    rig = animation.rig
+    if p.suffix.lower() in (".glb", ".gltf"):
+        found = _import_gltf_character(p, animation)
+        if found is None:
+            log.warning("%s: Blender's glTF importer made no armature with the rig's bones; the character "
+                        "is built from the rig instead", p)
+            return None
+        obj, animation = found
+        scene = bpy.context.scene
+    else:
+        scene = _import_file(p)
+        obj = _armature_holding(scene, rig)
+        why = "it has no armature with the rig's bones" if obj is None else _rest_mismatch(obj, rig)
+        if why is not None:
+            log.warning("%s: %s; the character is built from the rig instead (the file's materials and "
+                        "other meshes are not kept)", p, why)
+            return None
+        _ensure_object_mode(bpy)
+        _add_root_bones(bpy, obj, rig)
+    _ensure_object_mode(bpy)
+    if armature_name is not None and obj.parent is not None:  # the armature tops the file (Unreal)
+        world = obj.matrix_world.copy()
+        obj.parent = None
+        obj.matrix_world = world
+    objects = _character_objects(scene, obj)
+    for o in scene.objects:
+        for holder in (o, getattr(getattr(o, "data", None), "shape_keys", None)):
+            adt = getattr(holder, "animation_data", None)
+            if adt is not None and holder is not obj:
+                adt.action = None
+    if armature_name is not None and obj.name != armature_name:
+        clash = bpy.data.objects.get(armature_name)
+        if clash is not None:
+            clash.name = f"{armature_name}.source"
+        obj.name = armature_name
+    if centimetres:
+        _scale_character(bpy, scene, objects, _UNREAL_CM)
+        scene.unit_settings.scale_length = 1.0 / _UNREAL_CM
+        animation = _scaled(animation, _UNREAL_CM)
+    key_action(obj, animation, name=rig.name, frame_start=0, set_scene_fps=True, set_frame_range=True)
+    for o in scene.objects:
+        o.select_set(False)
+    for o in objects:
+        o.select_set(True)
+    bpy.context.view_layer.objects.active = obj
+    return objects
+
+
+def _rest_mismatch(obj: Any, rig: Rig) -> str | None:
+    """Why armature ``obj`` does not have ``rig``'s rest pose (None when it does). Root bones may
+    stand elsewhere (a rig moved onto the floor), turned as in the file; every other bone must
+    sit on its parent as in the file. Bones the armature lacks are not compared."""
+    have = rig_from_armature(obj, with_mesh=False)
+    a, b = have.rest_local, rig.rest_local
+    size = max(float(np.ptp(rig.heads, axis=0).max()), 1e-9)
+    for i, name in enumerate(have.bone_names):
+        if name not in rig.bone_names:
+            continue
+        j = rig.index(name)
+        if have.parents[i] < 0:  # a root: turned as in the file
+            bad = np.abs(have.rest[i, :3, :3] - rig.rest[j, :3, :3]).max() > 1e-4
+        else:
+            bad = (np.abs(a[i, :3, :3] - b[j, :3, :3]).max() > 1e-4
+                   or np.abs(a[i, :3, 3] - b[j, :3, 3]).max() > 1e-4 * size)
+        if bad:
+            return f"armature {obj.name!r} no longer has the rig's rest pose (bone {name!r})"
+    return None
+
+
+def _scale_character(bpy: Any, scene: Any, objects: list[Any], k: float) -> None:
+    """Scale ``objects`` by ``k`` about the world origin and apply the scale to each, so that no
+    object keeps a scale (what the Unreal preset promises)."""
+    top = [o for o in objects if o.parent not in objects]
+    s = np.diag([k, k, k, 1.0])
+    for o in top:
+        o.matrix_world = _matrix(s @ _np(o.matrix_world))
+    bpy.context.view_layer.update()
+    for o in scene.objects:
+        o.select_set(o in objects)
+    bpy.context.view_layer.objects.active = objects[0]
+    _operator(bpy.ops.object.transform_apply, "cannot scale the character to centimetres",
+              location=False, rotation=False, scale=True, isolate_users=True)
 
 
 def _check_output(path: str | os.PathLike[str], suffix: str) -> Path:
@@ -769,14 +1072,24 @@ def _write(op: Any, target: Path, **kwargs: Any) -> Path:
     return target
 
 
-def export_fbx(animation: RigAnimation, path: str | os.PathLike[str], *, preset: str = "blender") -> Path:
-    """Write ``animation`` (armature, skinned mesh, one baked take) as a binary FBX file.
+def export_fbx(animation: RigAnimation, path: str | os.PathLike[str], *, preset: str = "blender",
+               from_source: bool = True) -> Path:
+    """Write ``animation`` on its character (armature, meshes, one baked take) as a binary FBX file.
 
-    Starts from an empty scene (the session's data is discarded), builds the rig with
-    :func:`build_armature`, keys it with :func:`key_action` from frame 0 (frame ``i`` at time
-    ``i / fps``) and runs Blender's FBX exporter on the armature and its mesh only: the one
-    action baked at every frame with no simplification, no leaf bones, bone axes as in Blender
-    (primary Y, secondary X), written beside ``path`` and renamed onto it at the end.
+    The session's data is discarded. The character comes from the rig's source file
+    (``animation.rig.source``, as the loaders set it; ``from_source=False`` skips this): an FBX
+    is imported and a ``.blend`` opened, their armature keyed with :func:`key_action`; a glTF
+    file goes through Blender's glTF importer (see :func:`_import_gltf_character` for how the
+    motion meets the bones Blender makes). Every object of the character is exported as the
+    importer made it: the armature, the objects above it, meshes skinned or parented to it or
+    to its bones with their materials, textures, UVs, vertex colours and shape keys, and empties
+    (:func:`_character_objects`). A rig without a file, or whose file no longer holds it (a
+    warning says so), is built with :func:`build_armature`: bones and the skinned mesh, no
+    materials. Either way the one action is keyed from frame 0 (frame ``i`` at time
+    ``i / fps``, the scene at :func:`scene_rate`, so that keys land on whole frames of the rate
+    the file states) and Blender's FBX exporter runs on the character only: the action baked at
+    every frame with no simplification, no leaf bones, bone axes as in Blender (primary Y,
+    secondary X), written beside ``path`` and renamed onto it at the end.
 
     Presets (:data:`FBX_PRESETS`) set the file's axes and units for its consumer:
 
@@ -785,8 +1098,9 @@ def export_fbx(animation: RigAnimation, path: str | os.PathLike[str], *, preset:
     - ``"unity"``: -Z forward / Y up (the character faces +Z, Unity's forward), "FBX All"
       scaling: metre values, UnitScaleFactor 100, every node at scale 1.
     - ``"unreal"``: Blender's axes (Z up, front -Y: Unreal's own FBX import axes), centimetre
-      values with no node scaled (rig built at 100x, scene unit scale 0.01), armature node
-      named ``Armature`` so Unreal does not add it as an extra root bone.
+      values with no node scaled (rig built, or the imported character scaled and its scale
+      applied, at 100x; scene unit scale 0.01), armature node named ``Armature`` so Unreal does
+      not add it as an extra root bone.
 
     Every preset declares its axes and units in the file's GlobalSettings, so Blender's own
     importer (and :func:`read_fbx_animation`) gets the same metres and world back from each.
@@ -798,14 +1112,19 @@ def export_fbx(animation: RigAnimation, path: str | os.PathLike[str], *, preset:
         raise Pose2RigError(f"unknown FBX preset {preset!r}; expected one of {', '.join(FBX_PRESETS)}")
     target = _check_output(path, ".fbx")
     bpy = _bpy()
-    if preset == "unreal":
-        _stage(_scaled(animation, _UNREAL_CM), "Armature")
-        bpy.context.scene.unit_settings.scale_length = 1.0 / _UNREAL_CM
-    else:
-        _stage(animation, animation.rig.name)
+    unreal = preset == "unreal"
+    source = _source_file(animation.rig) if from_source else None
+    staged = source is not None and _stage_source(
+        animation, source, centimetres=unreal, armature_name="Armature" if unreal else None) is not None
+    if not staged:
+        if unreal:
+            _stage(_scaled(animation, _UNREAL_CM), "Armature")
+            bpy.context.scene.unit_settings.scale_length = 1.0 / _UNREAL_CM
+        else:
+            _stage(animation, animation.rig.name)
     return _write(
         bpy.ops.export_scene.fbx, target,
-        use_selection=True, object_types={"ARMATURE", "MESH"},
+        use_selection=True, object_types={"ARMATURE", "MESH", "EMPTY"},
         global_scale=1.0, apply_unit_scale=True, use_space_transform=True, bake_space_transform=False,
         add_leaf_bones=False, primary_bone_axis="Y", secondary_bone_axis="X",
         use_armature_deform_only=False, armature_nodetype="NULL",
@@ -816,28 +1135,35 @@ def export_fbx(animation: RigAnimation, path: str | os.PathLike[str], *, preset:
     )
 
 
-def export_glb(animation: RigAnimation, path: str | os.PathLike[str]) -> Path:
+def export_glb(animation: RigAnimation, path: str | os.PathLike[str], *, from_source: bool = True,
+               name: str = "pose2rig") -> Path:
     """Write ``animation`` as a binary glTF (``.glb``) with Blender's glTF exporter.
 
-    Same staging as :func:`export_fbx` (empty scene, rig and mesh, one action from frame 0);
-    glTF's own convention (Y up, metres, facing +Z) is pose2rig's, and the exporter's Z-up to
-    Y-up change is this module's ``C``. Every frame is sampled and kept (no key optimisation),
-    at time ``i / fps``; skins keep the 4 strongest influences per vertex, renormalised (what
-    glTF viewers and engines read).
+    Same staging as :func:`export_fbx` (the character from its source file with its materials,
+    or else built from the rig without materials; one action from frame 0, exported as one
+    animation called ``name``); glTF's own convention (Y up, metres, facing +Z) is pose2rig's,
+    and the exporter's Z-up to Y-up change is this module's ``C``. Every frame is sampled and
+    kept (no key optimisation), at time ``i / fps``; skins keep the 4 strongest influences per
+    vertex, renormalised (what glTF viewers and engines read). A glTF character is better
+    written by :func:`pose2rig.io.gltf.write_glb`, which keeps its document as it is.
 
     Returns:
         ``path`` as a Path.
     """
     target = _check_output(path, ".glb")
     bpy = _bpy()
-    _stage(animation, animation.rig.name)
+    source = _source_file(animation.rig) if from_source else None
+    staged = source is not None and _stage_source(animation, source) is not None
+    if not staged:
+        _stage(animation, animation.rig.name)
     return _write(
         bpy.ops.export_scene.gltf, target,
         export_format="GLB", use_selection=True, export_yup=True, export_apply=False,
-        export_animations=True, export_animation_mode="ACTIONS", export_force_sampling=True,
+        export_animations=True, export_animation_mode="ACTIVE_ACTIONS", export_force_sampling=True,
         export_frame_range=True, export_frame_step=1, export_optimize_animation_size=False,
         export_anim_slide_to_zero=True, export_skins=True, export_influence_nb=4,
-        export_def_bones=False, export_leaf_bone=False, export_materials="NONE",
+        export_def_bones=False, export_leaf_bone=False, export_materials="EXPORT" if staged else "NONE",
+        export_nla_strips_merged_animation_name=name,
     )
 
 
@@ -873,10 +1199,9 @@ def _sample_frames(keyed: np.ndarray, fps_base: float) -> np.ndarray:
     return keyed[0] + step * np.arange(count)
 
 
-def _warn_dropped(p: Path, obj: Any, curves: dict[tuple[str, int], Any], roots: set[str]) -> None:
+def _warn_dropped(p: Path, obj: Any, curves: dict[tuple[str, int], Any]) -> None:
     """Log what the file animates that a RigAnimation cannot hold."""
-    scale = float(np.abs(np.linalg.det(_np(obj.matrix_world)[:3, :3])) ** (1 / 3))
-    moved, object_level = 0.0, []
+    object_level = []
     for (path, _), fc in curves.items():
         co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
         fc.keyframe_points.foreach_get("co", co)
@@ -884,10 +1209,6 @@ def _warn_dropped(p: Path, obj: Any, curves: dict[tuple[str, int], Any], roots: 
         if not path.startswith("pose.bones["):
             if len(values) and np.ptp(values) > 1e-6:  # exporters key the object's still transform
                 object_level.append(path)
-        elif path.endswith(".location") and path.split('"')[1] not in roots:
-            moved = max(moved, float(np.abs(values).max(initial=0.0)) * scale)
-    if moved > 1e-3:
-        log.warning("%s: non-root bones are translated by up to %.3g m; a RigAnimation keeps rotations only", p, moved)
     if object_level:
         log.warning("%s: the armature object itself moves (%s); ignored, its transform at the scene's "
                     "current frame is used", p, ", ".join(sorted(set(object_level))))
@@ -898,10 +1219,11 @@ def read_fbx_animation(path: str | os.PathLike[str], *, armature: str | None = N
 
     The rig is :func:`rig_from_armature` of the imported armature (see :func:`load_rig` for the
     choice among several). The action is sampled at every whole frame from its first key to its
-    last: pose-bone rotations (quaternion, axis-angle or Euler, as the importer made them) and
-    root-bone locations, taken back to world head positions; fps is the scene's after import
-    (the file's). Non-root translation and pose scale are not part of a RigAnimation and are
-    dropped.
+    last: pose-bone rotations (quaternion, axis-angle or Euler, as the importer made them),
+    root-bone locations, taken back to world head positions, and other bones' locations (in
+    metres, as :attr:`~pose2rig.rig.RigAnimation.locations`) where they move by more than a
+    millionth of the rig's size; fps is the scene's after import (the file's). Pose scale is not
+    part of a RigAnimation and is dropped.
 
     Raises:
         Pose2RigError: as :func:`load_rig`, and when the armature has no animation.
@@ -923,7 +1245,7 @@ def read_fbx_animation(path: str | os.PathLike[str], *, armature: str | None = N
     if not len(keyed):
         raise Pose2RigError(f"{p}: armature {obj.name!r} has no animation")
     frames = _sample_frames(keyed, scene.render.fps_base)
-    _warn_dropped(p, obj, curves, {b for b, q in zip(rig.bone_names, rig.parents) if q < 0})
+    _warn_dropped(p, obj, curves)
 
     def channel(path: str, default: Any) -> np.ndarray:
         out = np.empty((len(frames), len(default)))
@@ -935,6 +1257,8 @@ def read_fbx_animation(path: str | os.PathLike[str], *, armature: str | None = N
     mw = _np(obj.matrix_world)
     q = np.empty((len(frames), rig.num_bones, 4))
     roots = []
+    moved = np.zeros((len(frames), rig.num_bones, 3))
+    metres = float(np.cbrt(abs(np.linalg.det(mw[:3, :3]))))  # armature units -> metres
     for j, b in enumerate(rig.bone_names):
         pb = obj.pose.bones[b]
         base = f'pose.bones["{bpy.utils.escape_identifier(b)}"]'
@@ -955,5 +1279,10 @@ def read_fbx_animation(path: str | os.PathLike[str], *, armature: str | None = N
             local = _np(pb.bone.matrix_local)
             head = loc @ local[:3, :3].T + local[:3, 3]
             roots.append(((_C4 @ mw)[:3, :3] @ head.T).T + (_C4 @ mw)[:3, 3])
+        elif (f"{base}.location", 0) in curves:
+            moved[:, j] = channel(f"{base}.location", pb.location) * metres
     fps = scene.render.fps / scene.render.fps_base
-    return RigAnimation(rig, _continuous(q), np.stack(roots, axis=1), fps)
+    size = max(float(np.ptp(rig.heads, axis=0).max()), 1e-9)
+    moved[np.abs(moved) <= 1e-6 * size] = 0.0
+    return RigAnimation(rig, _continuous(q), np.stack(roots, axis=1), fps,
+                        locations=moved if np.any(moved) else None)

@@ -25,10 +25,15 @@ Convention:
       ``rigid_parts=True`` (default), meshes that hang *unskinned* below a joint node (robots,
       props in a hand: RobotExpressive is built this way) join the mesh weighted 1.0 to that
       joint, placed where the bind pose puts them.
-    - Written files (:func:`write_glb`): one node per bone, its local rest as translation and
-      rotation, a skin with ``IBM_j = inverse(rest_j)``, the mesh node at the scene root without a
-      transform, and one animation with a LINEAR rotation channel per bone and a translation
-      channel per root bone, keyed once per frame at ``frame / fps`` seconds.
+    - Written files (:func:`write_glb`): a rig read from a glTF file is written as that file's
+      document with one animation added (first) and nothing else changed; its joint nodes get
+      LINEAR channels that give each joint node the world matrix ``G_j = W_j @ [K_j | 0]``
+      (``W_j`` the bone's world matrix, ``K_j`` the scale of its bind matrix), which skins the
+      file's meshes as the rig's mesh is skinned. Other rigs are built: one node per bone, its
+      local rest as translation and rotation, a skin with ``IBM_j = inverse(rest_j)``, the mesh
+      node at the scene root without a transform, and one animation with a LINEAR rotation
+      channel per bone and a translation channel per root bone. Both key once per frame at
+      ``frame / fps`` seconds.
 """
 
 from __future__ import annotations
@@ -39,8 +44,9 @@ import logging
 import os
 import struct
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pygltflib
@@ -51,7 +57,7 @@ from pose2rig.geometry import matrix_to_quat, quat_to_matrix
 from pose2rig.io.atomic import atomic_path
 from pose2rig.rig import Rig, RigAnimation, SkinnedMesh
 
-__all__ = ["load_gltf_rig", "read_glb_animation", "write_glb"]
+__all__ = ["load_gltf_rig", "read_glb_animation", "scene_placements", "write_glb"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +92,7 @@ class _Document:
     buffers: list[bytes]
     parent: np.ndarray  # (N,) parent node index, -1 for scene roots
     order: np.ndarray  # node indices, parents before children
+    raw: dict  # the JSON as written in the file (what the animated copy is made from)
 
     def fail(self, what: str) -> Pose2RigError:
         return Pose2RigError(f"{self.path}: {what}")
@@ -258,7 +265,7 @@ def _read_document(path: str | os.PathLike[str]) -> _Document:
         for k, node_index in enumerate(reversed(chain)):
             depth[node_index] = base + 1 + k
     order = np.array(sorted(range(n), key=lambda i: depth[i]), dtype=np.int64)
-    return _Document(p, gltf, buffers, parent, order)
+    return _Document(p, gltf, buffers, parent, order, raw)
 
 
 def _split_glb(p: Path, data: bytes) -> tuple[str, bytes | None]:
@@ -407,6 +414,21 @@ def _load(path: str | os.PathLike[str], *, rigid_parts: bool = True) -> tuple[_D
     return doc, rig, _Binding(np.array([joints[k] for k in perm], dtype=np.int64), scale)
 
 
+def scene_placements(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Where the file's scene (without animation) puts its other nodes: ``(4, 4)`` world
+    matrices by node name, for every node that is not a joint of the first skin and holds no
+    skinned mesh (meshes parented to joints, empties, their parents), and whose name no other
+    such node has."""
+    doc, _, binding = _load(path, rigid_parts=False)
+    joints = {int(j) for j in binding.joints}
+    world = doc.scene_world()
+    found: dict[str, list[int]] = {}
+    for i, node in enumerate(doc.gltf.nodes):
+        if i not in joints and node.skin is None and node.name:
+            found.setdefault(node.name, []).append(i)
+    return {name: world[nodes[0]] for name, nodes in found.items() if len(nodes) == 1}
+
+
 def _inverse_binds(doc: _Document, skin: pygltflib.Skin, count: int) -> np.ndarray:
     if skin.inverseBindMatrices is None:
         return np.broadcast_to(np.eye(4), (count, 4, 4)).copy()  # the spec's default
@@ -468,8 +490,8 @@ def _placement(doc: _Document, scene: np.ndarray, joint_nodes: list[int], bind_s
         d = np.linalg.norm((m @ bind_space)[:, :3, 3] - target, axis=1)
         scores.append((-int(np.sum(d <= tolerance)), round(float(np.median(d)) / tolerance, 6)))
     best = min(range(len(candidates)), key=lambda i: (scores[i], i))
-    log.info("%s: bind space placed by the %s (%d of %d joints where the scene has them)",
-             doc.path.name, candidates[best][0], -scores[best][0], len(joint_nodes))
+    log.debug("%s: bind space placed by the %s (%d of %d joints where the scene has them)",
+              doc.path.name, candidates[best][0], -scores[best][0], len(joint_nodes))
     return candidates[best][1]
 
 
@@ -602,9 +624,10 @@ def read_glb_animation(path: str | os.PathLike[str], *, animation: int | str = 0
             animation from its first to its last key.
 
     Returns:
-        The animation on :func:`load_gltf_rig`'s rig: bone rotations relative to the rest pose and
-        the root bones' world positions. Translation or scale keyed on non-root joints cannot be
-        represented and is dropped, with a warning saying how far the joints move because of it.
+        The animation on :func:`load_gltf_rig`'s rig: bone rotations relative to the rest pose,
+        the root bones' world positions, and ``locations`` for non-root joints that the file
+        moves away from their bind-pose offsets (by more than a millionth of the rig's size).
+        Scale keyed on joints cannot be represented and is dropped, with a warning.
     """
     doc, rig, binding = _load(path)
     gltf = doc.gltf
@@ -675,20 +698,28 @@ def read_glb_animation(path: str | os.PathLike[str], *, animation: int | str = 0
     world = doc.world(local)[:, binding.joints]  # (T, J, 4, 4)
 
     # W_j = [G_R K_j^-1 | G_t] makes W_j rest_j^-1 (placed vertex) = G_j IBM_j v for every vertex
-    rot = _polar(world[..., :3, :3] @ np.linalg.inv(binding.scale)[None])[0]
-    rest_local = rig.rest_local[:, :3, :3]
-    basis = np.empty_like(rot)
-    for j, p in enumerate(rig.parents):
-        frame = rest_local[j] if p < 0 else rot[:, p] @ rest_local[j]
-        basis[:, j] = np.swapaxes(frame, -1, -2) @ rot[:, j]
-    roots = [j for j, p in enumerate(rig.parents) if p < 0]
-    result = RigAnimation(rig, matrix_to_quat(basis), world[:, roots][..., :3, 3], fps)
-    err = np.linalg.norm(result.world_matrices()[..., :3, 3] - world[..., :3, 3], axis=-1).max()
+    rot, stretch = _polar(world[..., :3, :3] @ np.linalg.inv(binding.scale)[None])
+    rigid = world.copy()
+    rigid[..., :3, :3] = rot
     size = max(float(np.ptp(rig.heads, axis=0).max()), 1e-9)
-    if err > 1e-4 * size:
-        log.warning("%s: animation %r translates or scales non-root joints; dropped (joints move up to %.3g)",
-                    doc.path.name, names[animation], err)
+    result = RigAnimation.from_world(rig, rigid, fps, tolerance=1e-6 * size)
+    result = replace(result, rotations=_continuous_quat(result.rotations))
+    scaled = float(np.abs(stretch - np.eye(3)).max())
+    if scaled > 1e-4:
+        log.warning("%s: animation %r scales joints (by up to %.3g); a RigAnimation holds no scale, dropped",
+                    doc.path.name, names[animation], scaled)
     return result
+
+
+def _continuous_quat(q: np.ndarray) -> np.ndarray:
+    """``(T, ..., 4)`` quaternions with signs flipped so consecutive frames agree."""
+    if len(q) < 2:
+        return q
+    flip = np.sign(np.sum(q[1:] * q[:-1], axis=-1))
+    flip[flip == 0] = 1.0
+    out = q.copy()
+    out[1:] *= np.cumprod(flip, axis=0)[..., None]
+    return out
 
 
 def _sample(times: np.ndarray, values: np.ndarray, at: np.ndarray, interp: str, *, rotation: bool,
@@ -771,24 +802,315 @@ class _Packer:
 
 
 def write_glb(animation: RigAnimation, path: str | os.PathLike[str], *, include_mesh: bool = True,
-              name: str = "pose2rig") -> Path:
-    """Write ``animation`` on its rig (and the rig's mesh) as a self-contained GLB, atomically.
+              name: str = "pose2rig", from_source: bool = True, keep_animations: bool = True,
+              pose_scene: bool = False) -> Path:
+    """Write ``animation`` on its character as a self-contained GLB, atomically.
+
+    A rig read from a glTF file (``animation.rig.source``, as :func:`load_gltf_rig` sets it) is
+    written as that file's document with the animation added and nothing else rebuilt: every
+    node, mesh, material, texture, morph target and skin as the file has them, its own
+    animations after the new one (an animation of the same ``name`` is replaced), external
+    buffers and images embedded. The joint nodes get LINEAR rotation channels, and translation
+    or scale channels where the motion moves them from the file's values, keyed once per frame
+    at ``frame / fps`` seconds, that put each joint where the animation has its bone:
+    ``G_j = W_j @ [K_j | 0]`` (``W_j`` the bone's world matrix, ``K_j`` the scale of its bind
+    matrix), so :func:`read_glb_animation` reads the same animation back. When the file no
+    longer holds the rig (other bones or another rest pose), a warning says so and the file is
+    built from the rig instead.
+
+    Any other rig (MPFB2, built in memory), ``include_mesh=False`` or ``from_source=False``: the
+    file is built from the rig (see the module's Convention): its bones, and its mesh skinned
+    with the 4 largest influences per vertex, without materials.
 
     Args:
-        animation: the animation; its rig gives the nodes, the skin and the mesh.
+        animation: the animation and, through its rig, the character.
         path: the ``.glb`` to write; an existing file is replaced only once the new one is whole.
-        include_mesh: write the rig's mesh (if it has one) skinned with its 4 largest influences
-            per vertex; without it the file holds the armature and the animation only.
+        include_mesh: write the rig's mesh; without it the file holds the armature and the
+            animation only (always built from the rig).
         name: the animation's name in the file.
+        from_source: animate the rig's source glTF document when it has one.
+        keep_animations: keep the source document's own animations (after the new one).
+        pose_scene: also set the source document's joint nodes to the first frame (the scene as
+            it stands without animation): with the rest pose, a file whose scene is posed away
+            from its bind pose gets its scene in the bind pose, which is what Blender's glTF
+            importer needs to place meshes parented to joints where the spec has them.
 
     Returns:
         ``path``.
     """
-    data = _glb_bytes(animation, include_mesh=include_mesh, name=name)
+    data = None
+    if from_source and include_mesh and _is_gltf(animation.rig.source):
+        data = _animated_source(animation, name=name, keep_animations=keep_animations, pose_scene=pose_scene)
+    if data is None:
+        data = _glb_bytes(animation, include_mesh=include_mesh, name=name)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-    log.info("wrote %s: %d bones, %d frames", path, animation.rig.num_bones, animation.num_frames)
+    log.debug("wrote %s: %d bones, %d frames", path, animation.rig.num_bones, animation.num_frames)
     return Path(path)
+
+
+# ----------------------------------------------------------------------------------------------
+# writing: the character's own document, animated
+
+
+_IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
+                ".ktx2": "image/ktx2"}
+
+
+def _is_gltf(source: Path | None) -> bool:
+    return source is not None and Path(source).suffix.lower() in (".glb", ".gltf")
+
+
+def _fit(file_rig: Rig, rig: Rig) -> tuple[str | None, list[int], list[int]]:
+    """How ``rig`` sits on the rig of its file: (why it does not, or None; the rig's bone of each
+    file bone; the rig's bones that the file lacks). The rig may add root bones above the
+    file's (a root for root motion) and its roots may stand elsewhere (a rig moved onto the
+    floor); every other bone must sit on its parent as in the file."""
+    index = {n: i for i, n in enumerate(rig.bone_names)}
+    lacking = [n for n in file_rig.bone_names if n not in index]
+    if lacking:
+        return f"the rig being animated has no bone {lacking[0]!r} of the file's skin", [], []
+    order = [index[n] for n in file_rig.bone_names]
+    taken = set(order)
+    added = [j for j in range(rig.num_bones) if j not in taken]
+    for j in added:
+        if rig.parents[j] >= 0 and rig.parents[j] not in added:
+            return f"the rig's bone {rig.bone_names[j]!r} is not in the file and hangs below its bones", [], []
+    for k, j in enumerate(order):
+        fp, rp = file_rig.parents[k], rig.parents[j]
+        if not (rp == order[fp] if fp >= 0 else (rp < 0 or rp in added)):
+            return f"bone {file_rig.bone_names[k]!r} has another parent in the file", [], []
+    a, b = file_rig.rest_local, rig.rest_local[order]
+    size = max(float(np.ptp(file_rig.heads, axis=0).max()), 1e-9)
+    kids = [k for k, p in enumerate(file_rig.parents) if p >= 0]
+    if not (np.allclose(a[kids, :3, :3], b[kids, :3, :3], atol=1e-5)
+            and np.allclose(a[kids, :3, 3], b[kids, :3, 3], atol=1e-5 * size)):
+        return "the file's rest pose is not the rig's", [], []
+    return None, order, added
+
+
+def _animated_source(animation: RigAnimation, *, name: str, keep_animations: bool,
+                     pose_scene: bool = False) -> bytes | None:
+    """The GLB of ``animation.rig.source`` with ``animation`` added (see :func:`write_glb`), or
+    None when that file no longer holds the rig."""
+    source = Path(animation.rig.source)
+    doc, file_rig, binding = _load(source)
+    rig = animation.rig
+    why, order, added = _fit(file_rig, rig)
+    if why is not None:
+        log.warning("%s: %s; the GLB is built from the rig instead (the file's materials and other "
+                    "meshes are not kept)", source.name, why)
+        return None
+    raw = json.loads(json.dumps(doc.raw))  # a deep copy of the file's JSON
+    blob = _one_buffer(doc, raw)
+
+    def add(data: np.ndarray, kind: str, *, bounds: bool = False) -> int:
+        arr = np.ascontiguousarray(data, dtype=np.float32)
+        blob.extend(b"\0" * (-len(blob) % 4))
+        raw.setdefault("bufferViews", []).append({"buffer": 0, "byteOffset": len(blob), "byteLength": arr.nbytes})
+        blob.extend(arr.tobytes())
+        acc = {"bufferView": len(raw["bufferViews"]) - 1, "componentType": 5126, "count": len(arr), "type": kind}
+        if bounds:
+            flat = arr.reshape(len(arr), -1)
+            acc["min"] = [float(x) for x in flat.min(axis=0)]
+            acc["max"] = [float(x) for x in flat.max(axis=0)]
+        raw.setdefault("accessors", []).append(acc)
+        return len(raw["accessors"]) - 1
+
+    # every joint node's world matrix in every frame: W_j @ [K_j | 0]
+    world = animation.world_matrices()
+    k4 = np.zeros((len(order), 4, 4))
+    k4[:, :3, :3] = binding.scale
+    k4[:, 3, 3] = 1.0
+    joints = [int(n) for n in binding.joints]
+    targets = {joints[k]: world[:, j] @ k4[k] for k, j in enumerate(order)}
+    parent = {i: int(p) for i, p in enumerate(doc.parent)}
+    new_nodes = _add_root_joints(doc, raw, rig, file_rig, order, added, joints, k4, world, targets, parent, add)
+    tracks = _joint_tracks(doc, targets, parent, animation.num_frames)
+
+    frames = animation.num_frames
+    times = add(np.arange(frames, dtype=np.float64)[:, None] / animation.fps, "SCALAR", bounds=True)
+    anim: dict = {"name": name, "channels": [], "samplers": []}
+
+    def channel(node: int, path: str, values: np.ndarray, kind: str) -> None:
+        anim["samplers"].append({"input": times, "output": add(values, kind), "interpolation": "LINEAR"})
+        anim["channels"].append({"sampler": len(anim["samplers"]) - 1, "target": {"node": node, "path": path}})
+
+    for node, (t, r, s) in tracks.items():
+        entry = raw["nodes"][node]
+        t0, r0, s0 = (t[0], r[0], s[0]) if pose_scene else new_nodes.get(node) or doc.trs(node)
+        if "matrix" in entry or pose_scene or node in new_nodes:  # animated nodes carry TRS (the spec)
+            entry.pop("matrix", None)
+            entry.update(translation=[float(x) for x in t0], rotation=[float(x) for x in r0],
+                         scale=[float(x) for x in s0])
+        channel(node, "rotation", r, "VEC4")
+        if np.abs(t - t0).max() > 1e-6 * max(float(np.abs(t0).max()), float(np.abs(t).max()), 1e-9):
+            channel(node, "translation", t, "VEC3")
+        if np.abs(s - s0).max() > 1e-6 * float(np.abs(s0).max()):
+            channel(node, "scale", s, "VEC3")
+    kept = [a for a in raw.get("animations", ()) if a.get("name") != name] if keep_animations else []
+    raw["animations"] = [anim, *kept]
+    first = dict(raw["buffers"][0]) if raw.get("buffers") else {}
+    first.pop("uri", None)
+    first["byteLength"] = len(blob)
+    raw["buffers"] = [first]
+    return _glb_container(raw, bytes(blob))
+
+
+def _add_root_joints(doc: _Document, raw: dict, rig: Rig, file_rig: Rig, order: list[int], added: list[int],
+                     joints: list[int], k4: np.ndarray, world: np.ndarray, targets: dict[int, np.ndarray],
+                     parent: dict[int, int], add: Any) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Nodes for the rig's bones that the file lacks (new roots above its joints, as root motion
+    on the floor adds): each goes between the file's root joints below it and their parent
+    node, joins every skin that has those joints (with an inverse bind matrix that places it as
+    the rig's rest pose does, relative to them) and gets its target world matrix. ``raw``,
+    ``targets`` and ``parent`` are updated; returns new node -> its rest translation, rotation
+    (xyzw) and scale in its parent."""
+    out: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    node_of: dict[int, int] = {}
+    bind_of: dict[int, np.ndarray] = {}
+    scene_world = doc.scene_world()
+    for e in added:
+        n = len(raw["nodes"])
+        node_of[e] = n
+        kids = [k for k, p in enumerate(file_rig.parents) if p < 0 and rig.parents[order[k]] == e]
+        kid_nodes = [joints[k] for k in kids]
+        scale = k4[kids[0]] if kids else np.eye(4)  # the scale of the joints below it
+        bind_of[e] = rig.rest[e] @ scale
+        if rig.parents[e] >= 0:
+            above = node_of[rig.parents[e]]
+            frame = bind_of[rig.parents[e]]
+        else:
+            tops = {parent[c] for c in kid_nodes}
+            above = tops.pop() if len(tops) == 1 else -1
+            frame = scene_world[above] if above >= 0 else np.eye(4)
+        parent[n] = above
+        for c in kid_nodes:
+            parent[c] = n
+        t, r, s, _ = _decompose(np.linalg.solve(frame, bind_of[e])[None])
+        out[n] = (t[0], r[0], s[0])
+        targets[n] = world[:, e] @ scale
+        raw["nodes"].append({"name": rig.bone_names[e], "children": kid_nodes})
+        if above >= 0:
+            entry = raw["nodes"][above]
+            entry["children"] = [c for c in entry.get("children", ()) if c not in kid_nodes] + [n]
+        else:
+            for scene in raw.get("scenes", ()):
+                if any(c in scene.get("nodes", ()) for c in kid_nodes):
+                    scene["nodes"] = [c for c in scene["nodes"] if c not in kid_nodes] + [n]
+        for index, skin in enumerate(raw.get("skins", ())):
+            listed = list(skin.get("joints", ()))
+            below = [c for c in kid_nodes if c in listed]
+            if not below:
+                continue
+            count = len(listed)
+            if "inverseBindMatrices" in skin:
+                ibm = doc.accessor(skin["inverseBindMatrices"], f"skin {index}'s inverseBindMatrices")
+                ibm = ibm.reshape(count, 4, 4).transpose(0, 2, 1)
+            else:
+                ibm = np.broadcast_to(np.eye(4), (count, 4, 4))
+            k = kids[kid_nodes.index(below[0])]
+            # this skin's bind space: where the joint below sits in it, and the new one relative to that
+            mine = np.linalg.inv(np.linalg.inv(ibm[listed.index(below[0])])
+                                 @ np.linalg.solve(file_rig.rest[k] @ k4[k], bind_of[e]))
+            mine[3] = (0.0, 0.0, 0.0, 1.0)
+            skin["joints"] = [*listed, n]
+            column_major = np.concatenate([ibm, mine[None]]).transpose(0, 2, 1).reshape(-1, 16)
+            skin["inverseBindMatrices"] = add(column_major, "MAT4")
+            if skin.get("skeleton") in below:
+                skin["skeleton"] = n
+    return out
+
+
+def _joint_tracks(doc: _Document, targets: dict[int, np.ndarray], parent: dict[int, int],
+                  frames: int) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Joint node -> its local translation ``(T, 3)``, rotation ``(T, 4)`` xyzw and scale
+    ``(T, 3)`` in every frame, such that the node's world matrix is its target ``(T, 4, 4)``
+    (``W_j @ [K_j | 0]``: the inverse of :func:`read_glb_animation`'s step). ``parent`` maps
+    every node, new ones included, to its parent (-1: a scene root). Nodes between joints
+    keep their own transforms (they are not animated)."""
+    above: set[int] = set()
+    for node in targets:
+        p = parent[node]
+        while p >= 0 and p not in above:
+            above.add(p)
+            p = parent[p]
+
+    def depth(i: int) -> int:
+        return 0 if parent[i] < 0 else 1 + depth(parent[i])
+
+    world: dict[int, np.ndarray] = {}
+    out = {}
+    worst = 0.0
+    for i in sorted(set(targets) | above, key=depth):
+        p = parent[i]
+        if i in targets:
+            world[i] = targets[i]
+            local = world[i] if p < 0 else np.linalg.solve(world[p], world[i])
+            t, r, s, err = _decompose(local)
+            worst = max(worst, err / max(float(np.abs(s).max()), 1e-12))
+            out[i] = (t, r, s)
+        else:
+            m = doc.local(i)
+            world[i] = np.broadcast_to(m, (frames, 4, 4)) if p < 0 else world[p] @ m
+    if worst > 1e-4:
+        log.warning("%s: a joint's scale shears under the animation; its rotation is approximated (%.2g)",
+                    doc.path.name, worst)
+    return out
+
+
+def _one_buffer(doc: _Document, raw: dict) -> bytearray:
+    """Every buffer of the file in one (a GLB holds one binary chunk), and images that the file
+    refers to by a relative path embedded in it; ``raw``'s bufferViews and images follow."""
+    blob = bytearray()
+    base = []
+    for i, data in enumerate(doc.buffers):
+        blob.extend(b"\0" * (-len(blob) % 8))
+        base.append(len(blob))
+        blob.extend(data[: int(raw["buffers"][i].get("byteLength", len(data)))])
+    for view in raw.get("bufferViews", ()):
+        if base[view["buffer"]]:
+            view["byteOffset"] = int(view.get("byteOffset", 0)) + base[view["buffer"]]
+        view["buffer"] = 0
+    for k, image in enumerate(raw.get("images", ())):
+        uri = image.get("uri")
+        if uri is None or uri.startswith("data:"):
+            continue
+        path = doc.path.parent / urllib.parse.unquote(uri)
+        mime = image.get("mimeType") or _IMAGE_TYPES.get(path.suffix.lower())
+        if not path.is_file() or mime is None:
+            log.warning("%s: image %d (%s) is %s; the GLB refers to it by its path", doc.path.name, k, uri,
+                        "missing" if not path.is_file() else "of an unknown type")
+            continue
+        blob.extend(b"\0" * (-len(blob) % 4))
+        raw.setdefault("bufferViews", []).append(
+            {"buffer": 0, "byteOffset": len(blob), "byteLength": path.stat().st_size})
+        blob.extend(path.read_bytes())
+        del image["uri"]
+        image.update(bufferView=len(raw["bufferViews"]) - 1, mimeType=mime)
+    return blob
+
+
+def _decompose(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """``(T, 4, 4)`` -> translations ``(T, 3)``, sign-continuous xyzw rotations ``(T, 4)``, scales
+    ``(T, 3)`` with ``m ~ T @ R @ S``, and the largest entry of what ``T R S`` leaves of ``m``."""
+    a = m[:, :3, :3]
+    s = np.linalg.norm(a, axis=1)  # column lengths
+    s[np.linalg.det(a) < 0, 0] *= -1.0
+    r = _polar(a / np.where(s == 0, 1.0, s)[:, None, :])[0]
+    err = float(np.abs(r * s[:, None, :] - a).max())
+    return m[:, :3, 3].copy(), _xyzw(_continuous_quat(matrix_to_quat(r))), s, err
+
+
+def _glb_container(document: dict, blob: bytes) -> bytes:
+    """A GLB file: the JSON chunk (space-padded) and the binary chunk (zero-padded)."""
+    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 4)
+    body = struct.pack("<II", len(text), _CHUNK_JSON) + text
+    if blob:
+        blob += b"\0" * (-len(blob) % 4)
+        body += struct.pack("<II", len(blob), _CHUNK_BIN) + blob
+    return struct.pack("<4sII", _GLB_MAGIC, 2, 12 + len(body)) + body
 
 
 def _glb_bytes(animation: RigAnimation, *, include_mesh: bool, name: str) -> bytes:
@@ -826,10 +1148,7 @@ def _glb_bytes(animation: RigAnimation, *, include_mesh: bool, name: str) -> byt
     frames = animation.num_frames
     times = pack.add(np.arange(frames, dtype=np.float64)[:, None] / animation.fps, "SCALAR", 5126, bounds=True)
     basis = quat_to_matrix(animation.rotations)  # (T, J, 3, 3)
-    q = matrix_to_quat(local[None, :, :3, :3] @ basis)  # (T, J, 4) local rotations, wxyz
-    flip = np.sign(np.sum(q[1:] * q[:-1], axis=-1))
-    flip[flip == 0] = 1.0
-    q[1:] *= np.cumprod(flip, axis=0)[..., None]  # sign-continuous in time
+    q = _continuous_quat(matrix_to_quat(local[None, :, :3, :3] @ basis))  # (T, J, 4) local rotations, wxyz
     anim = pygltflib.Animation(name=name)
     for j in range(rig.num_bones):
         out = pack.add(_xyzw(q[:, j]), "VEC4", 5126)
@@ -838,6 +1157,12 @@ def _glb_bytes(animation: RigAnimation, *, include_mesh: bool, name: str) -> byt
             sampler=len(anim.samplers) - 1, target=pygltflib.AnimationChannelTarget(node=j, path="rotation")))
     for r, j in enumerate(roots):
         out = pack.add(animation.root_positions[:, r], "VEC3", 5126)
+        anim.samplers.append(pygltflib.AnimationSampler(input=times, output=out, interpolation="LINEAR"))
+        anim.channels.append(pygltflib.AnimationChannel(
+            sampler=len(anim.samplers) - 1, target=pygltflib.AnimationChannelTarget(node=j, path="translation")))
+    for j in animation.moved_bones:  # non-root bones that move (a root on the floor, IK controls)
+        t = local[j, :3, 3] + animation.locations[:, j] @ local[j, :3, :3].T
+        out = pack.add(t, "VEC3", 5126)
         anim.samplers.append(pygltflib.AnimationSampler(input=times, output=out, interpolation="LINEAR"))
         anim.channels.append(pygltflib.AnimationChannel(
             sampler=len(anim.samplers) - 1, target=pygltflib.AnimationChannelTarget(node=j, path="translation")))

@@ -13,13 +13,17 @@ Convention:
       ``{"bones": ...}``.
     - Every position here is computed from the one mesh, so the three MPFB2 rigs (game engine,
       Mixamo, CMU MotionBuilder) share one body and one coordinate frame: pose2rig's world (Y up,
-      metres, facing +Z), origin mid-body as in the file.
+      metres, facing +Z), moved up from the file's mid-body origin so that the body's soles (the
+      lowest vertex of its ``body`` group) stand on y = 0, as every character does.
+    - Layout: ``rig.<name>.json`` needs ``base.obj`` and ``weights.<name>.json`` in its folder
+      (as MPFB2 ships them); without the weights the rig loads bare, with a warning.
     - Weights: ``{"weights": {bone: [[vertex, weight], ...]}}``; renormalised per vertex (the
       Mixamo file's sums range from 0.2 to 1.5).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +34,8 @@ from pose2rig.io.jsonfile import read_json_object
 from pose2rig.rig import Rig, SkinnedMesh
 
 __all__ = ["blender_bone_matrix", "load_mpfb2", "read_obj"]
+
+log = logging.getLogger(__name__)
 
 OBJ_TO_METRES = 0.1
 # Blender's armature space (Z up, facing -Y) -> pose2rig's world (Y up, facing +Z)
@@ -116,20 +122,29 @@ def load_mpfb2(
     Args:
         rig_json: ``rig.<name>.json``.
         weights_json: ``weights.<name>.json``; default: beside ``rig_json`` if it is there (else
-            the rig has no mesh). A file passed explicitly must exist.
-        obj: ``base.obj``; default: beside ``rig_json``.
+            the rig has no mesh, with a warning). A file passed explicitly must exist.
+        obj: ``base.obj``; default: beside ``rig_json`` (an error naming that folder when it
+            is not there).
         name: the rig's name; default the file's middle part (``game_engine``).
 
     Returns:
-        A :class:`Rig` in pose2rig's world (metres, Y up, facing +Z), bones parents first, with the
-        ``body`` group of the mesh (quads split into triangles) skinned by the weights.
+        A :class:`Rig` in pose2rig's world (metres, Y up, facing +Z, soles on y = 0), bones
+        parents first, with the ``body`` group of the mesh (quads split into triangles) skinned
+        by the weights.
     """
     rig_json = Path(rig_json)
     folder = rig_json.parent
     stem = rig_json.name.removeprefix("rig.").removesuffix(".json")
     explicit_weights = weights_json is not None
     weights_json = Path(weights_json) if weights_json is not None else folder / f"weights.{stem}.json"
-    obj = Path(obj) if obj is not None else folder / "base.obj"
+    if obj is None:
+        obj = folder / "base.obj"
+        if rig_json.is_file() and not obj.is_file():
+            raise Pose2RigError(
+                f"MPFB2 rig {rig_json}: no base.obj in {folder.resolve()}; an MPFB2 rig.<name>.json needs the "
+                f"base mesh base.obj and its weights.<name>.json in the same folder (as MPFB2 ships them)"
+            )
+    obj = Path(obj)
     bones = _read_json(rig_json, "rig")
     bones = bones.get("bones", bones)
     if not isinstance(bones, dict) or not bones or not all(
@@ -138,6 +153,8 @@ def load_mpfb2(
         raise Pose2RigError(f"{rig_json} is not an MPFB2 rig file (expected bones with head and tail)")
     verts, groups = read_obj(obj)
     cubes = {g: f for g, f in groups.items() if g.startswith("joint-")}
+    body = np.unique(groups["body"]) if "body" in groups else np.arange(len(verts))
+    lift = np.array([0.0, -float(verts[body, 1].min()) * OBJ_TO_METRES, 0.0])  # soles on y = 0
 
     # parents first
     order: list[str] = []
@@ -163,8 +180,8 @@ def load_mpfb2(
     tails = np.zeros((len(order), 3))
     for i, b in enumerate(order):
         spec = bones[b]
-        head = _place(spec["head"], verts, cubes, b, "head") * OBJ_TO_METRES
-        tail = _place(spec["tail"], verts, cubes, b, "tail") * OBJ_TO_METRES
+        head = _place(spec["head"], verts, cubes, b, "head") * OBJ_TO_METRES + lift
+        tail = _place(spec["tail"], verts, cubes, b, "tail") * OBJ_TO_METRES + lift
         # the roll is defined in Blender's Z-up armature space: build the bone there, then turn
         m = blender_bone_matrix(to_world.T @ head, to_world.T @ tail, float(spec.get("roll", 0.0)))
         rest[i, :3, :3] = to_world @ m
@@ -174,7 +191,10 @@ def load_mpfb2(
 
     mesh = None
     if explicit_weights or weights_json.is_file():  # an explicit file must exist
-        mesh = _skinned_body(verts, groups, weights_json, index)
+        mesh = _skinned_body(verts, groups, weights_json, index, lift)
+    else:
+        log.warning("MPFB2 rig %s: no %s in %s; the character has no mesh", rig_json.name, weights_json.name,
+                    folder.resolve())
     return Rig(
         name=name or stem, bone_names=tuple(order), parents=parents, rest=rest, tails=tails, mesh=mesh,
         source=rig_json,
@@ -186,7 +206,7 @@ def _read_json(path: Path, what: str) -> dict:
 
 
 def _skinned_body(
-    verts: np.ndarray, groups: dict[str, np.ndarray], weights_json: Path, index: dict[str, int]
+    verts: np.ndarray, groups: dict[str, np.ndarray], weights_json: Path, index: dict[str, int], lift: np.ndarray
 ) -> SkinnedMesh:
     if "body" not in groups:
         raise Pose2RigError("base.obj has no 'body' group")
@@ -221,5 +241,5 @@ def _skinned_body(
     weights = np.take_along_axis(dense, joints, axis=1)
     weights /= weights.sum(axis=1, keepdims=True)
     return SkinnedMesh(
-        vertices=verts[used] * OBJ_TO_METRES, faces=remap[tris], joints=joints, weights=weights, name="body"
+        vertices=verts[used] * OBJ_TO_METRES + lift, faces=remap[tris], joints=joints, weights=weights, name="body"
     )

@@ -17,6 +17,10 @@ landmarks33      (T, 33, 3) f32   MediaPipe landmarks: x, y pixels, visibility
 format_version   () int           this file layout's version
 ===============  ===============  =========================================================
 
+The detection cache that ``convert`` keeps beside its outputs (``<clip>.keypoints.npz``,
+:mod:`pose2rig.detect.cache`) reads as a keypoints file too: it holds ``keypoints`` (for
+``keypoints2d``) and ``skeleton`` (``"h36m17"``) instead of ``joint_names``, plus its ``key``.
+
 Pose file (``pose2rig lift`` writes it; ``convert --npz`` adds ``joints3d_world``):
 
 ===============  ===============  =========================================================
@@ -92,6 +96,49 @@ def _check_joint_names(data: dict[str, np.ndarray], path: Path) -> None:
             )
 
 
+def _is_detection_cache(data: dict[str, np.ndarray]) -> bool:
+    return "keypoints2d" not in data and {"keypoints", "skeleton"} <= set(data)
+
+
+def _from_detection_cache(data: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
+    """A detection cache's arrays under the keypoints file's names (see the module's docstring)."""
+    skeleton = str(np.asarray(data["skeleton"]).reshape(()))
+    if skeleton != H36M17.name:
+        raise Pose2RigError(f"{path}: keypoints must be {H36M17.name} joints, got {skeleton}")
+    out = {k: v for k, v in data.items() if k not in ("keypoints", "skeleton", "key")}
+    out["keypoints2d"] = data["keypoints"]
+    return out
+
+
+def contents(path: str | os.PathLike[str]) -> frozenset[str]:
+    """What a pose2rig ``.npz`` holds, without reading its arrays: ``"keypoints"`` (2D: a
+    keypoints file or convert's detection cache), ``"camera"`` and/or ``"world"`` (3D poses of a
+    pose file, ``joints3d`` and ``joints3d_world``).
+
+    Raises:
+        Pose2RigError: not a readable ``.npz``, or one that holds none of these.
+    """
+    p = check_npz_file(path)
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            keys = set(data.files)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise Pose2RigError(f"{p}: not a readable .npz file ({e})") from None
+    out = set()
+    if "keypoints2d" in keys or {"keypoints", "skeleton"} <= keys:
+        out.add("keypoints")
+    if "joints3d" in keys:
+        out.add("camera")
+    if "joints3d_world" in keys:
+        out.add("world")
+    if not out:
+        raise Pose2RigError(
+            f"{p}: not a pose2rig keypoints or pose file (expected keypoints2d, joints3d or joints3d_world); "
+            f"found {', '.join(sorted(keys)) or 'no arrays'}"
+        )
+    return frozenset(out)
+
+
 def save_keypoints(path: str | os.PathLike[str], keypoints: Keypoints2D) -> None:
     """Write a keypoints file (atomically)."""
     if keypoints.skeleton != H36M17:
@@ -114,6 +161,8 @@ def load_keypoints(path: str | os.PathLike[str]) -> Keypoints2D:
     """Read a keypoints file; only ``keypoints2d``, ``confidence``, ``image_size``, ``fps`` are required."""
     p = Path(path)
     data = _read(p)
+    if _is_detection_cache(data):
+        data = _from_detection_cache(data, p)
     _require(data, p, ("keypoints2d", "confidence", "image_size", "fps"))
     _check_joint_names(data, p)
     kp = data["keypoints2d"]

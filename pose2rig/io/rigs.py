@@ -3,7 +3,9 @@
 Readers (:func:`load_rig`): ``.glb``/``.gltf`` read directly (pygltflib, no Blender needed),
 ``.fbx``/``.blend`` through Blender's ``bpy``, and an MPFB2 ``rig.<name>.json`` (with its
 ``weights.<name>.json`` and ``base.obj`` beside it). Writers (:func:`write_animation`): FBX
-through ``bpy`` (presets for Blender, Unity and Unreal), GLB directly, BVH in pure Python.
+through ``bpy`` (presets for Blender, Unity and Unreal), GLB directly (through ``bpy`` for FBX
+and ``.blend`` characters), BVH in pure Python; the character file's own meshes, materials
+and shape keys are kept.
 
 Convention: the bundled default character (:func:`default_character`) is the CC0 MakeHuman/MPFB2
 body with its game-engine rig (Unreal Mannequin bone names), as a GLB kept in ``samples/character``
@@ -66,10 +68,13 @@ def animation_to_bvh(animation: RigAnimation, *, units: str = "cm") -> BvhMotion
 
     BVH joints have no rest orientation: each joint's channels hold its world rotation away from
     the rest pose (``W_j @ rest_j^-1``), made local to its parent's; offsets are the rest heads'
-    differences; the root also carries its position. Bones without children end in an end site
+    differences; the root also carries its position, and so does every joint that the animation
+    translates (:attr:`~pose2rig.rig.RigAnimation.locations`: a root on the floor, IK controls),
+    in position channels that replace its offset. Bones without children end in an end site
     at their tail (or 5 cm along the parent's direction). Joints are written depth-first (BVH
     nests each subtree), so their order may differ from the rig's. Channels: root ``Xposition Yposition
-    Zposition Zrotation Xrotation Yrotation``, joints ``Zrotation Xrotation Yrotation``.
+    Zposition Zrotation Xrotation Yrotation``, joints ``Zrotation Xrotation Yrotation`` (with
+    ``Xposition Yposition Zposition`` first where they move).
     """
     if units not in _UNITS:
         raise ArgumentError(f"{{units}} must be cm or m, got {units!r}", "units")
@@ -108,12 +113,20 @@ def animation_to_bvh(animation: RigAnimation, *, units: str = "cm") -> BvhMotion
                 tail = heads[j] + 0.05 * d / max(np.linalg.norm(d), 1e-9)
             ends[j] = (tail - heads[j]) * k
     rot = ("Zrotation", "Xrotation", "Yrotation")
-    cols = [world[:, order[0], :3, 3] * k, euler[:, order[0]]] + [euler[:, j] for j in order[1:]]
+    pos = ("Xposition", "Yposition", "Zposition")
+    moved = set(animation.moved_bones)
+    cols = [world[:, order[0], :3, 3] * k, euler[:, order[0]]]
+    for j in order[1:]:
+        if j in moved:  # the head in the parent's BVH frame (rest axes turned by the parent's delta)
+            p = rig.parents[j]
+            offset = np.einsum("tji,tj->ti", delta[:, p], world[:, j, :3, 3] - world[:, p, :3, 3])
+            cols.append(offset * k)
+        cols.append(euler[:, j])
     return BvhMotion(
         names=tuple(rig.bone_names[j] for j in order),
         parents=tuple(new[rig.parents[j]] if rig.parents[j] >= 0 else -1 for j in order),
         offsets=offsets[order] * k,
-        channels=(("Xposition", "Yposition", "Zposition", *rot),) + (rot,) * (rig.num_bones - 1),
+        channels=((*pos, *rot),) + tuple((*pos, *rot) if j in moved else rot for j in order[1:]),
         end_sites={new[j]: v for j, v in ends.items()},
         motion=np.concatenate(cols, axis=1),
         frame_time=1.0 / animation.fps,
@@ -129,7 +142,17 @@ def write_animation(
     preset: str = "blender",
     units: str = "cm",
 ) -> dict[str, Path]:
-    """Write the animation in each requested format (atomically); returns format -> path."""
+    """Write the animation in each requested format (atomically); returns format -> path.
+
+    The character is the one its rig was read from, with only the animation added, wherever the
+    rig has a source file (``animation.rig.source``): a GLB of a glTF character is that file's
+    document with the animation's channels added (:func:`pose2rig.io.gltf.write_glb`); every
+    other GLB and FBX of a character file goes through Blender, which imports the file, keys its
+    armature and exports it with its meshes, materials and shape keys
+    (:func:`pose2rig.io.blender.export_fbx`, :func:`~pose2rig.io.blender.export_glb`). Rigs
+    without a file (MPFB2 JSON, built in memory) are built from the rig: bones and the skinned
+    mesh, no materials. BVH holds the skeleton only.
+    """
     out: dict[str, Path] = {}
     if bvh is not None:
         from pose2rig.io.bvh import write_bvh
@@ -137,9 +160,15 @@ def write_animation(
         write_bvh(bvh, animation_to_bvh(animation, units=units))
         out["bvh"] = Path(bvh)
     if glb is not None:
-        from pose2rig.io.gltf import write_glb
+        source = animation.rig.source
+        if source is not None and Path(source).suffix.lower() in (".fbx", ".blend") and Path(source).is_file():
+            from pose2rig.io.blender import export_glb
 
-        write_glb(animation, glb)
+            export_glb(animation, glb)
+        else:
+            from pose2rig.io.gltf import write_glb
+
+            write_glb(animation, glb)
         out["glb"] = Path(glb)
     if fbx is not None:
         from pose2rig.io.blender import export_fbx

@@ -14,7 +14,15 @@ Convention:
 
         * hips and spine: the chain from the hips to the neck follows the source's
           pelvis -> spine -> thorax curve at the same fractions of its length; twist from the hip
-          line blended into the shoulder line up the chain;
+          line blended into the shoulder line up the chain. Where the rig's chain doubles back
+          (RobotExpressive: ``Body``, the hips, sits in front of its spine and ``Hips`` below
+          it), it starts at the mid-point of the thighs instead and the bones behind it share
+          the first bone's direction;
+        * a rig whose torso is one rigid piece on the hips bone (a mesh, none of it on the
+          spine bones: RobotExpressive) keeps its spine at rest on the hips, and the hips bone
+          takes the frame of the whole chain, pelvis -> thorax, so the head and arms stay on the
+          torso; likewise a neck that carries nothing keeps its rest pose and the head bone
+          alone turns;
         * neck and head: one frame, thorax -> head top, twisted by the shoulder line;
         * thigh and shin, upper arm and forearm: twist from the limb's plane: the knee or elbow
           hinge axis ``(B - A) x (C - B)``, blended with ``(B - A) x ref`` (``ref`` the torso's
@@ -25,30 +33,43 @@ Convention:
           where the knee points;
         * hands continue their forearm, rolled to the given knuckle lines (``extremities``);
           without them they keep their rest pose on the forearm;
+        * IK controls outside the limb chains (:attr:`RigMapping.followers`: a foot or hand
+          hanging from the root) follow the end of their shin or forearm: placed where the limb
+          carries their rest head (a translation), turned as above if they play the foot or hand,
+          else with the limb;
         * everything else (clavicles, toes, fingers, face and twist bones) keeps its rest pose
           relative to its parent.
     - Root motion: the rig's mid-hip point (between its thighs' heads) follows the source's,
       scaled by the ratio of the rig's leg length to the subject's (hip to knee to ankle) and
       starting over its rest position; then the whole clip is shifted vertically so the lower
-      ankle sits as high above the floor as in the rig's rest pose (5th percentile over the
-      clip). The root bones carry that motion; with ``root_motion=False`` the mid-hip point stays
-      over its rest position horizontally.
+      ankle sits as high above the floor (y = 0) as it sits above the rig's own lowest point in
+      its rest pose (5th percentile over the clip; the lowest point: of the mesh, the heads and
+      the tails). ``root_motion``:
+
+        * ``"on"``: the root bones carry that motion (all three axes);
+        * ``"ground"``: every bone moves as with ``"on"`` but the root of the hips' tree: it
+          stays on the floor (y = 0) under the hips bone's head, turned about the vertical with
+          the hips' heading (the rest pose's forward, ``left hip line x up``, carried by the
+          hips); the hips bone carries the height as a translation. A rig whose hips bone is its
+          root gets a new root bone ``root`` (with ``add_root``; else a warning and ``"on"``);
+        * ``"off"``: the mid-hip point stays over its rest position horizontally.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import matrix_to_quat
-from pose2rig.options import WorldOptions
-from pose2rig.retarget.mapping import RigMapping, map_rig
-from pose2rig.rig import Rig, RigAnimation
+from pose2rig.options import DEFAULT_ROOT_MOTION, root_motion_mode
+from pose2rig.retarget.mapping import RigMapping, ancestors, map_rig
+from pose2rig.rig import Rig, RigAnimation, SkinnedMesh
 from pose2rig.types import PoseSequence
 
-__all__ = ["SOURCE_JOINTS", "retarget"]
+__all__ = ["ROOT_BONE", "SOURCE_JOINTS", "add_root_bone", "rest_floor", "retarget"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +78,9 @@ SOURCE_JOINTS: tuple[str, ...] = (
     *(f"{s}_{j}" for j in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist") for s in ("left", "right")),
 )
 """Joints the source pose must name."""
+
+ROOT_BONE = "root"
+"""Name of the root bone that ``root_motion="ground"`` adds to a rig without one (Unreal's)."""
 
 _UP = np.array([0.0, 1.0, 0.0])
 
@@ -162,17 +186,64 @@ def _frames(pts: dict[str, np.ndarray], chain: np.ndarray, fractions: np.ndarray
     return out
 
 
-def _chain_fractions(rig: Rig, m: RigMapping) -> np.ndarray:
-    """Start fractions of hips + spine bones along the rig's hips -> neck polyline, and 1; a bone
-    of (near) zero length gets a sliver so its frame is still defined."""
+def _carried(rig: Rig) -> np.ndarray | None:
+    """``(J,)`` bool: which bones some of the rig's mesh follows (None: the rig has no mesh)."""
+    mesh = rig.mesh
+    if mesh is None:
+        return None
+    carried = np.zeros(rig.num_bones, dtype=bool)
+    carried[mesh.joints[mesh.weights > 0]] = True
+    return carried
+
+
+def _rigid_chain(carried: np.ndarray | None, base: int, chain: tuple[int, ...]) -> bool:
+    """Whether ``chain`` (the spine above the hips, or the neck below the head) is rigid: the
+    rig has a mesh, ``base`` carries some of it and no bone of ``chain`` carries any
+    (RobotExpressive: its ``Torso`` mesh hangs from ``Body``, the hips, while ``Hips``, ``Abdomen``
+    and ``Torso`` carry nothing; its ``Head`` mesh hangs from ``Head``, its ``Neck`` carries
+    nothing). Bending such a chain would slide what hangs above it off the piece below, so it
+    keeps its rest pose and ``base`` takes the whole chain's turn."""
+    return carried is not None and bool(chain) and bool(carried[base]) and not carried[list(chain)].any()
+
+
+def _rig_chain(rig: Rig, m: RigMapping) -> tuple[np.ndarray, np.ndarray]:
+    """The rig's torso polyline ``(P, 3)`` from the hips to the neck, and the start fractions of
+    the hips and spine bones along it, and 1 ``(B + 1,)``.
+
+    The polyline runs through the bones' heads. Where a head does not lie further up the torso
+    (along hips -> neck) than the one before, the chain starts at the thighs' mid-point instead
+    and heads behind the point before them are left out (their bones start where that point
+    is); a bone of (near) zero span gets a sliver so its frame is still defined."""
     bones = [m.roles["hips"], *m.spine]
     top = rig.heads[m.neck[0]] if m.neck else rig.heads[m.roles["head"]]
     pts = np.concatenate([rig.heads[bones], top[None]])
-    seg = np.linalg.norm(np.diff(pts, axis=0), axis=-1)
-    frac = np.concatenate([[0.0], np.cumsum(seg)]) / max(seg.sum(), 1e-12)
+    axis = _unit(top - pts[0])
+    if np.any(np.diff((pts - pts[0]) @ axis) <= 1e-6):  # the chain doubles back
+        pts[0] = rig.heads[[m.roles["left_thigh"], m.roles["right_thigh"]]].mean(axis=0)
+        axis = _unit(top - pts[0])
+    along = (pts - pts[0]) @ axis
+    kept = [0]
+    for k in range(1, len(pts)):
+        if along[k] > along[kept[-1]] + 1e-6 or k == len(pts) - 1:
+            kept.append(k)
+    chain = pts[kept]
+    seg = np.linalg.norm(np.diff(chain, axis=0), axis=-1)
+    cum = np.concatenate([[0.0], np.cumsum(seg)]) / max(seg.sum(), 1e-12)
+    at = np.searchsorted(kept, np.arange(len(pts)), side="right") - 1  # the kept point at or before
+    frac = cum[at]
     for k in range(1, len(frac)):  # keep bones ordered and of non-zero span
         frac[k] = max(frac[k], frac[k - 1] + 0.02)
-    return frac / frac[-1]
+    return chain, frac / frac[-1]
+
+
+def rest_floor(rig: Rig) -> float:
+    """The height of the rig's lowest point in its rest pose: of its mesh, bone heads and tails."""
+    low = float(rig.heads[:, 1].min())
+    if rig.tails is not None:
+        low = min(low, float(rig.tails[:, 1].min()))
+    if rig.mesh is not None and len(rig.mesh.vertices):
+        low = min(low, float(rig.mesh.vertices[:, 1].min()))
+    return low
 
 
 def _fill_missing(joints: np.ndarray) -> np.ndarray:
@@ -204,8 +275,9 @@ def retarget(
     rig: Rig,
     *,
     mapping: RigMapping | None = None,
-    root_motion: bool = WorldOptions.root_motion,
+    root_motion: str | bool = DEFAULT_ROOT_MOTION,
     extremities: dict[str, np.ndarray] | None = None,
+    add_root: bool = True,
 ) -> RigAnimation:
     """Animate ``rig`` with the motion in ``poses``.
 
@@ -214,18 +286,26 @@ def retarget(
             joints hold the nearest complete frame.
         rig: the character.
         mapping: role -> bone (:func:`pose2rig.retarget.mapping.map_rig`); default found by name.
-        root_motion: move the character through space as the subject moves (else in place,
-            keeping only the vertical motion).
+        root_motion: ``"on"``: move the character through space as the subject moves, on its
+            root bones; ``"ground"``: the same, with the root bone on the floor under the hips
+            carrying the travel and heading and the hips the height; ``"off"``: in place, keeping
+            only the vertical motion (see the module's Convention). ``True``/``False`` are
+            ``"on"``/``"off"``.
         extremities: world directions per frame (:func:`pose2rig.world.extremities`, from
             MediaPipe's heel, toe and knuckle points): ``left_foot``/``right_foot`` headings
             (heel to toe; NaN frames turn the foot with the knee) and ``left_hand``/``right_hand``
             knuckle lines (little finger to index, perpendicular to the forearm: the hand
             continues its forearm, rolled to match; needs the rig's ``index1`` and ``pinky1``
             bones; NaN frames keep the hand at rest on its forearm).
+        add_root: with ``root_motion="ground"`` on a rig whose hips bone is a root, add a root
+            bone (:func:`add_root_bone`; the animation's rig is then the new one). Off where the
+            rig cannot change (an armature in Blender, an action for it): a warning, and the
+            hips carry the motion as with ``"on"``.
 
     Returns:
         ``RigAnimation`` with one frame per source frame at the source's fps.
     """
+    mode = root_motion_mode(root_motion)
     if poses.space != "world":
         raise Pose2RigError(
             f"retarget: expected world-space poses (pose2rig.world.to_world), got space={poses.space!r}"
@@ -241,9 +321,11 @@ def retarget(
     src = {j: joints[:, names.index(j)] for j in SOURCE_JOINTS}
     rest_pts = _rig_points(rig, m)
 
-    fractions = _chain_fractions(rig, m)
+    carried = _carried(rig)
+    chain_map = replace(m, spine=()) if _rigid_chain(carried, m.roles["hips"], m.spine) else m
+    neck = () if _rigid_chain(carried, m.roles["head"], m.neck) else m.neck
+    rig_chain, fractions = _rig_chain(rig, chain_map)
     src_chain = np.stack([src["pelvis"], src["spine"], src["thorax"]], axis=1)
-    rig_chain = np.stack([rest_pts["pelvis"], *(rig.heads[b] for b in m.spine), rest_pts["thorax"]])
     f_src = _frames(src, src_chain, fractions)
     f_rig = _frames(rest_pts, rig_chain, fractions)
     delta = {k: f_src[k] @ np.swapaxes(f_rig[k], -1, -2) for k in f_src}  # (T, 3, 3)
@@ -269,9 +351,9 @@ def retarget(
         delta[key][ok] = f_pose @ f_rest.T
 
     driven: dict[int, str] = {m.roles["hips"]: "spine0"}
-    for k, b in enumerate(m.spine):
+    for k, b in enumerate(chain_map.spine):
         driven[b] = f"spine{k + 1}"
-    for b in (*m.neck, m.roles["head"]):
+    for b in (*neck, m.roles["head"]):
         driven[b] = "head"
     for s in ("left", "right"):
         for part in ("thigh", "shin", "upper_arm", "forearm", "foot", "hand"):
@@ -283,14 +365,19 @@ def retarget(
     local_rest = rig.rest_local[:, :3, :3]
     world = np.empty((t, rig.num_bones, 3, 3))
     basis = np.empty_like(world)
-    for j, p in enumerate(rig.parents):
+    for j in _order(rig, m.followers):
+        p = rig.parents[j]
         parent_world = world[:, p] if p >= 0 else np.broadcast_to(np.eye(3), (t, 3, 3))
         if j in driven:
             world[:, j] = delta[driven[j]] @ rest_rot[j]
-            basis[:, j] = np.swapaxes(parent_world @ local_rest[j], -1, -2) @ world[:, j]
+        elif j in m.followers:  # turns with the limb it follows
+            limb = m.followers[j]
+            world[:, j] = world[:, limb] @ rest_rot[limb].T @ rest_rot[j]
         else:
             world[:, j] = parent_world @ local_rest[j]
             basis[:, j] = np.eye(3)
+            continue
+        basis[:, j] = np.swapaxes(parent_world @ local_rest[j], -1, -2) @ world[:, j]
     rotations = _continuous(matrix_to_quat(basis))
 
     # root motion: hips follow the pelvis, scaled by leg length, feet on the floor
@@ -315,14 +402,151 @@ def retarget(
     mid_rest = rig.heads[thighs].mean(axis=0)
     target = scale * 0.5 * (src["left_hip"] + src["right_hip"])
     target[:, [0, 2]] += mid_rest[[0, 2]] - target[0, [0, 2]]
-    if not root_motion:
+    if mode == "off":
         target[:, [0, 2]] = mid_rest[[0, 2]]
     moved = target - mid_posed
-    # feet on the floor: the lower ankle as high as at rest (5th percentile over the clip)
+    # feet on the floor: the lower ankle as high above y = 0 as at rest above the rig's lowest
+    # point (5th percentile over the clip)
     low = np.min(_ankle_positions(animation(moved), m, rest_pts)[..., 1], axis=1)
-    rest_low = min(rest_pts["left_ankle"][1], rest_pts["right_ankle"][1])
+    rest_low = min(rest_pts["left_ankle"][1], rest_pts["right_ankle"][1]) - rest_floor(rig)
     moved[:, 1] += rest_low - float(np.percentile(low, 5))
-    return animation(moved)
+    anim = animation(moved)
+    if m.followers:
+        anim = _follow(anim, m)
+    if mode == "ground":
+        anim = _grounded(anim, m, add_root=add_root)
+    return anim
+
+
+def _order(rig: Rig, followers: dict[int, int]) -> list[int]:
+    """Bone indices with each parent, and each follower's limb, before the bone."""
+    done: set[int] = set()
+    out: list[int] = []
+
+    def visit(j: int) -> None:
+        stack = [j]
+        while stack:
+            b = stack[-1]
+            need = [d for d in (rig.parents[b], followers.get(b, -1)) if d >= 0 and d not in done]
+            if need:
+                if len(stack) > 2 * rig.num_bones:
+                    raise Pose2RigError(f"rig {rig.name!r}: a follower bone carries the limb it follows")
+                stack.extend(need)
+                continue
+            stack.pop()
+            if b not in done:
+                done.add(b)
+                out.append(b)
+
+    for j in range(rig.num_bones):
+        visit(j)
+    return out
+
+
+def _follow(anim: RigAnimation, m: RigMapping) -> RigAnimation:
+    """``anim`` with each follower's head moved where its limb carries the follower's rest head:
+    a root follower by its root position, any other by a translation (``locations``)."""
+    rig = anim.rig
+    roots = [j for j, p in enumerate(rig.parents) if p < 0]
+    inv_rest = np.linalg.inv(rig.rest)
+    local = rig.rest_local
+    loc = np.zeros((anim.num_frames, rig.num_bones, 3)) if anim.locations is None else anim.locations.copy()
+    root_positions = anim.root_positions.copy()
+    for f in sorted(m.followers):
+        world = RigAnimation(rig, anim.rotations, root_positions, anim.fps, locations=loc).world_matrices()
+        limb = m.followers[f]
+        target = (world[:, limb] @ (inv_rest[limb] @ rig.rest[f][:, 3]))[:, :3]
+        p = rig.parents[f]
+        if p < 0:
+            root_positions[:, roots.index(f)] = target
+        else:
+            frame = world[:, p] @ local[f]
+            loc[:, f] = np.einsum("tji,tj->ti", frame[:, :3, :3], target - frame[:, :3, 3])
+    return RigAnimation(rig, anim.rotations, root_positions, anim.fps, locations=loc)
+
+
+def add_root_bone(rig: Rig, hips: int, forward: np.ndarray, name: str = ROOT_BONE) -> Rig:
+    """``rig`` with a new first bone, the parent of the root bone ``hips``: lying on the rig's
+    rest floor (:func:`rest_floor`) under the hips' head, pointing along the horizontal
+    ``forward`` ``(3,)`` with its z axis up, a fifth of the hips' height long. Every other bone
+    index moves up by one (the mesh's weights too); a taken ``name`` gets a ``.001``-style
+    suffix."""
+    if rig.parents[hips] >= 0:
+        raise Pose2RigError(f"rig {rig.name!r}: bone {rig.bone_names[hips]!r} is not a root")
+    taken = set(rig.bone_names)
+    unique, k = name, 0
+    while unique in taken:
+        k += 1
+        unique = f"{name}.{k:03d}"
+    floor = rest_floor(rig)
+    head = rig.heads[hips].copy()
+    forward = _unit(np.array([forward[0], 0.0, forward[2]], dtype=np.float64))
+    up = np.array([0.0, 1.0, 0.0])
+    rot = np.stack([np.cross(forward, up), forward, up], axis=-1)  # x, y (along the bone), z up
+    rest = np.eye(4)
+    rest[:3, :3] = rot
+    rest[:3, 3] = [head[0], floor, head[2]]
+    length = max(0.2 * (head[1] - floor), 1e-3)
+    tails = None if rig.tails is None else np.concatenate([(rest[:3, 3] + length * forward)[None], rig.tails])
+    parents = (-1, *(0 if j == hips else (p + 1 if p >= 0 else -1) for j, p in enumerate(rig.parents)))
+    mesh = rig.mesh
+    if mesh is not None:
+        mesh = SkinnedMesh(mesh.vertices, mesh.faces, mesh.joints + 1, mesh.weights, name=mesh.name)
+    return Rig(name=rig.name, bone_names=(unique, *rig.bone_names), parents=parents,
+               rest=np.concatenate([rest[None], rig.rest]), tails=tails, mesh=mesh, source=rig.source)
+
+
+def _rest_forward(rig: Rig, m: RigMapping) -> np.ndarray:
+    """The rest pose's horizontal forward ``(3,)``: the hip line (left minus right thigh head)
+    crossed with up; +Z where that is not defined."""
+    line = rig.heads[m.roles["left_thigh"]] - rig.heads[m.roles["right_thigh"]]
+    forward = np.cross(line, _UP)
+    forward[1] = 0.0
+    if np.linalg.norm(forward) < 1e-9:
+        return np.array([0.0, 0.0, 1.0])
+    return _unit(forward)
+
+
+def _grounded(anim: RigAnimation, m: RigMapping, *, add_root: bool) -> RigAnimation:
+    """``anim`` with the root of the hips' tree on the floor under the hips' head, turned with
+    their heading; every other bone where it was (see the module's Convention)."""
+    rig = anim.rig
+    hips = m.roles["hips"]
+    forward = _rest_forward(rig, m)
+    world = anim.world_matrices()
+    top = ancestors(rig, hips)[-1]
+    if top == hips:
+        if not add_root:
+            log.warning("rig %r has no root bone under its hips bone %r: root motion 'ground' needs one; the "
+                        "hips carry the travel as with 'on'", rig.name, rig.bone_names[hips])
+            return anim
+        rig = add_root_bone(rig, hips, forward)
+        log.info("rig %r: added root bone %r under the hips for root motion 'ground'", rig.name, rig.bone_names[0])
+        world = np.concatenate([np.broadcast_to(rig.rest[0], (anim.num_frames, 1, 4, 4)), world], axis=1)
+        top, hips = 0, hips + 1
+    turn = world[:, hips, :3, :3] @ rig.rest[hips, :3, :3].T  # the hips' world rotation from rest
+    ahead = turn @ forward
+    ahead[:, 1] = 0.0
+    yaw = np.arctan2(np.cross(forward, ahead) @ _UP, ahead @ forward)
+    ok = np.linalg.norm(ahead, axis=-1) > 0.1  # hips lying along the vertical: the nearest frame's heading
+    if not ok.any():
+        yaw[:] = 0.0
+    elif not ok.all():
+        idx = np.flatnonzero(ok)
+        after = np.clip(np.searchsorted(idx, np.arange(len(ok))), 0, len(idx) - 1)
+        before = np.clip(after - 1, 0, len(idx) - 1)
+        frames = np.arange(len(ok))
+        pick = np.where(np.abs(idx[before] - frames) < np.abs(idx[after] - frames), idx[before], idx[after])
+        yaw = yaw[pick]
+    c, s = np.cos(yaw), np.sin(yaw)
+    ry = np.zeros((anim.num_frames, 3, 3))
+    ry[:, 0, 0], ry[:, 0, 2], ry[:, 1, 1], ry[:, 2, 0], ry[:, 2, 2] = c, s, 1.0, -s, c
+    root = np.broadcast_to(np.eye(4), (anim.num_frames, 4, 4)).copy()
+    root[:, :3, :3] = ry @ rig.rest[top, :3, :3]
+    root[:, 0, 3], root[:, 2, 3] = world[:, hips, 0, 3], world[:, hips, 2, 3]
+    world[:, top] = root
+    out = RigAnimation.from_world(rig, world, anim.fps)
+    return RigAnimation(rig, _continuous(out.rotations), out.root_positions, out.fps, locations=out.locations)
 
 
 def _foot_frames(rig: Rig, m: RigMapping, side: str, heading: np.ndarray):  # noqa: ANN202

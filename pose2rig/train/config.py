@@ -39,80 +39,93 @@ PRESETS: dict[str, dict[str, object]] = {
 class TrainConfig:
     """Lifter training (Drover et al. 2018): adversarial from 2D alone, or supervised.
 
-    Paths are relative to the working directory (the repository root in the docs). Options
-    whose default reads "from the preset" take the value of --preset unless given.
+    Paths are relative to the working directory. Options whose help ends in "from the preset"
+    take the value of the preset unless given. Nothing is written over the shipped lifter
+    (:func:`pose2rig.lift.infer.default_checkpoint`) unless :func:`pose2rig.train.train` is told
+    to (``force``).
 
     Attributes:
         preset: "default" (the shipped lifter) or "paper" (Drover et al. 2018 as published);
             fills every option marked "from the preset" that is not given explicitly.
         objective: "adversarial" (2D only, the method) or "supervised" (L2 on the depth offsets
             against 3D ground truth: the upper bound; needs a 3D source: mocap or Human3.6M).
-        source: training 2D poses: "mocap" (virtual cameras on --data), "h36m" (--h36m-*) or
-            "keypoints" (--keypoints sets from pose2rig detect).
-        data: mocap BVH files or folders (searched for ``*.bvh``); the mocap source, and the
-            validation poses (subject --val-subject) for every source.
-        val_subject: CMU subject number held out for validation (from file names such as
-            ``007_03.bvh``, ``scaled_131_01.bvh``, ``fairmotion_01_01.bvh``).
-        h36m_3d: Human3.6M 3D poses (``data_3d_h36m.npz``) for source h36m.
-        h36m_2d: Human3.6M 2D keypoints (``data_2d_h36m_*.npz``); without it, 2D comes from
-            projecting h36m_3d with h36m_cameras.
-        h36m_cameras: Human3.6M camera parameters for source h36m.
+        source: Where the training 2D poses come from: "mocap" (the data BVH files filmed by
+            virtual cameras), "h36m" (Human3.6M files) or "keypoints" (keypoint sets from
+            pose2rig detect).
+        data: Mocap BVH files or folders of them (*.bvh). Required for source mocap; for every
+            source, the validation poses (the held-out subject) come from it, and without it
+            there is no validation and the last step is written.
+        val_subject: CMU subject number whose clips are held out for validation (read from file
+            names such as 007_03.bvh, scaled_131_01.bvh, fairmotion_01_01.bvh); the data must
+            hold some, or training stops before it starts.
+        h36m_3d: Human3.6M 3D poses (data_3d_h36m.npz) for source h36m.
+        h36m_2d: Human3.6M 2D keypoints (data_2d_h36m_*.npz) for source h36m; without them, the
+            2D comes from projecting the 3D poses through the Human3.6M cameras.
+        h36m_cameras: Human3.6M camera parameters (JSON) for source h36m.
         h36m_subjects: Human3.6M subjects to train on.
-        keypoints: 2D keypoint sets (``.npz`` from pose2rig detect) for source keypoints.
-        out: the lifter checkpoint written at the end (best validation step).
-        run_dir: resumable state, curves (CSV, PNG) and the mocap cache.
-        steps: generator/discriminator update pairs.
-        batch: poses per step over all processes (generator inputs and real samples drawn
+        keypoints: 2D keypoint sets (.npz from pose2rig detect, or convert's caches) for source
+            keypoints.
+        out: The lifter checkpoint written at the end (the best validation step); default:
+            lifter.pt in the run folder. Never the shipped lifter unless forced.
+        run_dir: Folder of the resumable state, the curves (CSV, PNG) and the mocap cache.
+        steps: Generator/discriminator update pairs.
+        batch: Poses per step over all processes (generator inputs and real samples drawn
             independently); from the preset.
-        lr_g, lr_d: Adam learning rates; from the preset.
-        beta1: Adam's first-moment decay for both; from the preset.
-        lr_final: both learning rates at the last step, as a fraction of their start; they fall
+        lr_g: The generator's Adam learning rate; from the preset.
+        lr_d: The discriminator's Adam learning rate; from the preset.
+        beta1: Adam's first-moment decay, for both networks; from the preset.
+        lr_final: Both learning rates at the last step, as a fraction of their start; they fall
             exponentially in between (set from the step number, so a resumed run continues
             exactly); 1 keeps them constant.
-        joints: training joint set, "h36m17" or "paper14" (h36m17 without pelvis, spine and
+        joints: Training joint set, "h36m17" or "paper14" (h36m17 without pelvis, spine and
             neck/nose; root the mid-hip point); from the preset.
-        width, blocks: generator residual MLP size; d_width, d_blocks: the discriminator's; from
-            the preset.
-        norm, d_norm: "none" or "batch" (Linear-BatchNorm-activation residual blocks) in the
-            generator and discriminator; from the preset.
-        activation: "leaky_relu" or "relu" in both networks; from the preset.
+        width: Width of the generator's residual MLP (units per layer); from the preset.
+        blocks: Residual blocks of the generator; from the preset.
+        d_width: Width of the discriminator's residual MLP (units per layer); from the preset.
+        d_blocks: Residual blocks of the discriminator; from the preset.
+        norm: Normalisation in the generator's blocks: "none", or "batch"
+            (Linear-BatchNorm-activation); from the preset.
+        d_norm: Normalisation in the discriminator's blocks: "none", or "batch"
+            (Linear-BatchNorm-activation); from the preset.
+        activation: "leaky_relu" or "relu", in both networks; from the preset.
         d_kcs: "on" feeds the discriminator the KCS bone Gram matrix too; from the preset.
-        d_output: "logit" (one output) or "two_class" (the paper's 2-way softmax); from the preset.
-        symmetry_weight: weight of the left/right bone-length symmetry loss on the generator (0 is
-            off); from the preset.
-        bone_ratio_weight: weight of the bone-length-ratio loss of Zhou et al. 2017 (arm and leg
+        d_output: The discriminator's output: "logit" (one output) or "two_class" (the paper's
+            2-way softmax); from the preset.
+        symmetry_weight: Weight of the left/right bone-length symmetry loss on the generator (0
+            is off); from the preset.
+        bone_ratio_weight: Weight of the bone-length-ratio loss of Zhou et al. 2017 (arm and leg
             bone ratios kept constant across the batch; 0 is off).
-        ema: the generator that is validated and written is an exponential moving average of the
+        ema: The generator that is validated and written is an exponential moving average of the
             trained one's weights with this decay per step (0 is off: the trained weights
             themselves); from the preset.
-        real_label: target for real samples in the discriminator's loss (one-sided smoothing; 1
+        real_label: Target for real samples in the discriminator's loss (one-sided smoothing; 1
             is the standard GAN loss); from the preset.
-        elevation_max: the random projection's elevation range is [0, elevation_max] degrees.
-        target_fps: mocap is subsampled to about this rate.
-        balance_cm: thin the mocap pose bank so that kept poses differ by at least this mean
+        elevation_max: The random camera's elevation is drawn from 0 to this many degrees.
+        target_fps: Mocap is subsampled to about this frame rate.
+        balance_cm: Thin the mocap pose bank so that kept poses differ by at least this mean
             per-joint distance (cm, root-centred and heading-normalised), so repeated poses (CMU
             is mostly walking) are not drawn more often than rare ones; 0 keeps every pose.
-        seed: seeds every random draw (one torch generator per process).
+        seed: Seeds every random draw (one torch generator per process).
         device: "cpu" or "cuda" (under torchrun, each process its local GPU).
         precision: "auto" (mixed on cuda, fp32 on cpu), "fp32" or "mixed" (autocast float16
             with gradient scaling on cuda, bfloat16 on cpu).
-        threads: torch CPU threads.
-        checkpoint_every: steps between resumable checkpoints (and validations).
-        val_poses: held-out poses (fixed cameras) used for validation.
-        max_minutes: stop cleanly (with a checkpoint) after this wall time; 0 means no limit.
+        threads: Torch CPU threads.
+        checkpoint_every: Steps between resumable checkpoints (and validations).
+        val_poses: At most this many held-out poses (fixed cameras) are used for validation.
+        max_minutes: Stop cleanly (with a checkpoint) after this wall time; 0 means no limit.
     """
 
     preset: Literal["default", "paper"] = "default"
     objective: Literal["adversarial", "supervised"] = "adversarial"
     source: Literal["mocap", "h36m", "keypoints"] = "mocap"
-    data: tuple[Path, ...] = (Path("../shared/data/mocap/cmu"), Path("../shared/data/mocap/cmu_iclone"))
+    data: tuple[Path, ...] = ()
     val_subject: int = 7
     h36m_3d: Path | None = None
     h36m_2d: Path | None = None
     h36m_cameras: Path | None = None
     h36m_subjects: tuple[str, ...] = ("S1", "S5", "S6", "S7", "S8")
     keypoints: tuple[Path, ...] = ()
-    out: Path = Path("models/lifter_h36m17.pt")
+    out: Path | None = None
     run_dir: Path = Path("runs/lifter")
     steps: int = 40000
     batch: int | None = None
@@ -157,6 +170,8 @@ class TrainConfig:
         for name in ("out", "run_dir", "h36m_3d", "h36m_2d", "h36m_cameras"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))
+        if self.out is None:
+            object.__setattr__(self, "out", self.run_dir / "lifter.pt")
         choices = {
             "objective": ("adversarial", "supervised"), "source": ("mocap", "h36m", "keypoints"),
             "joints": ("h36m17", "paper14"), "norm": ("none", "batch"), "d_norm": ("none", "batch"),

@@ -161,7 +161,8 @@ class Trainer:
     (:class:`pose2rig.train.distributed.DistInfo`), ``joints`` (the :class:`JointSet`).
     """
 
-    def __init__(self, config: TrainConfig, *, resume: bool = True, progress: bool = True) -> None:
+    def __init__(self, config: TrainConfig, *, resume: bool = True, progress: bool = True, force: bool = False) -> None:
+        check_run(config, force=force)
         self.config, self.resume, self.progress = config, resume, progress
         torch.set_num_threads(config.threads)
         self.info = info = ddp.setup(config.device)
@@ -196,8 +197,15 @@ class Trainer:
             train_poses = balance_poses(train_poses, threshold=c.balance_cm / 100.0)
         mocap = PoseViews(train_poses, device=dev, joint_set=js) if train_poses is not None else None
         self.source = build_source(c, js, mocap=mocap)
+        if c.data and (val_poses is None or not len(val_poses)):  # every rank: all of them stop
+            raise ArgumentError(
+                f"no validation poses: the clips of subject {c.val_subject} in {{data}} have no complete pose; "
+                "choose another {val_subject}", "data", "val_subject",
+            )
+        if not c.data:
+            log.warning("no mocap data given: training without validation; the last step is written to %s", c.out)
         self.val = None
-        if info.is_main and val_poses is not None and len(val_poses):
+        if info.is_main and val_poses is not None:
             self.val = synthetic_views([val_poses], seed=VAL_SEED, max_poses=c.val_poses)
         log.info("training on %s (%s), %d joints, validating on %d poses", c.source, c.objective,
                  js.n_joints, 0 if self.val is None else len(self.val[0]))
@@ -413,8 +421,10 @@ class Trainer:
                     row = self._checkpoint(seconds, acc, n_acc)
                     acc.zero_()
                     n_acc = 0
-                    bar.set_postfix(d=f"{row['loss_d']:.3f}", g=f"{row['loss_g']:.3f}",
-                                    val=f"{row.get('val_p_mpjpe_mm', math.nan):.1f}mm")
+                    shown = {"d": f"{row['loss_d']:.3f}", "g": f"{row['loss_g']:.3f}"}
+                    if math.isfinite(row.get("val_p_mpjpe_mm", math.nan)):
+                        shown["val"] = f"{row['val_p_mpjpe_mm']:.1f}mm"
+                    bar.set_postfix(shown)
             bar.close()
             if info.is_main:
                 final = torch.load(self.run_dir / "best.pt", map_location="cpu", weights_only=True)
@@ -427,7 +437,53 @@ class Trainer:
             ddp.teardown(info)
 
 
-def train(config: TrainConfig, *, resume: bool = True, progress: bool = True) -> Path:
+def check_run(config: TrainConfig, *, force: bool = False) -> None:
+    """Refuse, before any work, a run that cannot train or would do harm.
+
+    Mocap training needs ``data``; when ``data`` is given it must hold clips of ``val_subject``
+    (the validation poses); ``out`` must be writable and is never the shipped lifter
+    (:func:`pose2rig.lift.infer.default_checkpoint`) unless ``force``.
+
+    Raises:
+        ArgumentError: naming the arguments at fault.
+    """
+    from pose2rig.io.atomic import check_writable
+    from pose2rig.io.mocap import bvh_files, subject_of
+    from pose2rig.lift.infer import default_checkpoint
+
+    c = config
+    if c.source == "mocap" and not c.data:
+        raise ArgumentError("{source} mocap needs {data}: mocap BVH files or folders of them", "source", "data")
+    if c.data:
+        files = bvh_files(c.data)
+        subjects = sorted({s for s in map(subject_of, files) if s is not None})
+        if c.val_subject not in subjects:
+            found = ", ".join(map(str, subjects)) if subjects else "none (no subject number in the file names)"
+            raise ArgumentError(
+                f"no validation poses: {{data}} holds no clip of subject {c.val_subject} ({{val_subject}}); "
+                f"subjects found: {found}", "data", "val_subject",
+            )
+    assert c.out is not None  # set in TrainConfig.__post_init__
+    try:
+        shipped: Path | None = default_checkpoint()
+    except Pose2RigError:  # an install without the bundled lifter: nothing to protect
+        shipped = None
+    if shipped is not None and _same_file(c.out, shipped) and not force:
+        raise ArgumentError(
+            f"{{out}} {c.out} is the shipped lifter; training would replace it. Give another {{out}} (the default "
+            "is lifter.pt in {run_dir}), or {force} to replace it", "out", "run_dir", "force",
+        )
+    check_writable(c.out)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    a, b = Path(a), Path(b)
+    if a.exists() and b.exists():
+        return a.samefile(b)
+    return a.resolve() == b.resolve()
+
+
+def train(config: TrainConfig, *, resume: bool = True, progress: bool = True, force: bool = False) -> Path:
     """Train the lifter; returns ``config.out``.
 
     Every ``checkpoint_every`` steps: validation on the held-out subject (fixed cameras), a
@@ -435,9 +491,11 @@ def train(config: TrainConfig, *, resume: bool = True, progress: bool = True) ->
     every process's RNG, curves) and the curves ``run_dir/curves.csv``/``.png``. With ``resume``
     an existing checkpoint is continued exactly. At the end the step with the lowest validation
     P-MPJPE (the last step when there is no validation subject) is written to ``config.out``.
-    Under ``torchrun`` each process calls this; only rank 0 writes files.
+    Under ``torchrun`` each process calls this; only rank 0 writes files. Before any work,
+    :func:`check_run` refuses a run without the data it needs, without validation poses where
+    mocap is given, or one whose ``out`` is the shipped lifter (unless ``force``).
     """
-    return Trainer(config, resume=resume, progress=progress).run()
+    return Trainer(config, resume=resume, progress=progress, force=force).run()
 
 
-__all__ = ["COLUMNS", "Trainer", "TrainConfig", "evaluate_generator", "lifter_checkpoint", "train"]
+__all__ = ["COLUMNS", "Trainer", "TrainConfig", "check_run", "evaluate_generator", "lifter_checkpoint", "train"]
