@@ -248,8 +248,7 @@ def _options_from_dataclass(
     """Decorator adding one option per dataclass field: ``--field-name`` (or the field's
     ``metadata["flag"]``, or ``flags[name]``), the dataclass's default, the help from the class's
     ``Attributes:`` block (or ``helps[name]``). The option's value arrives under the field's name.
-    Booleans are ``--name/--no-name`` flags, or a choice of the two words in ``metadata["switch"]``
-    (``--root-motion on|off``), converted back to bool."""
+    Booleans are ``--name/--no-name`` flags."""
     specs = []
     for cls in classes:
         hints = typing.get_type_hints(cls)
@@ -272,13 +271,7 @@ def _options_from_dataclass(
                 default = None
             flag = (flags or {}).get(fld.name) or fld.metadata.get("flag") or "--" + fld.name.replace("_", "-")
             text = (helps or {}).get(fld.name, doc)
-            switch = fld.metadata.get("switch")
-            if kind is bool and switch:
-                yes, no = switch
-                opt = click.option(flag, fld.name, type=click.Choice([yes, no]), default=yes if default else no,
-                                   show_default=True, help=text,
-                                   callback=lambda ctx, param, v, yes=yes: v == yes)
-            elif kind is bool:
+            if kind is bool:
                 opt = click.option(f"{flag}/--no-{flag[2:]}", fld.name, default=bool(default), show_default=True,
                                    help=text)
             else:

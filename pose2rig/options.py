@@ -12,8 +12,7 @@ Convention:
     - Every field name is unique over the groups, so ``ConvertOptions.from_flat(height=1.8)``
       routes each name to its group (a test and an import-time check say so).
     - ``field(metadata=...)`` may give ``"flag"``, the command-line flag where it is not
-      ``--field-name`` (``rig_map`` is ``--map``), and ``"switch"``, a pair of words for a
-      boolean written as a choice (``--flag on|off``).
+      ``--field-name`` (``rig_map`` is ``--map``).
     - A default that depends on another option is None in its field and resolved by
       :class:`ConvertOptions` (``root_motion``: per ``preset``, :attr:`ConvertOptions.root_motion`).
     - Checks raise :class:`~pose2rig.errors.ArgumentError`, naming arguments as the library
