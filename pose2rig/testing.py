@@ -10,7 +10,7 @@ from pose2rig.rig import Rig, SkinnedMesh
 from pose2rig.skeletons import H36M17
 from pose2rig.types import PoseSequence
 
-__all__ = ["TPOSE_H36M17", "tpose_rig", "tpose_sequence"]
+__all__ = ["TPOSE_H36M17", "tpose_rig", "tpose_sequence", "walk_sequence"]
 
 _TPOSE = {
     "pelvis": (0.0, 0.95, 0.0), "spine": (0.0, 1.18, 0.01), "thorax": (0.0, 1.42, 0.0),
@@ -88,3 +88,52 @@ def tpose_rig(*, rolls: np.ndarray | None = None, name: str = "tpose") -> Rig:
     mesh = SkinnedMesh(np.array(verts), faces, np.array(joints), np.array(weights), name="tpose_body")
     tails = np.array([b[3] for b in spec])
     return Rig(name=name, bone_names=tuple(names), parents=parents, rest=rest, tails=tails, mesh=mesh)
+
+
+def walk_sequence(
+    seconds: float = 6.0, fps: float = 30.0, *, path: str = "line", stride: float = 1.4,
+    period: float = 1.0, stance: float = 0.6, lift: float = 0.12, radius: float = 2.0,
+) -> tuple[PoseSequence, np.ndarray]:
+    """A walk with exactly known foot contacts: ``(sequence, contacts (T, 2) bool)`` for the
+    left and right ankle (columns in that order).
+
+    Each foot rests (ankle :data:`TPOSE_H36M17`'s 8 cm up, perfectly still) for the first
+    ``stance`` fraction of its gait cycle of ``period`` seconds, then swings ``stride`` metres
+    forward, ``lift`` metres up at mid-swing; the right foot is half a cycle behind. The body
+    rides along the path: ``"line"`` walks along +Z, ``"circle"`` counter-clockwise round a
+    circle of ``radius`` about the origin (feet left and right of the path), so its contacts
+    cover the floor in two directions. The body joints keep T-pose offsets from the pelvis.
+    """
+    t = np.arange(int(round(seconds * fps))) / fps
+    rest = TPOSE_H36M17
+    names = H36M17.joint_names
+    j = np.zeros((t.size, len(names), 3))
+    contacts = np.zeros((t.size, 2), dtype=bool)
+
+    def place(s: np.ndarray, lateral: float | np.ndarray, height: np.ndarray) -> np.ndarray:
+        if path == "line":
+            return np.stack([np.broadcast_to(lateral, s.shape), height, s], -1)
+        angle = s / radius
+        r = radius - lateral  # the subject's left (+X when facing +Z) is inside the circle
+        return np.stack([r * np.cos(angle), height, r * np.sin(angle)], -1)
+
+    s_body = stride * t / period
+    for k in range(len(names)):
+        j[:, k] = place(s_body, rest[k, 0], np.full(t.size, rest[k, 1]))
+    for col, (side, offset) in enumerate((("left", 0.0), ("right", -0.5))):
+        k = names.index(f"{side}_ankle")
+        cyc = t / period + offset
+        c, u = np.floor(cyc), cyc - np.floor(cyc)
+        swing = np.clip((u - stance) / (1.0 - stance), 0.0, 1.0)
+        ease = swing * swing * (3.0 - 2.0 * swing)
+        s = stride * (c + ease) + stride * 0.25
+        height = rest[k, 1] + lift * np.sin(np.pi * swing)
+        j[:, k] = place(s, rest[k, 0], height)
+        contacts[:, col] = u < stance
+        knee = names.index(f"{side}_knee")
+        j[:, knee] = 0.5 * (j[:, k] + j[:, names.index(f"{side}_hip")])
+    seq = PoseSequence(
+        joints=j.astype(np.float32), skeleton=H36M17, fps=fps, timestamps=t, space="world",
+        confidence=np.ones(j.shape[:2], dtype=np.float32),
+    )
+    return seq, contacts

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+
+from _bench_module import bench_module
 import torch
 
 from pose2rig.errors import Pose2RigError
@@ -15,18 +15,11 @@ REPO = Path(__file__).resolve().parents[1]
 BANDAI = REPO.parent / "shared" / "data" / "mocap" / "bandai1"
 
 
-def _module(name: str):  # noqa: ANN202
-    sys.path.insert(0, str(REPO / "bench"))
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
 def table():  # noqa: ANN201
-    return _module("lifter_table")
+    return bench_module("lifter_table")
 
 
 def test_replace_section_keeps_everything_outside_the_markers(table):
@@ -110,7 +103,7 @@ def test_table_scores_checkpoints_against_constant_depth_and_supervised(table, t
 
 
 def test_the_default_rolls_are_among_the_measured_candidates():
-    roll = _module("lifter_roll")
+    roll = bench_module("lifter_roll")
     from pose2rig.lift.codec import DEFAULT_ROLLS
 
     assert DEFAULT_ROLLS in roll.CANDIDATES and (0.0,) in roll.CANDIDATES

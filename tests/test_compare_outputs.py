@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _bench_module import bench_module
 
 from pose2rig.geometry import euler_to_matrix, matrix_to_quat, quat_to_matrix
 from pose2rig.io.bvh import BvhMotion, write_bvh
@@ -28,11 +27,7 @@ BOUNDS_MM, BOUNDS_DEG = 0.1, 0.01
 
 @pytest.fixture(scope="module")
 def cmp():  # noqa: ANN201
-    spec = importlib.util.spec_from_file_location("compare_outputs", REPO / "bench" / "compare_outputs.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["compare_outputs"] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+    return bench_module("compare_outputs")
 
 
 def _bvh(units: str) -> BvhMotion:
