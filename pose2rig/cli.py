@@ -469,7 +469,7 @@ def _eval_command() -> click.Command:
                   help="Also average over these camera rolls (degrees, comma-separated), as pose2rig "
                        "lift does; 0 for none.")
     @click.option("--json", "json_out", type=_existing_file, help="Write the report as JSON.")
-    @click.option("--quiet", "-q", is_flag=True, help="No info messages.")
+    @click.option("--quiet", "-q", is_flag=True, help='The report only: no "wrote" line.')
     @_VERBOSE
     def eval_(quiet: bool, **kwargs: Any) -> None:
         """Score a lifter beside the constant-depth baseline: MPJPE, P-MPJPE, N-MPJPE, PCK3D."""
@@ -478,7 +478,7 @@ def _eval_command() -> click.Command:
         _setup_logging(quiet)
         report = evaluate_checkpoints(**kwargs)
         click.echo(format_report(report))
-        if kwargs["json_out"] is not None:
+        if kwargs["json_out"] is not None and not quiet:
             click.echo(f"wrote report: {kwargs['json_out']}")
 
     return eval_

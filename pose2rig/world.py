@@ -23,16 +23,13 @@ import numpy as np
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import CAMERA_TO_YUP, rotation_between
 from pose2rig.options import DEFAULT_ROOT_MOTION, root_motion_mode
+from pose2rig.skeletons import ANKLE_HEIGHT
 from pose2rig.types import PoseSequence, Skeleton
 
-__all__ = ["ANKLE_HEIGHT", "SOLE_ABOVE_FLOOR", "extremities", "foot_directions", "hand_lines", "to_world",
+__all__ = ["SOLE_ABOVE_FLOOR", "extremities", "foot_directions", "hand_lines", "to_world",
            "world_transform"]
 
 log = logging.getLogger(__name__)
-
-ANKLE_HEIGHT = 0.08
-"""Height of the ankle joint above the sole of a standing adult, metres (Human3.6M's ankle
-joint sits on the lateral malleolus, 7-9 cm above the floor)."""
 
 
 def _joint(skeleton: Skeleton, joints: np.ndarray, name: str) -> np.ndarray | None:

@@ -124,7 +124,8 @@ def test_human36m_protocol_end_to_end_on_fake_files(tmp_path: Path):
         "--h36m-cameras", str(paths["cameras"]), "--json", str(out), "-q",
     ])
     assert res.exit_code == 0, res.output
-    assert "P-MPJPE mm" in res.output and "Walking" in res.output and "wrote report" in res.output
+    assert "P-MPJPE mm" in res.output and "Walking" in res.output
+    assert "wrote report" not in res.output  # -q: the report only
     rep = json.loads(out.read_text())
     assert rep["format"] == "pose2rig-eval" and rep["data"]["subjects"] == list(TEST_SUBJECTS)
     assert list(rep["models"]) == ["lifter", "constant_depth", "reference"]
@@ -171,6 +172,10 @@ def test_roll_averaging_is_stated_and_can_be_turned_off(tmp_path: Path):
                                    "--json", str(out), "-q"])
     assert res.exit_code == 0, res.output
     assert json.loads(out.read_text())["models"]["lifter"]["roll_averaged_deg"] == [0.0]
+    assert "wrote report" not in res.output  # -q: the report only
+    res = CliRunner().invoke(cli, ["eval", "--data", str(bvh), "--frame-step", "20", "--rolls", "0",
+                                   "--json", str(out)])
+    assert res.exit_code == 0 and f"wrote report: {out}" in res.output
     for bad in ("abc", "", "100", "nan"):
         res = CliRunner().invoke(cli, ["eval", "--data", str(bvh), "--rolls", bad])
         assert res.exit_code == 2 and "--rolls" in res.output and "Traceback" not in res.output, bad

@@ -10,9 +10,9 @@ import pytest
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import CAMERA_TO_YUP
-from pose2rig.skeletons import H36M17, MEDIAPIPE33_TO_H36M17, map_points
+from pose2rig.skeletons import ANKLE_HEIGHT, H36M17, MEDIAPIPE33_TO_H36M17, map_points
 from pose2rig.types import Camera, PoseSequence
-from pose2rig.world import ANKLE_HEIGHT, to_world, world_transform
+from pose2rig.world import to_world, world_transform
 
 FPS = 30.0
 

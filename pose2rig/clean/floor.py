@@ -29,6 +29,7 @@ import numpy as np
 from pose2rig.clean._tracks import checked_joints, condition_track
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import rotation_between
+from pose2rig.skeletons import ANKLE_HEIGHT
 from pose2rig.skeletons.names import find_bone
 from pose2rig.types import Skeleton
 
@@ -36,9 +37,9 @@ __all__ = ["FOOT_POINT_HEIGHTS", "Floor", "FootPoint", "fit_floor", "foot_points
 
 log = logging.getLogger(__name__)
 
-FOOT_POINT_HEIGHTS: Mapping[str, float] = {"ankle": 0.08, "heel": 0.03, "toe": 0.03}
+FOOT_POINT_HEIGHTS: Mapping[str, float] = {"ankle": ANKLE_HEIGHT, "heel": 0.03, "toe": 0.03}
 """Height (m) above the floor of each kind of foot point when the foot is flat: the ankle joint
-sits on the malleolus, 7-9 cm up (as ``pose2rig.world.ANKLE_HEIGHT``); MediaPipe's heel and
+sits on the malleolus, 7-9 cm up (:data:`pose2rig.skeletons.ANKLE_HEIGHT`); MediaPipe's heel and
 foot-index points and BVH toe joints about 3 cm up. The floor is placed this far below the
 fitted contact level of the lowest kind present."""
 

@@ -14,7 +14,13 @@
 
 from __future__ import annotations
 
-from pose2rig.skeletons.joint_sets import COCO17, H36M17, MEDIAPIPE33, by_name
+from pose2rig.skeletons.joint_sets import (
+    ANKLE_HEIGHT,
+    COCO17,
+    H36M17,
+    MEDIAPIPE33,
+    by_name,
+)
 from pose2rig.skeletons.mapping import (
     COCO17_TO_H36M17,
     MEDIAPIPE33_TO_H36M17,
@@ -23,6 +29,7 @@ from pose2rig.skeletons.mapping import (
 )
 
 __all__ = [
+    "ANKLE_HEIGHT",
     "COCO17",
     "COCO17_TO_H36M17",
     "H36M17",

@@ -119,3 +119,8 @@ def by_name(name: str) -> Skeleton:
         raise Pose2RigError(
             f"unknown joint set {name!r}; known: {', '.join(sorted(_BY_NAME))}"
         ) from None
+
+
+ANKLE_HEIGHT = 0.08
+"""Height of the ankle joint above the sole of a standing adult, metres (Human3.6M's ankle
+joint sits on the lateral malleolus, 7-9 cm above the floor)."""

@@ -430,7 +430,7 @@ class Trainer:
                 final = torch.load(self.run_dir / "best.pt", map_location="cpu", weights_only=True)
                 final["config"] = c.to_plain()
                 _save(final, c.out)
-                log.info("wrote %s (step %s, %s)", c.out, final["step"], final["metrics"])
+                log.info("kept step %s, the best on validation (%s)", final["step"], final["metrics"])
             ddp.barrier(info)
             return c.out
         finally:
