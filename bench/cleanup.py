@@ -10,8 +10,8 @@ it to suit a method) and a seed per clip (``--seed`` plus the CRC-32 of the clip
 method in :data:`METHODS` maps the corrupted joints to cleaned joints; each is scored against the
 clean mocap with :mod:`pose2rig.motion_metrics` (MPJPE over present frames, jitter, acceleration
 error, foot sliding on the ground-truth contacts) and the clip means are averaged over clips.
-Today :data:`METHODS` holds only ``corrupted`` (the input itself); each clean-up step and the full
-clean-up get a row there as they are built.
+Today :data:`METHODS` holds ``corrupted`` (the input itself) and foot locking alone; each
+clean-up step and the full clean-up get a row there as they are built.
 
 The corruption, on ``(T, 17, 3)`` metres at 30 fps, Y up, in this order:
 
@@ -50,7 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from pose2rig.clean import resample  # noqa: E402
+from pose2rig.clean import fit_floor, foot_contacts, lock_feet, resample  # noqa: E402
 from pose2rig.errors import Pose2RigError  # noqa: E402
 from pose2rig.io.mocap import bvh_files, load_bvh_as_h36m17  # noqa: E402
 from pose2rig.motion_metrics import accel_error, foot_sliding, ground_contacts, jitter, world_mpjpe  # noqa: E402
@@ -233,9 +233,20 @@ def corrupt(clean: np.ndarray, fps: float = FPS, *, seed: int, spec: CorruptionS
                      swapped=swapped, spiked=spiked, spike_joint=spike_joint, spike=spike, noise=noise)
 
 
+def foot_locking(joints: np.ndarray, fps: float, root_follow: float = 1.0) -> np.ndarray:
+    """Foot locking alone: the floor and contacts from the corrupted joints themselves (no labels),
+    then :func:`pose2rig.clean.lock_feet` (frames with NaN stay NaN). ``root_follow=0`` leaves the
+    root's path alone (the corruption slides the feet only, the hips stay)."""
+    floor = fit_floor(joints, H36M17, fps=fps)
+    contacts = foot_contacts(joints, H36M17, fps, floor)
+    return lock_feet(joints, H36M17, fps, contacts, root_follow=root_follow)
+
+
 Method = Callable[[np.ndarray, float], np.ndarray]
 METHODS: dict[str, Method] = {
     "corrupted": lambda joints, fps: joints,
+    "foot locking": foot_locking,
+    "foot locking, legs only": lambda joints, fps: foot_locking(joints, fps, root_follow=0.0),
 }
 """name -> method: corrupted ``(T, 17, 3)`` joints (NaN on dropped frames) at ``fps`` -> cleaned
 joints of the same shape. Each clean-up step alone and the full clean-up get a row here."""

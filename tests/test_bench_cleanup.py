@@ -115,10 +115,12 @@ def test_labels_rebuild_the_corrupted_joints(bench, walks):
 def test_score_rows_for_the_corrupted_input(bench):
     result = bench.run(WALKS[:2], seed=0)
     rows = result["rows"]
-    assert set(rows) == {"clean mocap", "corrupted"}
+    assert set(rows) == {"clean mocap", *bench.METHODS}
     assert rows["clean mocap"]["mpjpe_mm"] == 0 and rows["clean mocap"]["accel"] == 0
     corrupted = rows["corrupted"]
     assert corrupted["mpjpe_mm"] > 15 and corrupted["jitter"] > 10 * rows["clean mocap"]["jitter"]
     assert corrupted["sliding_mm"] > 5 * rows["clean mocap"]["sliding_mm"]
+    for name in ("foot locking", "foot locking, legs only"):  # contacts from the corrupted input
+        assert rows[name]["sliding_mm"] < 0.3 * corrupted["sliding_mm"]
     table = bench.format_table(result)
-    assert table.count("\n") == 3 and "| corrupted |" in table
+    assert table.count("\n") == 1 + len(rows) and "| corrupted |" in table
