@@ -373,5 +373,12 @@ def test_unreal_preset_scales_the_character_file_without_scaled_nodes(bpy, tmp_p
     got = _blender_counts(bpy, out)
     assert len(got["meshes"]) == 14 and len(got["materials"]) == 3 and len(got["shape keys"]) == 3
     scene = _blender_scene(bpy, out)
-    heads, _ = _posed(bpy, scene, rig, anim.num_frames)
+    heads, parts = _posed(bpy, scene, rig, anim.num_frames)
     assert np.abs(heads - anim.world_matrices()[..., :3, 3]).max() < 1e-4
+    # the parts hanging from bones stay where the Blender preset puts them: applying the scale
+    # lengthens the bones, and a part hangs from its bone's tail (the head once sat 3 m too high)
+    plain = write_animation(anim, fbx=tmp_path / "robot_blender.fbx", preset="blender")["fbx"]
+    _, expected = _posed(bpy, _blender_scene(bpy, plain), rig, anim.num_frames)
+    assert set(parts) == set(expected)
+    for name in expected:
+        assert np.abs(parts[name][:, :3, 3] - expected[name][:, :3, 3]).max() < 1e-4, name

@@ -1049,11 +1049,26 @@ def _scale_character(bpy: Any, scene: Any, objects: list[Any], k: float) -> None
     for o in top:
         o.matrix_world = _matrix(s @ _np(o.matrix_world))
     bpy.context.view_layer.update()
+    scaled = {o.name: _np(o.matrix_world) for o in objects}
     for o in scene.objects:
         o.select_set(o in objects)
     bpy.context.view_layer.objects.active = objects[0]
     _operator(bpy.ops.object.transform_apply, "cannot scale the character to centimetres",
               location=False, rotation=False, scale=True, isolate_users=True)
+    # Applying the scale lengthens the armature's bones, and an object parented to a bone hangs
+    # from the bone's tail: put every object back where the scaling put it (its data now holds
+    # the scale, so its own matrix keeps only the rotation and the position), parents first.
+    for o in sorted(objects, key=lambda o: len(list(_ancestors(o)))):
+        w = scaled[o.name]
+        rot = w[:3, :3] / np.linalg.norm(w[:3, :3], axis=0)
+        o.matrix_world = _matrix(np.block([[rot, w[:3, 3:]], [np.zeros((1, 3)), np.ones((1, 1))]]))
+        bpy.context.view_layer.update()
+
+
+def _ancestors(obj: Any) -> Any:
+    while obj.parent is not None:
+        obj = obj.parent
+        yield obj
 
 
 def _check_output(path: str | os.PathLike[str], suffix: str) -> Path:
