@@ -48,6 +48,16 @@ def _armature_poll(self, obj):
     return obj.type == "ARMATURE"
 
 
+class POSE2RIG_PG_clean(bpy.types.PropertyGroup):
+    """The clean-up's switches: one per boolean field of pose2rig's ``CleanOptions``, with its
+    default and help (``jobs.CLEAN_SWITCHES``, from the zip's ``defaults.py``)."""
+
+    __annotations__ = {  # Blender reads a property group's properties from its annotations
+        name: BoolProperty(name=name.replace("_", " ").title(), default=default, description=jobs.CLEAN_HELP[name])
+        for name, default in jobs.CLEAN_SWITCHES.items()
+    }
+
+
 class POSE2RIG_PG_lift(bpy.types.PropertyGroup):
     """The panel's settings, stored per scene."""
 
@@ -76,6 +86,7 @@ class POSE2RIG_PG_lift(bpy.types.PropertyGroup):
         ),
         default=jobs.DEFAULTS["smooth"], description="Temporal filter against jitter",
     )
+    clean: PointerProperty(name="Clean-up", type=POSE2RIG_PG_clean, description="The clean-up steps to run")
     root_motion: EnumProperty(
         name="Root Motion",
         items=tuple((m, m.capitalize(), jobs.ROOT_MOTION_HELP[m]) for m in jobs.ROOT_MOTIONS),
@@ -128,7 +139,7 @@ def _options(context):
     return dict(
         armature=s.armature, start_frame=s.start_frame, end_frame=s.end_frame, height=s.height,
         smooth=s.smooth, root_motion=s.root_motion, set_scene_fps=s.set_scene_fps,
-        set_frame_range=s.set_frame_range,
+        set_frame_range=s.set_frame_range, clean={name: getattr(s.clean, name) for name in jobs.CLEAN_SWITCHES},
         backend=prefs.backend if prefs else "AUTO", executable=prefs.executable if prefs else "",
     )
 
@@ -269,6 +280,13 @@ class VIEW3D_PT_pose2rig_lift(bpy.types.Panel):
         col.prop(s, "end_frame", text="End")
         layout.prop(s, "height")
         layout.prop(s, "smooth")
+        header, body = layout.panel("pose2rig_clean", default_closed=True)
+        on = sum(bool(getattr(s.clean, name)) for name in jobs.CLEAN_SWITCHES)
+        header.label(text=f"Clean-up ({on} of {len(jobs.CLEAN_SWITCHES)} steps)")
+        if body is not None:
+            col = body.column(heading="Steps", align=True)
+            for name in jobs.CLEAN_SWITCHES:
+                col.prop(s.clean, name)
         layout.prop(s, "root_motion")
         layout.prop(s, "set_scene_fps")
         layout.prop(s, "set_frame_range")
@@ -281,6 +299,7 @@ class VIEW3D_PT_pose2rig_lift(bpy.types.Panel):
 
 
 classes = (
+    POSE2RIG_PG_clean,
     POSE2RIG_PG_lift,
     POSE2RIG_AP_preferences,
     POSE2RIG_OT_lift_from_video,

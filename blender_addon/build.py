@@ -12,9 +12,11 @@ Entries are sorted and dated 1980-01-01, so the same sources give the same bytes
 
 The zips also hold ``defaults.py``, written here from :mod:`pose2rig.options` (the one source of
 the library's defaults): the panel's default height, smoothing and root motion (the ``blender``
-preset's: the add-on keys an armature in Blender), so that the add-on
-agrees with ``pose2rig convert`` even where the library is absent (executable mode). That module
-needs only the standard library; it is read from this checkout.
+preset's: the add-on keys an armature in Blender), and the clean-up's switches (every boolean
+field of ``CleanOptions``, with its default and its help from the class's ``Attributes:`` block,
+the same text ``pose2rig convert --help`` shows), so that the add-on agrees with ``pose2rig
+convert`` even where the library is absent (executable mode). That module needs only the
+standard library; it is read from this checkout.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def panel_defaults() -> dict[str, object]:
         sys.path.insert(0, str(ROOT))
     from pose2rig.options import HEIGHT_RANGE, PRESET_ROOT_MOTION, ROOT_MOTIONS, SMOOTHING, CleanOptions, LiftOptions
 
+    switches = clean_switches()
     return {
         "height": LiftOptions.height,
         "height_range": HEIGHT_RANGE,
@@ -47,7 +50,30 @@ def panel_defaults() -> dict[str, object]:
         "smoothing": SMOOTHING,
         "root_motion": PRESET_ROOT_MOTION["blender"],
         "root_motions": ROOT_MOTIONS,
+        "clean_switches": {name: default for name, (default, _) in switches.items()},
+        "clean_help": {name: text for name, (_, text) in switches.items()},
     }
+
+
+def clean_switches() -> dict[str, tuple[bool, str]]:
+    """Each boolean field of ``CleanOptions`` (a clean-up step that can be switched off), in the
+    class's order (the steps' order) -> (its default, its help from the ``Attributes:`` block)."""
+    import dataclasses
+    import typing
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from pose2rig.options import CleanOptions, attribute_docs
+
+    hints = typing.get_type_hints(CleanOptions)
+    docs = attribute_docs(CleanOptions)
+    out: dict[str, tuple[bool, str]] = {}
+    for f in dataclasses.fields(CleanOptions):
+        if hints[f.name] is bool:
+            if not docs.get(f.name):
+                raise RuntimeError(f"CleanOptions.{f.name} has no line in the class's Attributes: block")
+            out[f.name] = (bool(f.default), docs[f.name])
+    return out
 
 
 def defaults_source() -> str:

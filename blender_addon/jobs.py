@@ -16,10 +16,15 @@ is keyed in its own rotation mode. The scene's frame rate and frame range change
   stop); the main thread then animates the armature with one call,
   :func:`pose2rig.armature.animate_armature`.
 - executable: a ``pose2rig`` command (the add-on's preferences, else found on PATH) in two
-  subprocesses: ``pose2rig --progress json convert VIDEO --npz poses.npz ...`` (progress read from
-  its JSON lines), then ``pose2rig retarget poses.npz --rig armature.blend --blend-action
-  action.blend``, where ``armature.blend`` holds the target armature as it was when the job
-  started; the action is then appended and assigned. Cancelling interrupts the subprocess.
+  subprocesses: ``pose2rig --progress json convert VIDEO --npz poses.npz ...``
+  (:func:`convert_arguments`; progress read from its JSON lines), then ``pose2rig retarget
+  poses.npz --rig armature.blend --blend-action action.blend``, where ``armature.blend`` holds
+  the target armature as it was when the job started; the action is then appended and
+  assigned. Cancelling interrupts the subprocess.
+
+The clean-up's switches (:data:`CLEAN_SWITCHES`: the boolean fields of
+``pose2rig.options.CleanOptions``, written into ``defaults.py`` by the build) reach the library as
+``ConvertOptions.from_flat(swaps=False, ...)`` and the executable as ``--no-swaps ...``.
 
 Only the main thread touches ``bpy`` data: reader and worker threads handle plain Python values.
 Nothing here retargets: that is the library's work, in this process or the subprocess.
@@ -39,12 +44,14 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
 
-__all__ = ["Job", "LiftError", "find_executable", "library_available", "lift_from_video", "start"]
+__all__ = ["CLEAN_HELP", "CLEAN_SWITCHES", "Job", "LiftError", "clean_switches", "convert_arguments", "find_executable",
+           "library_available", "lift_from_video", "start"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +63,11 @@ except ImportError:  # pragma: no cover - a source folder that was not built
 
 SMOOTHING = tuple(DEFAULTS["smoothing"])
 ROOT_MOTIONS = tuple(DEFAULTS["root_motions"])
+CLEAN_SWITCHES: dict[str, bool] = dict(DEFAULTS["clean_switches"])
+"""The clean-up steps that can be switched off (``CleanOptions``' boolean fields, in the steps'
+order) -> their defaults."""
+CLEAN_HELP: dict[str, str] = dict(DEFAULTS["clean_help"])
+"""Each switch's help, as ``pose2rig convert --help`` shows it."""
 ROOT_MOTION_HELP = {
     "on": "Move the character through space as the person moves, on the armature's root bones",
     "ground": "The root bone under the hips stays on the floor with the travel and heading, the hips keep "
@@ -85,6 +97,24 @@ def find_executable(path: str = "") -> str | None:
         p = bpy.path.abspath(path)
         return p if os.path.isfile(p) and os.access(p, os.X_OK) else None
     return shutil.which("pose2rig")
+
+
+def clean_switches(clean: Mapping[str, bool] | None) -> dict[str, bool]:
+    """Every clean-up switch: :data:`CLEAN_SWITCHES`' defaults with ``clean`` (name -> on/off)
+    put in; an unknown name or a value that is not a bool is a :class:`LiftError`."""
+    switches = dict(CLEAN_SWITCHES)
+    if clean is None:
+        return switches
+    if not isinstance(clean, Mapping):
+        raise LiftError(f"Clean-up switches must be a mapping of name to True/False, got {type(clean).__name__}")
+    unknown = sorted(str(k) for k in clean if k not in CLEAN_SWITCHES)
+    if unknown:
+        raise LiftError(f"Unknown clean-up switch(es) {', '.join(unknown)}; known: {', '.join(CLEAN_SWITCHES)}")
+    for name, value in clean.items():
+        if not isinstance(value, bool):
+            raise LiftError(f"Clean-up switch {name} must be True or False, got {value!r}")
+        switches[name] = value
+    return switches
 
 
 def _clip_info(path: str) -> tuple[float, int]:
@@ -134,6 +164,21 @@ class Request:
     root_motion: str  # one of ROOT_MOTIONS
     set_scene_fps: bool  # the scene takes the animation's frame rate
     set_frame_range: bool  # the scene takes the animation's frame range
+    clean: dict[str, bool]  # every clean-up switch (CLEAN_SWITCHES) -> on/off
+
+
+def convert_arguments(request: Request, npz: str | os.PathLike[str]) -> list[str]:
+    """The ``pose2rig convert`` arguments for ``request``, writing the poses to ``npz``: the
+    flags ``pose2rig.cli`` generates from ``pose2rig.options`` (``--root-motion``; a clean-up
+    switch ``fill_gaps`` that is off is ``--no-fill-gaps``)."""
+    r = request
+    args = ["convert", r.video, "--npz", str(npz), "--height", repr(r.height), "--smooth", r.smooth,
+            "--root-motion", r.root_motion, "--no-cache"]
+    for name, value in (("--start", r.start), ("--end", r.end), ("--fps", r.fps)):
+        if value is not None:
+            args += [name, repr(float(value))]
+    args += ["--no-" + name.replace("_", "-") for name, on in r.clean.items() if not on]
+    return args
 
 
 class Job:
@@ -262,7 +307,7 @@ class LibraryJob(Job):
             from pose2rig.pipeline import convert
 
             options = ConvertOptions.from_flat(start=r.start, end=r.end, fps=r.fps, height=r.height, smooth=r.smooth,
-                                               root_motion=r.root_motion, cache=False)
+                                               root_motion=r.root_motion, cache=False, **r.clean)
             result = convert(r.video, options=options, progress=self._report)  # nothing to write: the poses
             self._poses = result.world_pose
             self._feet = result.extremities
@@ -320,13 +365,7 @@ class ExecutableJob(Job):
         self._readers: list[threading.Thread] = []
         self._phase = "convert"
         self._interrupted_at: float | None = None
-        r = request
-        args = ["convert", r.video, "--npz", str(self._npz), "--height", repr(r.height), "--smooth", r.smooth,
-                "--root-motion", r.root_motion, "--no-cache"]
-        for name, value in (("--start", r.start), ("--end", r.end), ("--fps", r.fps)):
-            if value is not None:
-                args += [name, repr(float(value))]
-        self._spawn(args)
+        self._spawn(convert_arguments(request, self._npz))
 
     def _spawn(self, args: list[str]) -> None:
         cmd = [self.executable, "--progress", "json", *args, "--quiet"]
@@ -499,6 +538,7 @@ def start(
     root_motion: str = DEFAULTS["root_motion"],
     set_scene_fps: bool = False,
     set_frame_range: bool = False,
+    clean: Mapping[str, bool] | None = None,
     backend: str = "AUTO",
     executable: str = "",
 ) -> Job:
@@ -518,17 +558,21 @@ def start(
         set_scene_fps: one key per video frame, and the scene takes the clip's frame rate;
             off (default), the motion is resampled to the scene's frame rate, which stays.
         set_frame_range: the scene's frame range becomes the animation's (default: unchanged).
+        clean: clean-up steps to switch on or off, by name (:data:`CLEAN_SWITCHES`, e.g.
+            ``{"foot_lock": False}``); those not named keep their defaults.
         backend: ``"AUTO"`` (the library when importable, else the executable), ``"LIBRARY"``
             or ``"EXECUTABLE"``.
         executable: the ``pose2rig`` command for the executable backend; default: on PATH.
 
     Raises:
-        LiftError: no armature, unreadable video, frames out of range, no backend.
+        LiftError: no armature, unreadable video, frames out of range, no backend, an unknown
+            option or clean-up switch.
     """
     if isinstance(root_motion, bool):
         root_motion = "on" if root_motion else "off"
     if backend not in BACKENDS or smooth not in SMOOTHING or root_motion not in ROOT_MOTIONS:
         raise LiftError(f"Unknown option: backend={backend!r}, smooth={smooth!r}, root_motion={root_motion!r}")
+    switches = clean_switches(clean)
     obj = armature if armature is not None else context.active_object
     if obj is None or obj.type != "ARMATURE":
         what = "no active object" if obj is None else f"the active object {obj.name!r} is a {obj.type.lower()}"
@@ -549,7 +593,7 @@ def start(
         video=video, armature=obj.name, action_name=Path(video).stem or "pose2rig",
         start=start_s, end=end_s, fps=None if set_scene_fps else scene.render.fps / scene.render.fps_base,
         height=float(height), smooth=smooth, root_motion=str(root_motion),
-        set_scene_fps=bool(set_scene_fps), set_frame_range=bool(set_frame_range),
+        set_scene_fps=bool(set_scene_fps), set_frame_range=bool(set_frame_range), clean=switches,
     )
     if obj.mode == "EDIT":
         obj.update_from_editmode()

@@ -25,12 +25,14 @@ from pose2rig import __version__
 from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.options import (
     GROUPS,
+    CleanOptions,
     ConvertOptions,
     DetectOptions,
     ExportOptions,
     LiftOptions,
     Outputs,
     WorldOptions,
+    attribute_docs,
 )
 
 log = logging.getLogger("pose2rig")
@@ -215,29 +217,6 @@ def _option_type(annotation: Any) -> tuple[Any, bool]:
     return str, False
 
 
-def _attribute_docs(cls: type) -> dict[str, str]:
-    """Field help from the class docstring's ``Attributes:`` block (``a, b: text`` lines)."""
-    import inspect
-    import re
-
-    docs: dict[str, str] = {}
-    doc = inspect.getdoc(cls) or ""
-    block = doc.split("Attributes:", 1)[1] if "Attributes:" in doc else ""
-    current: list[str] = []
-    for line in block.splitlines():
-        m = re.match(r"^\s{0,8}([a-z_][a-z0-9_]*(?:,\s*[a-z_][a-z0-9_]*)*):\s*(.*)$", line)
-        if m:
-            current = [n.strip() for n in m.group(1).split(",")]
-            for n in current:
-                docs[n] = m.group(2).strip().replace("``", "")
-        elif line.strip() and current:
-            for n in current:
-                docs[n] += " " + line.strip().replace("``", "")
-        elif not line.strip():
-            current = []
-    return docs
-
-
 def _options_from_dataclass(
     *classes: type,
     only: tuple[str, ...] | None = None,
@@ -252,7 +231,7 @@ def _options_from_dataclass(
     specs = []
     for cls in classes:
         hints = typing.get_type_hints(cls)
-        docs = _attribute_docs(cls)
+        docs = attribute_docs(cls)
         for fld in dataclasses.fields(cls):
             if (only is not None and fld.name not in only) or fld.name in exclude:
                 continue
@@ -390,6 +369,27 @@ def lift(keypoints: Path, output: Path, quiet: bool, **values: Any) -> None:
     pose = lift_keypoints(keypoints, output, LiftOptions(**values))
     if not quiet:
         click.echo(f"wrote pose: {output} ({pose.num_frames} frames)")
+
+
+@cli.command()
+@click.argument("source", type=_existing_file)
+@click.option("-o", "--output", type=_existing_file, required=True,
+              help="Cleaned file to write, in SOURCE's format (.bvh or .npz).")
+@_options_from_dataclass(CleanOptions)
+@_options_from_dataclass(LiftOptions, only=("checkpoint",),
+                         helps={"checkpoint": "Lifter whose discriminator scores each frame of an .npz "
+                                              "(default: bundled)."})
+@_QUIET
+@_VERBOSE
+def clean(source: Path, output: Path, quiet: bool, **values: Any) -> None:
+    """Clean up the 3D motion in SOURCE: a BVH from any source (the output keeps its skeleton,
+    joint names, units and frame rate) or a pose2rig .npz (its world joints)."""
+    from pose2rig.pipeline import clean_file
+
+    _setup_logging(quiet)
+    result = clean_file(source, output, ConvertOptions.from_flat(**values), progress=_progress(quiet))
+    if not quiet:
+        click.echo(f"wrote clean motion: {output} ({len(result.joints)} frames)")
 
 
 def _train_command() -> click.Command:

@@ -65,6 +65,26 @@ def matrix_to_euler(m: np.ndarray, order: str, *, degrees: bool = False) -> np.n
     return e.reshape(m.shape[:-2] + (3,))
 
 
+def euler_nearest(m: np.ndarray, order: str, reference: np.ndarray, *, degrees: bool = False) -> np.ndarray:
+    """``(..., 3, 3)`` rotations -> ``(..., 3)`` Euler angles in ``order`` (as
+    :func:`euler_to_matrix` reads them), of all the triplets that give each rotation the one
+    nearest ``reference (..., 3)``: each rotation has two triplets, ``(a, b, c)`` and
+    ``(a + pi, pi - b, c + pi)``, each up to whole turns per angle. Rewriting a BVH's rotations
+    this way keeps its curves where they were (no jumps by 360, no flipped solution).
+    """
+    e = matrix_to_euler(m, order)
+    ref = np.asarray(reference, dtype=np.float64)
+    ref = np.radians(ref) if degrees else ref
+    alt = e + np.array([np.pi, 0.0, np.pi])
+    alt[..., 1] = np.pi - e[..., 1]
+    two_pi = 2 * np.pi
+    a = e + two_pi * np.round((ref - e) / two_pi)
+    b = alt + two_pi * np.round((ref - alt) / two_pi)
+    use_b = np.sum((b - ref) ** 2, axis=-1) < np.sum((a - ref) ** 2, axis=-1)
+    out = np.where(use_b[..., None], b, a)
+    return np.degrees(out) if degrees else out
+
+
 def continuous_euler_zxy(local: np.ndarray) -> np.ndarray:
     """``(T, J, 3, 3)`` rotations -> ``(T, J, 3)`` ZXY Euler angles (radians, BVH's ``Zrotation
     Xrotation Yrotation``) without jumps over time.

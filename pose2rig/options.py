@@ -22,8 +22,10 @@ Convention:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import numbers
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +40,7 @@ __all__ = [
     "LiftOptions",
     "Outputs",
     "WorldOptions",
+    "attribute_docs",
     "check_fov",
     "check_height",
     "root_motion_mode",
@@ -73,6 +76,28 @@ def root_motion_mode(value: object) -> str:
         return "on" if value else "off"
     _choice("root_motion", value, ROOT_MOTIONS)
     return str(value)
+
+
+def attribute_docs(cls: type) -> dict[str, str]:
+    """Field help from the class docstring's ``Attributes:`` block (``a, b: text`` lines, the
+    text's continuation lines indented below), one line per field, double backquotes removed:
+    the CLI's option help and the Blender add-on's tooltips."""
+    docs: dict[str, str] = {}
+    doc = inspect.getdoc(cls) or ""
+    block = doc.split("Attributes:", 1)[1] if "Attributes:" in doc else ""
+    current: list[str] = []
+    for line in block.splitlines():
+        m = re.match(r"^\s{0,8}([a-z_][a-z0-9_]*(?:,\s*[a-z_][a-z0-9_]*)*):\s*(.*)$", line)
+        if m:
+            current = [n.strip() for n in m.group(1).split(",")]
+            for n in current:
+                docs[n] = m.group(2).strip().replace("``", "")
+        elif line.strip() and current:
+            for n in current:
+                docs[n] += " " + line.strip().replace("``", "")
+        elif not line.strip():
+            current = []
+    return docs
 
 
 def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
@@ -145,21 +170,43 @@ class LiftOptions:
 
 @dataclass(frozen=True)
 class CleanOptions:
-    """Clean-up of the motion over time: gaps and jitter.
+    """Clean-up of the motion: swaps, gaps, outliers, bone lengths, jitter, the floor, the feet.
+
+    The steps run in this order (:func:`pose2rig.clean.clean_motion`); each can be switched off.
 
     Attributes:
-        max_gap: Fill detection gaps up to this long (s).
-        smooth: Temporal filter against jitter.
+        swaps: Repair left/right swaps (2D before lifting, 3D after).
+        fill_gaps: Fill missing frames in rotation space; the root is interpolated across gaps
+            of any length.
+        max_gap: Frames in gaps longer than this (s) are filled but marked unseen (confidence 0).
+        outliers: Repair short runs of implausible frames (the lifter's discriminator) and
+            root jumps faster than max_root_speed.
+        max_root_speed: Fastest a person's root moves between frames (m/s).
+        bone_lengths: Keep each bone's length constant over the clip (BVH and the character
+            have fixed bones anyway).
+        smooth: Temporal filter against jitter, on the bones' rotations and the root separately.
         min_cutoff: One-Euro minimum cutoff (Hz): lower is smoother when still.
         beta: One-Euro speed coefficient: higher lags less on fast moves.
         window: Savitzky-Golay window (s).
+        floor: Fit the floor plane under the feet and level the world on it.
+        foot_lock: Pin planted feet: the root follows them, leg IK absorbs the rest.
+        root_follow: How far the root follows one planted foot (0 to 1); two planted feet
+            that drift together always carry it.
     """
 
+    swaps: bool = True
+    fill_gaps: bool = True
     max_gap: float = 0.5
+    outliers: bool = True
+    max_root_speed: float = 10.0
+    bone_lengths: bool = False
     smooth: Literal["one_euro", "savgol", "none"] = "one_euro"
     min_cutoff: float = 3.0
     beta: float = 3.0
     window: float = 0.2
+    floor: bool = True
+    foot_lock: bool = True
+    root_follow: float = 0.0
 
     def __post_init__(self) -> None:
         _positive("max_gap", self.max_gap, zero=True)
@@ -167,6 +214,9 @@ class CleanOptions:
         _positive("min_cutoff", self.min_cutoff)
         _positive("beta", self.beta, zero=True)
         _positive("window", self.window)
+        _positive("max_root_speed", self.max_root_speed)
+        if not (isinstance(self.root_follow, numbers.Real) and 0.0 <= self.root_follow <= 1.0):
+            raise ArgumentError(f"{{root_follow}} must be between 0 and 1, got {self.root_follow!r}", "root_follow")
 
 
 @dataclass(frozen=True)

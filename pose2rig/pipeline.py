@@ -22,12 +22,14 @@ from pose2rig.io.atomic import check_writable
 from pose2rig.options import ConvertOptions, DetectOptions, LiftOptions, Outputs
 from pose2rig.progress import Progress
 from pose2rig.rig import Rig, RigAnimation
-from pose2rig.types import Keypoints2D, PoseSequence
+from pose2rig.types import Keypoints2D, PoseSequence, Skeleton
 
 if TYPE_CHECKING:
+    from pose2rig.clean import CleanResult
+    from pose2rig.lift import Lifter
     from pose2rig.retarget.mapping import RigMapping
 
-__all__ = ["ConvertResult", "convert", "detect_keypoints", "hold_missing_frames", "lift_keypoints",
+__all__ = ["ConvertResult", "clean_file", "clean_world", "convert", "detect_keypoints", "hold_missing_frames", "lift_keypoints",
            "load_character", "retarget_file"]
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,9 @@ class ConvertResult:
         outputs: the files written, by kind.
         timings: seconds spent per stage.
         options: the options it ran with.
+        cleanup: what the clean-up found (:class:`~pose2rig.clean.CleanResult`: the floor,
+            the foot contacts, the swaps repaired, the frames filled, the plausibility scores);
+            its ``joints`` are ``world_pose``'s before any root motion is removed.
     """
 
     keypoints: Keypoints2D
@@ -66,6 +71,7 @@ class ConvertResult:
     outputs: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     options: ConvertOptions = field(default_factory=ConvertOptions)
+    cleanup: CleanResult | None = None
 
 
 @contextmanager
@@ -114,6 +120,7 @@ def convert(
     options: ConvertOptions | None = None,
     *,
     progress: Progress = True,
+    keypoints: Keypoints2D | None = None,
 ) -> ConvertResult:
     """Convert one video into animation: BVH, FBX or GLB (and optionally an npz and previews).
 
@@ -127,16 +134,19 @@ def convert(
         options: what to do (:class:`~pose2rig.options.ConvertOptions`; default: the defaults).
         progress: progress bars (True), silence (False) or a callback ``report(stage, done,
             total)`` that may raise :class:`pose2rig.progress.Cancelled` (:mod:`pose2rig.progress`).
+        keypoints: this clip's 2D keypoints when they were detected before (with the same
+            ``options.detect``): detection is skipped. The video is still read for its frame
+            rate and for previews.
 
     Raises:
         Pose2RigError: bad input (unreadable video, nobody in it, a rig without the bones
             needed, an output that cannot be written), before any long work where it can tell.
     """
-    from pose2rig.clean import fill_gaps, resample, smooth
+    from pose2rig.clean import fill_gaps, repair_swaps, resample
     from pose2rig.detect import detect_video
     from pose2rig.lift import lift, load_lifter
     from pose2rig.video import probe
-    from pose2rig.world import extremities, world_transform
+    from pose2rig.world import extremities
 
     video = Path(video)
     o = options if options is not None else ConvertOptions()
@@ -162,23 +172,29 @@ def convert(
 
     d = o.detect
     cache_path = keypoints_cache_path(video, next(iter(wanted.values())).parent) if d.cache and wanted else None
-    with _timed(timings, "decode+detect"):
-        kp = detect_video(video, start=d.start, end=d.end, mirror=d.mirror, cache=cache_path,
-                          min_detection_confidence=d.min_detection_confidence, progress=progress)
+    if keypoints is not None:
+        kp = keypoints
+    else:
+        with _timed(timings, "decode+detect"):
+            kp = detect_video(video, start=d.start, end=d.end, mirror=d.mirror, cache=cache_path,
+                              min_detection_confidence=d.min_detection_confidence, progress=progress)
     c = o.clean
-    with _timed(timings, "filter"):
-        kp_filled = fill_gaps(kp, max_gap=c.max_gap)
+    with _timed(timings, "clean"):
+        kp_2d = kp
+        if c.swaps:
+            kp_2d, swapped = repair_swaps(kp)
+            if swapped.num_flipped:
+                log.info("2D %s", swapped)
+        if not c.fill_gaps:  # the 3D clean-up fills gaps in rotation space; without it, short 2D gaps as before
+            kp_2d = fill_gaps(kp_2d, max_gap=c.max_gap)
     with _timed(timings, "lift"):
-        cam = lift(kp_filled, lifter=lifter, height=o.lift.height, fov=o.lift.fov)
-    with _timed(timings, "filter"):
-        cam = smooth(cam, method=c.smooth, min_cutoff=c.min_cutoff, beta=c.beta, window=c.window)
+        lifted = lift(kp_2d, lifter=lifter, height=o.lift.height, fov=o.lift.fov)
+    with _timed(timings, "clean"):
         target_fps = o.export.fps if o.export.fps is not None else (info.fps if info.variable_frame_rate else None)
         if target_fps is not None:
-            cam = resample(cam, fps=target_fps)
-    with _timed(timings, "world"):
-        world = _world_pose(cam, o)
-        rotation, translation = world_transform(cam)
-        ends = extremities(cam)
+            lifted = resample(lifted, fps=target_fps)
+        cam, world, rotation, translation, cleanup = clean_world(lifted, o, lifter)
+        ends = extremities(cam, rotation=rotation)
     # files and previews show a pose on every frame: long gaps hold the nearest seen pose
     held = hold_missing_frames(world) if target is not None or {"bvh", "preview"} & wanted.keys() else world
 
@@ -200,7 +216,8 @@ def convert(
         if "npz" in wanted:
             from pose2rig.io.npz import save_pose
 
-            save_pose(wanted["npz"], cam, world_pose=world)
+            save_pose(wanted["npz"], cam, world_pose=world,
+                      extra={**cleanup.as_arrays(), "world_rotation": rotation, "world_translation": translation})
     if "preview" in wanted:
         from pose2rig.render import render_preview
         from pose2rig.video import open_video
@@ -215,7 +232,7 @@ def convert(
             render_character_preview(wanted["character_preview"], animation, frames=frames, progress=progress)
     return ConvertResult(
         keypoints=kp, camera_pose=cam, world_pose=world, world_rotation=rotation, world_translation=translation,
-        extremities=ends, animation=animation, outputs=wanted, timings=timings, options=o,
+        extremities=ends, animation=animation, outputs=wanted, timings=timings, options=o, cleanup=cleanup,
     )
 
 
@@ -358,7 +375,7 @@ def _read_source(src: Path, o: ConvertOptions) -> tuple[PoseSequence, dict[str, 
         world = load_bvh_as_h36m17(src)
         ends = bvh_foot_headings(read_bvh(src), world.joints)
     elif suffix == ".npz":
-        from pose2rig.io.npz import contents, load_pose
+        from pose2rig.io.npz import contents, load_pose, read_array
 
         kinds = contents(src)
         if "world" in kinds:
@@ -368,7 +385,7 @@ def _read_source(src: Path, o: ConvertOptions) -> tuple[PoseSequence, dict[str, 
                 if cam.num_frames != world.num_frames:
                     raise Pose2RigError(f"{src}: joints3d has {cam.num_frames} frames but joints3d_world "
                                         f"{world.num_frames}")
-                ends = extremities(cam)
+                ends = extremities(cam, rotation=read_array(src, "world_rotation", (3, 3)))
         elif "camera" in kinds:
             camera = load_pose(src, space="camera")
         else:
@@ -405,15 +422,216 @@ def _read_source(src: Path, o: ConvertOptions) -> tuple[PoseSequence, dict[str, 
         poses = resample(poses, fps=fps)
         ends = {k: _unit(interpolate_at(v, times, poses.timestamps)) for k, v in ends.items()}
     if poses.space == "camera":
-        return _world_pose(poses, o), extremities(poses)
+        from pose2rig.lift import load_lifter
+
+        cam, world, rotation, _, _ = clean_world(poses, o, load_lifter(o.lift.checkpoint))
+        return world, extremities(cam, rotation=rotation)
     return poses, ends
 
 
-def _world_pose(camera: PoseSequence, o: ConvertOptions) -> PoseSequence:
-    """Camera-frame poses in the world frame, as :func:`convert` and :func:`retarget_file` put them."""
-    from pose2rig.world import to_world
+def clean_world(
+    camera: PoseSequence, options: ConvertOptions | None = None, lifter: Lifter | None = None,
+) -> tuple[PoseSequence, PoseSequence, np.ndarray, np.ndarray, CleanResult]:
+    """Lifted camera-frame poses -> the clean-up (:func:`pose2rig.clean.clean_motion`) in the
+    world frame, as :func:`convert` and :func:`retarget_file` run it.
 
-    return to_world(camera, root_motion=o.root_motion)
+    The poses go into the world (:func:`pose2rig.world.world_transform`: Y up, facing +Z), each
+    frame is scored by ``lifter``'s discriminator (:func:`pose2rig.lift.plausibility.plausibility`;
+    no scores where the lifter has none), and the clean-up runs on the world joints with the
+    root's travel. Filled frames keep the confidence interpolated from the frames around them
+    in gaps up to ``options.clean.max_gap``, 0 in longer gaps (with a warning). Root motion
+    ``off`` then pins the pelvis (:func:`pose2rig.world.remove_travel`).
+
+    Returns:
+        ``(camera_pose, world_pose, rotation, translation, cleanup)``: the cleaned poses in
+        the camera frame and in the world frame, the rigid map ``p_world = rotation @ p_camera +
+        translation`` (the floor's levelling included, travel not removed), and the clean-up's
+        :class:`~pose2rig.clean.CleanResult`.
+    """
+    from pose2rig.clean import clean_motion
+    from pose2rig.world import remove_travel, world_transform
+
+    o = options if options is not None else ConvertOptions()
+    rot, trans = world_transform(camera)
+    p = camera.joints.astype(np.float64) @ rot.T + trans
+    scores = None
+    if lifter is not None and getattr(lifter, "discriminator", None) is not None:
+        from pose2rig.lift.plausibility import plausibility
+
+        scores = plausibility(p, lifter)
+    sk = camera.skeleton
+    root = sk.index("pelvis") if "pelvis" in sk.joint_names else 0
+    res = clean_motion(p, sk, camera.fps, o.clean, scores=scores, root=root)
+    for note in res.notes:
+        log.warning("%s", note)
+    if res.swaps is not None and res.swaps.num_flipped:
+        log.info("3D %s", res.swaps)
+    m = res.transform
+    rot2 = m[:3, :3] @ rot
+    trans2 = m[:3, :3] @ trans + m[:3, 3]
+    conf = _filled_confidence(camera.confidence, res.filled, camera.fps, o.clean.max_gap)
+    world = camera.replace(joints=res.joints.astype(np.float32), space="world", confidence=conf)
+    cam = camera.replace(joints=((res.joints - trans2) @ rot2).astype(np.float32), confidence=conf)
+    if o.root_motion == "off":
+        world = remove_travel(world)
+    return cam, world, rot2, trans2, res
+
+
+def _filled_confidence(confidence: np.ndarray, filled: np.ndarray, fps: float, max_gap: float) -> np.ndarray:
+    """``confidence (T, J)`` on filled frames: interpolated from the frames around each gap of up
+    to ``max_gap`` seconds, 0 in longer gaps and at the clip's ends (with a warning)."""
+    from pose2rig.clean._common import finite_runs
+
+    c = np.asarray(confidence, dtype=np.float32).copy()
+    t = len(c)
+    long_gaps = 0
+    for a, b in finite_runs(filled):
+        if a > 0 and b < t and (b - a) / fps <= max_gap:
+            w = (np.arange(a, b) - (a - 1)) / (b - (a - 1))
+            c[a:b] = (1 - w)[:, None] * c[a - 1] + w[:, None] * c[b]
+        else:
+            c[a:b] = 0.0
+            long_gaps += b - a
+    if long_gaps:
+        log.warning("%d of %d frames lie in gaps longer than %g s or at the clip's ends; they are "
+                    "interpolated and marked unseen (confidence 0)", long_gaps, t, max_gap)
+    return c
+
+
+
+def clean_file(
+    source: str | Path,
+    output: str | Path,
+    options: ConvertOptions | None = None,
+    *,
+    progress: Progress = True,
+) -> CleanResult:
+    """Clean up the 3D motion in ``source`` (:func:`pose2rig.clean.clean_motion`) and write it to
+    ``output`` in the same format; returns the :class:`~pose2rig.clean.CleanResult`.
+
+    ``source``:
+
+    - a BVH from any source: cleaned on the world positions of all its joints (forward
+      kinematics of its own skeleton, :func:`pose2rig.io.bvh.bvh_skeleton`, in metres by
+      :func:`pose2rig.io.bvh.detect_unit_scale`, Y up), then written back as rotations on the
+      same skeleton (:func:`pose2rig.retarget.repose.repose_bvh`): joint names, offsets,
+      channels, units, frame count and frame time as they were. With ``options.clean.floor`` the
+      motion is moved into the floor's level frame (floor at y = 0). No plausibility scores:
+      the lifter scores Human3.6M-17 poses.
+    - a pose2rig ``.npz`` with world joints (``joints3d_world``, ``convert --npz``): the world
+      joints are cleaned (scored by the lifter's discriminator, ``options.lift.checkpoint``,
+      where it has one); every other array is kept, and the clean-up's findings are added
+      (:meth:`~pose2rig.clean.CleanResult.as_arrays`: plausibility, filled and outlier frames,
+      the floor plane, the foot contacts).
+
+    Steps that need what the skeleton lacks (legs, feet) are skipped with a warning each
+    (:attr:`~pose2rig.clean.CleanResult.notes`); the rest run. ``progress``: a bar over the
+    steps, as :mod:`pose2rig.progress` describes.
+
+    Raises:
+        Pose2RigError: a source that is neither ``.bvh`` nor ``.npz``, an output of another
+            format, an unreadable or truncated file, a clip of fewer than 2 frames, no frame
+            with every joint; nothing is written then.
+    """
+    from pose2rig.clean import STEPS, clean_motion
+    from pose2rig.progress import progress_bar
+
+    src, out = Path(source), Path(output)
+    o = options if options is not None else ConvertOptions()
+    suffix = src.suffix.lower()
+    if suffix not in (".bvh", ".npz"):
+        raise ArgumentError(
+            f"{{source}} {src} must be a .bvh or a pose2rig .npz file, got {suffix or 'no extension'!r}", "source")
+    if out.suffix.lower() != suffix:
+        raise ArgumentError(f"{{output}} {out} must be a {suffix} file like {{source}}", "output", "source")
+    if not src.is_file():
+        raise ArgumentError(f"{{source}} {src} does not exist", "source")
+    check_writable(out)
+
+    def run(joints: np.ndarray, skeleton: Skeleton, fps: float, root: int,
+            scores: np.ndarray | None = None) -> CleanResult:
+        if len(joints) < 2:
+            raise Pose2RigError(f"{src}: {len(joints)} frame(s); the clean-up needs a clip of at least 2 frames")
+        if not np.isfinite(joints).all(axis=(1, 2)).any():
+            raise Pose2RigError(f"{src}: none of the {len(joints)} frames has every joint; nothing to clean")
+        with progress_bar(total=len(STEPS), desc="clean-up", unit="step", progress=progress) as bar:
+            res = clean_motion(joints, skeleton, fps, o.clean, scores=scores, root=root,
+                               report=lambda step: bar.update(1))
+            bar.update(len(STEPS) - bar.n)  # steps with nothing to do
+        for note in res.notes:
+            log.warning("%s: %s", src.name, note)
+        if res.swaps is not None and res.swaps.num_flipped:
+            log.info("%s", res.swaps)
+        return res
+
+    if suffix == ".bvh":
+        from pose2rig.io.bvh import bvh_skeleton, detect_unit_scale, read_bvh, write_bvh
+        from pose2rig.retarget.repose import repose_bvh
+        from pose2rig.skeletons.names import find_bone
+
+        motion = read_bvh(src)
+        skeleton = bvh_skeleton(motion, name=src.stem)
+        scale = detect_unit_scale(motion)
+        joints, _ = motion.forward_kinematics(scale=scale)
+        hips = find_bone(motion.names, "hips")
+        res = run(joints, skeleton, motion.fps, hips if hips is not None else 0)
+        cleaned = res.joints.copy()
+        kept = ~np.isfinite(cleaned).all(axis=(1, 2))  # left missing (gap filling off): the input's pose
+        if kept.any():
+            m = res.transform
+            cleaned[kept] = joints[kept] @ m[:3, :3].T + m[:3, 3]
+        write_bvh(out, repose_bvh(motion, cleaned / scale))
+        return res
+
+    from pose2rig.io.npz import contents, load_pose, read_arrays, write_arrays
+    from pose2rig.skeletons import H36M17
+
+    if "world" not in contents(src):
+        raise Pose2RigError(f"{src}: no world-frame joints (joints3d_world) to clean; a pose file from "
+                            "convert has them, one from lift does not")
+    world = load_pose(src, space="world")
+    arrays = read_arrays(src)
+    joints = world.joints.astype(np.float64)
+    joints[~np.isfinite(joints).all(axis=(1, 2))] = np.nan
+    scores = None
+    if len(joints) >= 2 and np.isfinite(joints).all(axis=(1, 2)).any():
+        from pose2rig.lift import load_lifter
+
+        lifter = load_lifter(o.lift.checkpoint)
+        if getattr(lifter, "discriminator", None) is not None:
+            from pose2rig.lift.plausibility import plausibility
+
+            seen = np.isfinite(joints).all(axis=(1, 2))
+            scores = np.full(len(joints), np.nan)
+            scores[seen] = plausibility(joints[seen], lifter)
+    res = run(joints, H36M17, world.fps, H36M17.index("pelvis"), scores)
+    maps_camera = _world_maps_camera(arrays)
+    arrays["joints3d_world"] = res.joints.astype(np.float32)
+    if maps_camera:
+        # convert's file (root motion kept): the camera-frame joints follow the cleaned world
+        # ones, through the map with the floor's levelling
+        m = res.transform
+        rot = m[:3, :3] @ np.asarray(arrays["world_rotation"], dtype=np.float64)
+        trans = m[:3, :3] @ np.asarray(arrays["world_translation"], dtype=np.float64) + m[:3, 3]
+        arrays["world_rotation"], arrays["world_translation"] = rot, trans
+        arrays["joints3d"] = ((res.joints - trans) @ rot).astype(np.float32)
+    if "confidence" in arrays:
+        arrays["confidence"] = _filled_confidence(arrays["confidence"], res.filled, world.fps, o.clean.max_gap)
+    arrays.update(res.as_arrays())
+    write_arrays(out, arrays)
+    return res
+
+
+def _world_maps_camera(arrays: dict[str, np.ndarray]) -> bool:
+    """Whether a pose file's world joints are its camera joints through its stored
+    ``world_rotation`` and ``world_translation`` (to 1 mm; not so where root motion was removed)."""
+    if not {"world_rotation", "world_translation", "joints3d", "joints3d_world"} <= arrays.keys():
+        return False
+    cam = np.asarray(arrays["joints3d"], dtype=np.float64)
+    world = np.asarray(arrays["joints3d_world"], dtype=np.float64)
+    mapped = cam @ np.asarray(arrays["world_rotation"], dtype=np.float64).T + arrays["world_translation"]
+    ok = np.isfinite(mapped) & np.isfinite(world)
+    return cam.shape == world.shape and ok.any() and bool(np.abs(mapped[ok] - world[ok]).max() < 1e-3)
 
 
 def _window(times: np.ndarray, start: float | None, end: float | None, *, fps: float) -> np.ndarray:

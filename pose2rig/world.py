@@ -26,7 +26,7 @@ from pose2rig.options import DEFAULT_ROOT_MOTION, root_motion_mode
 from pose2rig.skeletons import ANKLE_HEIGHT
 from pose2rig.types import PoseSequence, Skeleton
 
-__all__ = ["SOLE_ABOVE_FLOOR", "extremities", "foot_directions", "hand_lines", "to_world",
+__all__ = ["SOLE_ABOVE_FLOOR", "extremities", "foot_directions", "hand_lines", "remove_travel", "to_world",
            "world_transform"]
 
 log = logging.getLogger(__name__)
@@ -163,17 +163,25 @@ def to_world(
         facing_seconds=facing_seconds,
     )
     p = seq.joints.astype(np.float64) @ rot.T + t
-    if root_motion_mode(root_motion) == "off":
-        sk = seq.skeleton
-        root = sk.index("pelvis") if "pelvis" in sk.joint_names else 0
-        pelvis = p[:, root]
-        valid = np.all(np.isfinite(pelvis), axis=-1)
-        if valid.any():
-            ts = seq.timestamps
-            for axis in (0, 2):
-                track = np.interp(ts, ts[valid], pelvis[valid, axis])
-                p[..., axis] -= track[:, None]
-    return seq.replace(joints=p.astype(np.float32), space="world")
+    out = seq.replace(joints=p.astype(np.float32), space="world")
+    return remove_travel(out) if root_motion_mode(root_motion) == "off" else out
+
+
+def remove_travel(seq: PoseSequence) -> PoseSequence:
+    """A world-space sequence with the pelvis pinned at x = z = 0 in every frame (root motion
+    ``"off"``): vertical motion such as jumps stays; frames whose pelvis is missing use the
+    pelvis interpolated from the nearest frames that show it."""
+    p = seq.joints.astype(np.float64)
+    sk = seq.skeleton
+    root = sk.index("pelvis") if "pelvis" in sk.joint_names else 0
+    pelvis = p[:, root]
+    valid = np.all(np.isfinite(pelvis), axis=-1)
+    if valid.any():
+        ts = seq.timestamps
+        for axis in (0, 2):
+            track = np.interp(ts, ts[valid], pelvis[valid, axis])
+            p[..., axis] -= track[:, None]
+    return seq.replace(joints=p.astype(np.float32))
 
 
 SOLE_ABOVE_FLOOR = 0.03
@@ -186,6 +194,7 @@ def foot_directions(
     min_visibility: float = 0.5,
     smooth_seconds: float = 0.2,
     ankle_height: float = ANKLE_HEIGHT,
+    rotation: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Where each foot points, in the world frame of :func:`to_world`, from MediaPipe's heel and
     toe (``foot_index``) points.
@@ -199,6 +208,8 @@ def foot_directions(
 
     Args:
         seq: ``space="camera"`` poses (h36m17 names) with ``camera`` and ``landmarks33``.
+        rotation: ``(3, 3)`` the camera -> world rotation to use (the clean-up's, which levels
+            the floor); default :func:`world_transform`'s.
 
     Returns:
         ``{"left_foot": (T, 3), "right_foot": (T, 3)}`` unit horizontal vectors (y = 0), NaN where
@@ -206,7 +217,7 @@ def foot_directions(
     """
     if seq.landmarks33 is None or seq.camera is None or seq.space != "camera":
         return {}
-    rot, _ = world_transform(seq, ankle_height=ankle_height)
+    rot = world_transform(seq, ankle_height=ankle_height)[0] if rotation is None else np.asarray(rotation, float)
     lm = np.asarray(seq.landmarks33, dtype=np.float64)
     k_inv = np.linalg.inv(seq.camera.matrix)
     # the level camera's "down" (OpenCV y) is gravity: planes y = const are horizontal
@@ -262,7 +273,7 @@ KNUCKLES_FROM_WRIST = 0.085
 
 
 def hand_lines(seq: PoseSequence, *, min_visibility: float = 0.5, smooth_seconds: float = 0.2,
-               min_strength: float = 0.3) -> dict[str, np.ndarray]:
+               min_strength: float = 0.3, rotation: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The roll of each hand, in the world frame of :func:`to_world`, from MediaPipe's index and
     little-finger knuckle points.
 
@@ -274,7 +285,7 @@ def hand_lines(seq: PoseSequence, *, min_visibility: float = 0.5, smooth_seconds
     gives ``t`` in closed form (of the two solutions, the one whose image points along ``u``).
     Frames where either point is hidden, or where the knuckle line points nearly along the view
     ray (its image is under ``min_strength`` of the longest one possible), are NaN. Lines are
-    averaged over ``smooth_seconds``.
+    averaged over ``smooth_seconds``. ``rotation``: as for :func:`foot_directions`.
 
     Returns:
         ``{"left_hand": (T, 3), "right_hand": (T, 3)}`` unit vectors (world, perpendicular to the
@@ -284,7 +295,7 @@ def hand_lines(seq: PoseSequence, *, min_visibility: float = 0.5, smooth_seconds
         return {}
     from pose2rig.skeletons import MEDIAPIPE33
 
-    rot, _ = world_transform(seq)
+    rot = world_transform(seq)[0] if rotation is None else np.asarray(rotation, dtype=np.float64)
     lm = np.asarray(seq.landmarks33, dtype=np.float64)
     k = seq.camera.matrix
     fx, fy = k[0, 0], k[1, 1]
@@ -329,7 +340,8 @@ def hand_lines(seq: PoseSequence, *, min_visibility: float = 0.5, smooth_seconds
     return out
 
 
-def extremities(seq: PoseSequence) -> dict[str, np.ndarray]:
+def extremities(seq: PoseSequence, rotation: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """:func:`foot_directions` and :func:`hand_lines` of a camera-space sequence, as
-    :func:`pose2rig.retarget.character.retarget` takes them (``{}`` without landmarks)."""
-    return {**foot_directions(seq), **hand_lines(seq)}
+    :func:`pose2rig.retarget.character.retarget` takes them (``{}`` without landmarks);
+    ``rotation`` the camera -> world rotation (default :func:`world_transform`'s)."""
+    return {**foot_directions(seq, rotation=rotation), **hand_lines(seq, rotation=rotation)}

@@ -115,12 +115,17 @@ def test_labels_rebuild_the_corrupted_joints(bench, walks):
 def test_score_rows_for_the_corrupted_input(bench):
     result = bench.run(WALKS[:2], seed=0)
     rows = result["rows"]
-    assert set(rows) == {"clean mocap", *bench.METHODS}
+    assert set(rows) == {"clean mocap", *bench.METHODS, *bench.CLEANUPS}
     assert rows["clean mocap"]["mpjpe_mm"] == 0 and rows["clean mocap"]["accel"] == 0
     corrupted = rows["corrupted"]
     assert corrupted["mpjpe_mm"] > 15 and corrupted["jitter"] > 10 * rows["clean mocap"]["jitter"]
     assert corrupted["sliding_mm"] > 5 * rows["clean mocap"]["sliding_mm"]
     for name in ("foot locking", "foot locking, legs only"):  # contacts from the corrupted input
         assert rows[name]["sliding_mm"] < 0.3 * corrupted["sliding_mm"]
+    full = rows["full clean-up"]
+    assert full["sliding_mm"] < 0.2 * corrupted["sliding_mm"]
+    assert full["mpjpe_mm"] <= corrupted["mpjpe_mm"] and full["jitter"] < 0.3 * corrupted["jitter"]
+    assert full["contact_f1"] > 0.8 and full["swaps_repaired"] >= 0.9
+    assert np.isnan(rows["smoothing alone"]["contact_f1"])  # no contacts without foot locking
     table = bench.format_table(result)
     assert table.count("\n") == 1 + len(rows) and "| corrupted |" in table

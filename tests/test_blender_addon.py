@@ -17,11 +17,13 @@ import tempfile
 import time
 import tomllib
 import zipfile
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from pose2rig.options import CleanOptions
 
 REPO = Path(__file__).resolve().parents[1]
 VIDEO = REPO.parent / "shared" / "data" / "video" / "tfjs_pose_squats.mp4"  # 65 frames at 5 fps
@@ -74,10 +76,39 @@ def test_zip_carries_the_libraries_defaults(tmp_path):
     namespace: dict = {}
     exec(compile(source, "defaults.py", "exec"), namespace)  # literals only, made by build.py
     d, o = namespace["DEFAULTS"], ConvertOptions()
+    switches, helps = d.pop("clean_switches"), d.pop("clean_help")
     # root motion: the blender preset's (the add-on keys an armature in Blender), and its choices
     assert d == {"height": o.lift.height, "height_range": HEIGHT_RANGE, "smooth": o.clean.smooth,
                  "smoothing": SMOOTHING, "root_motion": o.replace(preset="blender").root_motion,
                  "root_motions": ROOT_MOTIONS}
+    # the clean-up's switches: every boolean field of CleanOptions, in its order, with its default
+    bools = [f for f in fields(CleanOptions) if isinstance(f.default, bool)]
+    assert list(switches) == [f.name for f in bools]
+    assert {"swaps", "fill_gaps", "outliers", "bone_lengths", "floor", "foot_lock"} <= switches.keys()
+    assert switches == {f.name: getattr(o.clean, f.name) for f in bools}
+    # ... and its help: the text `pose2rig convert --help` shows for its --NAME/--no-NAME flag
+    # (continuation lines of the Attributes: block joined into one line)
+    from pose2rig.cli import cli
+
+    options = {p.name: p for p in cli.commands["convert"].params}
+    assert list(helps) == list(switches)
+    for name, text in helps.items():
+        assert text and "\n" not in text and "  " not in text, name
+        assert options[name].help == text, name
+    assert helps["fill_gaps"].endswith("across gaps of any length.")  # two lines in the docstring
+
+
+def test_the_cli_spells_each_clean_switch_as_the_addon_does():
+    """The add-on turns a switch off with --no-NAME, underscores as hyphens (jobs.convert_arguments);
+    the CLI's generator must make exactly that flag for each switch."""
+    from pose2rig.cli import cli
+
+    build = _build_module()
+    options = {p.name: p for p in cli.commands["convert"].params}
+    for name, (default, _) in build.clean_switches().items():
+        flag = name.replace("_", "-")
+        assert options[name].is_bool_flag and options[name].default is default
+        assert (options[name].opts, options[name].secondary_opts) == ([f"--{flag}"], [f"--no-{flag}"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,6 +154,9 @@ def _clear(bpy):
     for name in ("video", "armature", "start_frame", "end_frame", "height", "smooth", "root_motion",
                  "set_scene_fps", "set_frame_range"):
         scene.pose2rig_lift.property_unset(name)
+    for name in type(scene.pose2rig_lift.clean).bl_rna.properties.keys():
+        if name not in ("rna_type", "name"):
+            scene.pose2rig_lift.clean.property_unset(name)
 
 
 def _hero(rig, modes: dict[str, str] | None = None):
@@ -284,6 +318,80 @@ def test_installed_extension_registers_panel_operators_and_preferences(bpy, addo
     assert (s.set_scene_fps, s.set_frame_range) == (False, False)  # as Blender's own importers
     assert (s.start_frame, s.end_frame) == (0, 0)
     assert addon.jobs.library_available()
+
+
+class _Layout:
+    """Stands in for Blender's UILayout in a panel's ``draw`` (only Blender's UI makes real ones):
+    records what is drawn; ``open`` says whether layout panels are expanded."""
+
+    def __init__(self, log: list, *, open: bool) -> None:
+        self.log, self.open = log, open
+
+    def prop(self, data, name, **kw) -> None:
+        assert name in data.bl_rna.properties, name  # what Blender would draw as a red error
+        self.log.append(("prop", data, name))
+
+    def label(self, *, text="", **kw) -> None:
+        self.log.append(("label", text))
+
+    def column(self, **kw) -> _Layout:
+        return self
+
+    def panel(self, idname, *, default_closed=False) -> tuple[_Layout, _Layout | None]:
+        self.log.append(("panel", idname, default_closed))
+        return self, (self if self.open else None)
+
+    def progress(self, **kw) -> None:
+        pass
+
+    def operator(self, idname, **kw) -> None:
+        self.log.append(("operator", idname))
+
+
+def _draw_panel(bpy, *, open: bool) -> list:
+    log: list = []
+    stand_in = type("StandIn", (), {"layout": _Layout(log, open=open)})()
+    bpy.types.VIEW3D_PT_pose2rig_lift.draw(stand_in, bpy.context)
+    return log
+
+
+@pytest.mark.slow
+def test_panel_has_a_collapsible_clean_up_section_with_a_switch_per_clean_option(bpy, addon, hero):
+    """One BoolProperty per switch of CleanOptions, with its default and the CLI's help as the
+    tooltip; drawn in a closed-by-default "Clean-up" layout panel right after Smoothing, whose
+    header counts the steps switched on; the operator hands them to jobs.start."""
+    from pose2rig.options import attribute_docs
+
+    s = bpy.context.scene.pose2rig_lift
+    switches = [f for f in fields(CleanOptions) if isinstance(f.default, bool)]
+    assert list(addon.jobs.CLEAN_SWITCHES) == [f.name for f in switches]
+    docs = attribute_docs(CleanOptions)
+    props = type(s.clean).bl_rna.properties
+    assert type(s).bl_rna.properties["clean"].fixed_type.identifier == "POSE2RIG_PG_clean"
+    for f in switches:
+        prop = props[f.name]
+        assert prop.type == "BOOLEAN" and prop.default is f.default and getattr(s.clean, f.name) is f.default
+        assert prop.description == docs[f.name] and prop.name == f.name.replace("_", " ").title()
+    assert set(props.keys()) - {"rna_type", "name"} == {f.name for f in switches}  # (every group has those two)
+
+    # the real UILayout has the layout panels the stand-in imitates (Blender 4.1+)
+    assert {"idname", "default_closed"} <= set(bpy.types.UILayout.bl_rna.functions["panel"].parameters.keys())
+    closed = _draw_panel(bpy, open=False)
+    drawn = [e[2] for e in closed if e[0] == "prop"]
+    at = drawn.index("smooth")
+    assert closed[closed.index(("prop", s, "smooth")) + 1] == ("panel", "pose2rig_clean", True)
+    on = sum(f.default for f in switches)
+    assert ("label", f"Clean-up ({on} of {len(switches)} steps)") in closed
+    assert drawn[at + 1] == "root_motion"  # closed: no switches
+    s.clean.foot_lock = s.clean.swaps = False
+    opened = _draw_panel(bpy, open=True)
+    assert ("label", f"Clean-up ({on - 2} of {len(switches)} steps)") in opened
+    drawn = [(e[1], e[2]) for e in opened if e[0] == "prop"]
+    at = drawn.index((s, "smooth"))
+    assert drawn[at + 1:at + 1 + len(switches)] == [(s.clean, f.name) for f in switches]
+    assert drawn[at + 1 + len(switches)] == (s, "root_motion")
+    # what the button hands to jobs.start
+    assert addon._options(bpy.context)["clean"] == {**addon.jobs.CLEAN_SWITCHES, "foot_lock": False, "swaps": False}
 
 
 # --------------------------------------------------------------------------------------------
@@ -495,6 +603,100 @@ def test_bad_requests_are_one_line_reports_and_make_nothing(bpy, addon, hero, tm
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "clean, message",
+    [
+        ({"foot_locking": False}, "Unknown clean-up switch(es) foot_locking; known: swaps, fill_gaps"),
+        ({"smooth": "none"}, "Unknown clean-up switch(es) smooth"),  # an option, but not a switch
+        ({"floor": 0}, "Clean-up switch floor must be True or False, got 0"),
+        ([("floor", False)], "Clean-up switches must be a mapping of name to True/False, got list"),
+    ],
+)
+def test_unknown_or_bad_clean_up_switches_are_lift_errors(bpy, addon, hero, clean, message):
+    with pytest.raises(addon.jobs.LiftError) as err:
+        addon.jobs.start(bpy.context, str(VIDEO), armature=hero, clean=clean)
+    assert message in str(err.value)
+    _no_new_action(bpy, hero)
+
+
+SWITCHED_OFF = ("swaps", "foot_lock", "bone_lengths")
+
+
+def _switch_off(bpy, names=SWITCHED_OFF) -> None:
+    for name in names:
+        setattr(bpy.context.scene.pose2rig_lift.clean, name, False)
+
+
+@pytest.fixture()
+def stub_convert(monkeypatch):
+    """pose2rig.pipeline.convert replaced by a stand-in that records its options and fails with
+    "stubbed conversion" (no video decoded); ``[options, ...]``."""
+    import pose2rig.pipeline
+    from pose2rig.errors import Pose2RigError
+
+    seen = []
+
+    def convert(video, outputs=None, options=None, *, progress=None):
+        seen.append(options)
+        raise Pose2RigError("stubbed conversion")
+
+    monkeypatch.setattr(pose2rig.pipeline, "convert", convert)
+    return seen
+
+
+@pytest.mark.slow
+def test_library_mode_passes_the_clean_up_switches_in_the_convert_options(bpy, addon, hero, stub_convert):
+    _switch_off(bpy)
+    with pytest.raises(RuntimeError, match="stubbed conversion"):
+        _lift(bpy, addon, backend="LIBRARY", end_frame=5)
+    [options] = stub_convert
+    assert options.clean == CleanOptions(swaps=False, foot_lock=False, bone_lengths=False)
+    assert (options.clean.fill_gaps, options.clean.outliers, options.clean.floor) == (True, True, True)
+    _no_new_action(bpy, hero)
+
+
+@pytest.mark.slow
+def test_executable_mode_passes_switches_off_as_no_flags_that_the_cli_reads_as_the_library_mode(
+        bpy, addon, hero, stub_convert, tmp_path, monkeypatch):
+    """A stand-in pose2rig executable records its arguments: --no-swaps, --no-foot-lock and
+    --no-bone-lengths, nothing for the switches left on; the real CLI reads those arguments into
+    the same ConvertOptions as the library mode's."""
+    fake = tmp_path / "pose2rig"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$(dirname "$0")/argv.txt"\n'
+                    'echo "error: stubbed executable" >&2\nexit 1\n')
+    fake.chmod(0o755)
+    _switch_off(bpy)
+    s = bpy.context.scene.pose2rig_lift
+    s.video, s.end_frame = str(VIDEO), 5
+    prefs = bpy.context.preferences.addons[MODULE].preferences
+    prefs.backend, prefs.executable = "EXECUTABLE", str(fake)
+    with pytest.raises(RuntimeError, match="stubbed executable"):
+        bpy.ops.pose2rig.lift_from_video("EXEC_DEFAULT")
+    _no_new_action(bpy, hero)
+    argv = (tmp_path / "argv.txt").read_text().splitlines()
+    assert argv[:4] == ["--progress", "json", "convert", str(VIDEO)] and argv[-1] == "--quiet"
+    assert [a for a in argv if a.startswith("--no-") and a != "--no-cache"] == [
+        f"--no-{n.replace('_', '-')}" for n in addon.jobs.CLEAN_SWITCHES if n in SWITCHED_OFF]
+    assert {"--no-swaps", "--no-foot-lock", "--no-bone-lengths"} <= set(argv)
+    assert not {"--swaps", "--fill-gaps", "--no-fill-gaps", "--no-outliers", "--no-floor"} & set(argv)
+
+    # the real CLI on those arguments (its logging set-up, which takes over stderr, left out)
+    import pose2rig.cli
+
+    monkeypatch.setattr(pose2rig.cli, "_setup_logging", lambda quiet, **kw: None)
+    monkeypatch.setenv("POSE2RIG_PROGRESS", "bar")  # --progress json sets it; restored afterwards
+    assert pose2rig.cli.cli.main(argv, prog_name="pose2rig", standalone_mode=False) == 1  # the stub's error
+    [cli_options] = stub_convert
+    assert cli_options.clean == CleanOptions(swaps=False, foot_lock=False, bone_lengths=False)
+
+    stub_convert.clear()  # the same settings (the switches still off) in library mode
+    with pytest.raises(RuntimeError, match="stubbed conversion"):
+        _lift(bpy, addon, backend="LIBRARY", end_frame=5)
+    [library_options] = stub_convert
+    assert cli_options == library_options
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["LIBRARY", "EXECUTABLE"])
 def test_failure_in_the_work_is_reported_from_either_backend(bpy, addon, hero, backend):
     """An armature without human bones fails in retargeting (this process, or the subprocess);
@@ -520,7 +722,7 @@ def test_disable_unregisters_everything_and_the_legacy_addon_registers_the_same(
     import addon_utils
 
     names = ("VIEW3D_PT_pose2rig_lift", "POSE2RIG_OT_lift_from_video", "POSE2RIG_OT_lift_cancel",
-             "POSE2RIG_PG_lift", "POSE2RIG_AP_preferences")
+             "POSE2RIG_PG_lift", "POSE2RIG_PG_clean", "POSE2RIG_AP_preferences")
     try:
         addon_utils.disable(MODULE, default_set=True)
         assert addon_utils.check(MODULE)[1] is False

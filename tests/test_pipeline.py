@@ -150,7 +150,7 @@ def test_result_carries_what_a_caller_needs(converted) -> None:
     cam, world = result.camera_pose.joints, result.world_pose.joints
     ok = np.all(np.isfinite(cam), axis=(1, 2))
     np.testing.assert_allclose(cam[ok] @ r.T + t, world[ok], atol=1e-5)  # root motion on: rigid
-    ends = extremities(result.camera_pose)
+    ends = extremities(result.camera_pose, rotation=r)  # in the clean-up's level world frame
     assert set(result.extremities) == set(ends) and result.extremities  # MediaPipe's landmarks
     for k, v in ends.items():
         np.testing.assert_array_equal(result.extremities[k], v)

@@ -15,7 +15,6 @@ from pose2rig.options import ConvertOptions, Outputs
 from pose2rig.pipeline import lift_keypoints, retarget_file
 from pose2rig.skeletons import H36M17
 from pose2rig.types import Camera, Keypoints2D, PoseSequence
-from pose2rig.world import to_world
 from test_cli import DATA, assert_one_line_error, run
 
 BANDAI = DATA / "mocap" / "bandai1" / "dataset-1_bow_normal_001.bvh"  # 30 fps, 4.3 s
@@ -56,10 +55,17 @@ def _bones(path: Path, tmp_path: Path, **options) -> tuple[np.ndarray, float]:
 
 def test_lift_files_go_through_the_world_transform_of_convert(tmp_path: Path) -> None:
     """A camera-frame pose file (lift's) gives the animation that convert's npz of the same poses
-    gives: convert stores to_world(camera poses) beside them, retarget uses that."""
+    gives: convert stores the cleaned world poses (pipeline.clean_world) and the world map beside
+    them, retarget uses those; a camera-only file goes through the same clean_world."""
+    from pose2rig.lift import load_lifter
+    from pose2rig.options import ConvertOptions
+    from pose2rig.pipeline import clean_world
+
     cam, _ = _filmed()
     save_pose(tmp_path / "lift.npz", cam)
-    save_pose(tmp_path / "convert.npz", cam, world_pose=to_world(cam))
+    cleaned, world, rot, trans, _ = clean_world(cam, ConvertOptions(), load_lifter())
+    save_pose(tmp_path / "convert.npz", cleaned, world_pose=world,
+              extra={"world_rotation": rot, "world_translation": trans})
     lifted, fps = _bones(tmp_path / "lift.npz", tmp_path)
     converted, _ = _bones(tmp_path / "convert.npz", tmp_path)
     assert fps == pytest.approx(30.0, rel=1e-4) and lifted.shape[0] == cam.num_frames

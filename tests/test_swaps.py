@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pose2rig.clean import SwapReport, repair_swaps, swap_states_array
-from pose2rig.clean.swaps import STATES, _permutations, lateral_pairs
+from pose2rig.clean.swaps import STATES, _limb_of, _permutations, lateral_pairs
 from pose2rig.errors import ArgumentError
 from pose2rig.io.mocap import load_bvh_as_h36m17
 from pose2rig.io.npz import load_keypoints
@@ -65,15 +65,24 @@ def mocap() -> list[PoseSequence]:
 
 def test_groups_found_through_mirror_and_names():
     names = {(H36M17.joint_names[a], H36M17.joint_names[b]): g for a, b, g in lateral_pairs(H36M17)}
+    # hips and shoulders are groups of their own: an arm or leg swap leaves them where they are
     assert names == {
-        ("right_hip", "left_hip"): 1, ("right_knee", "left_knee"): 1,
-        ("right_ankle", "left_ankle"): 1, ("left_shoulder", "right_shoulder"): 0,
+        ("right_hip", "left_hip"): 4, ("right_knee", "left_knee"): 1,
+        ("right_ankle", "left_ankle"): 1, ("left_shoulder", "right_shoulder"): 3,
         ("left_elbow", "right_elbow"): 0, ("left_wrist", "right_wrist"): 0,
     }
     mp = {MEDIAPIPE33.joint_names[a]: g for a, _, g in lateral_pairs(MEDIAPIPE33)}
-    assert mp["left_foot_index"] == mp["left_heel"] == mp["left_hip"] == 1
-    assert mp["left_index"] == mp["left_thumb"] == mp["left_shoulder"] == 0
+    assert mp["left_foot_index"] == mp["left_heel"] == mp["left_knee"] == 1
+    assert mp["left_index"] == mp["left_thumb"] == mp["left_elbow"] == 0
+    assert mp["left_hip"] == 4 and mp["left_shoulder"] == 3
     assert mp["left_ear"] == mp["mouth_left"] == 2  # the face turns only with the whole body
+    # rigs' joints at the hip and the shoulder, whatever they are called
+    for name in ("UpperLeg_L", "LeftUpLeg", "LeftHip", "LHipJoint", "CC_Base_L_Thigh"):
+        assert _limb_of(name) == 4, name
+    for name in ("LeftArm", "UpperArm_L", "Shoulder_L", "LeftCollar", "CC_Base_L_Clavicle", "CC_Base_L_Upperarm"):
+        assert _limb_of(name) == 3, name
+    assert _limb_of("LeftForeArm") == _limb_of("LowerArm_L") == _limb_of("CC_Base_L_Forearm") == 0
+    assert _limb_of("LeftLeg") == _limb_of("LowerLeg_L") == _limb_of("CC_Base_L_Calf") == 1
 
 
 def test_3d_injected_swaps_repaired_and_clean_clips_untouched(mocap):

@@ -14,11 +14,24 @@ from pose2rig.clean.contacts import FootContacts, contact_weights, foot_contacts
 from pose2rig.clean.floor import FOOT_POINT_HEIGHTS, Floor, FootPoint, fit_floor, foot_points
 from pose2rig.clean.footlock import lock_feet, two_bone_ik
 from pose2rig.clean.gaps import fill_gaps, fill_gaps_array
+from pose2rig.clean.kinematic import (
+    bone_lengths,
+    enforce_bone_lengths,
+    fill_gaps_kinematic,
+    from_rotations,
+    smooth_kinematic,
+    to_rotations,
+)
+from pose2rig.clean.motion import STEPS, CleanResult, clean_motion
 from pose2rig.clean.resample import interpolate_at, resample, resample_array, uniform_times
 from pose2rig.clean.smooth import one_euro_array, savgol_array, smooth, smooth_array
-from pose2rig.clean.swaps import SwapReport, repair_swaps, swap_states_array
+from pose2rig.clean.swaps import SwapReport, repair_swaps, repair_swaps_array, swap_states_array
 
 __all__ = [
+    "STEPS",
+    "CleanResult",
+    "clean_motion",
+    "repair_swaps_array",
     "FOOT_POINT_HEIGHTS",
     "Floor",
     "FootContacts",
@@ -32,6 +45,12 @@ __all__ = [
     "SwapReport",
     "fill_gaps",
     "fill_gaps_array",
+    "bone_lengths",
+    "enforce_bone_lengths",
+    "fill_gaps_kinematic",
+    "from_rotations",
+    "smooth_kinematic",
+    "to_rotations",
     "interpolate_at",
     "one_euro_array",
     "repair_swaps",

@@ -4,8 +4,11 @@ Convention:
     - ``joints (T, J, 3)`` metres, ``up`` (default +Y) the floor's normal, NaN where missing
       (missing frames stay missing and are never used); frames at a constant ``fps``.
     - The legs are found by joint name: ``{side}_hip``, ``{side}_knee``, ``{side}_ankle`` for
-      ``side`` in ``left``, ``right`` (Human3.6M-17, COCO-17 and MediaPipe-33 names). The ankle
-      is the locked foot point; heels and toes, where a joint set has them, are not moved by the
+      ``side`` in ``left``, ``right`` (Human3.6M-17, COCO-17 and MediaPipe-33 names), else by
+      bone role (:mod:`pose2rig.skeletons.names`: the thigh, shin and foot joints of BVH and rig
+      skeletons, ``LeftUpLeg``/``LeftLeg``/``LeftFoot``, ``UpperLeg_L``/``LowerLeg_L``/``Foot_L``,
+      ``CC_Base_L_Thigh``/``_Calf``/``_Foot``); hip, knee and ankle must descend from one
+      another. The ankle is the locked foot point; heels and toes, where a joint set has them, are not moved by the
       IK (a later step re-attaches them).
     - ``contacts`` is :class:`~pose2rig.clean.contacts.FootContacts` from
       :func:`~pose2rig.clean.contacts.foot_contacts` on the same joints: one column per foot
@@ -24,6 +27,7 @@ from pose2rig.clean._tracks import checked_joints
 from pose2rig.clean.contacts import FootContacts
 from pose2rig.clean.floor import foot_points
 from pose2rig.errors import ArgumentError, Pose2RigError
+from pose2rig.skeletons.names import match_bones
 from pose2rig.types import Skeleton
 
 __all__ = ["lock_feet", "two_bone_ik"]
@@ -100,17 +104,40 @@ def _legs(skeleton: Skeleton, contacts: FootContacts) -> list[tuple[int, int, in
         raise Pose2RigError(
             f"lock_feet: expected contacts with {len(columns)} columns (the foot points of "
             f"{skeleton.name!r}), got weights of shape {np.shape(contacts.weights)}")
+    roles = match_bones(names, [f"{s}_{part}" for s in ("left", "right") for part in ("thigh", "shin", "foot")])
+
+    def descends(child: int, ancestor: int) -> bool:
+        while child >= 0 and child != ancestor:
+            child = skeleton.parents[child]
+        return child == ancestor
+
     legs = []
     for side in ("left", "right"):
         joint = [f"{side}_{part}" for part in ("hip", "knee", "ankle")]
-        if all(j in names for j in joint) and names.index(joint[2]) in columns:
+        if all(j in names for j in joint):
             hip, knee, ankle = (names.index(j) for j in joint)
+        elif all(f"{side}_{part}" in roles for part in ("thigh", "shin", "foot")):
+            hip, knee, ankle = (roles[f"{side}_{part}"] for part in ("thigh", "shin", "foot"))
+        else:
+            continue
+        if ankle in columns and descends(ankle, knee) and descends(knee, hip) and hip != knee != ankle:
             legs.append((hip, knee, ankle, columns[ankle]))
     if not legs:
         raise Pose2RigError(
-            f"lock_feet: skeleton {skeleton.name!r} has no legs named <side>_hip, <side>_knee, "
-            f"<side>_ankle; it has {', '.join(names)}")
+            f"lock_feet: skeleton {skeleton.name!r} has no legs (hip, knee and ankle joints named "
+            f"<side>_hip, <side>_knee, <side>_ankle or as a rig's thigh, shin and foot); it has "
+            f"{', '.join(names)}")
     return legs
+
+
+def _agreed(c: np.ndarray) -> np.ndarray:
+    """``(T, 3)`` the part of two feet's corrections ``c (T, 2, 3)`` that they share: along the
+    direction of their sum, the smaller of their two components along it (0 where either is not
+    positive: the feet pull apart, or one foot asks nothing)."""
+    total = c.sum(axis=1)
+    u, norm = _unit(total)
+    along = np.einsum("tkd,td->tk", c, u)
+    return np.where(norm[:, None] > _EPS, u * np.clip(along.min(axis=1), 0.0, None)[:, None], 0.0)
 
 
 def _ramp_out(on: np.ndarray, ramp: int) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +164,7 @@ def lock_feet(
     contacts: FootContacts,
     *,
     up: tuple[float, float, float] = (0.0, 1.0, 0.0),
-    root_follow: float = 1.0,
+    root_follow: float = 0.0,
     blend: float = 0.1,
     max_correction: float = 0.25,
 ) -> np.ndarray:
@@ -151,13 +178,16 @@ def lock_feet(
        correction of the run's first (last) frame is carried with a weight easing from 0 to 1
        (1 to 0, smoothstep), in the swing, so the lock is full on every contact frame and
        nothing pops when it starts or ends.
-    2. Root correction: the whole body is shifted horizontally (square to ``up``) by the
-       weighted mean of the feet's horizontal corrections, ``sum(w_f c_f) / max(1, sum(w_f))``:
-       in single support the body follows the planted foot; **in double support the shift is
-       the mean of both feet's corrections**, so neither foot is satisfied by the shift alone
-       and the IK of step 3 absorbs each leg's residual (half the difference between the two
-       feet's corrections, plus the vertical part). ``root_follow`` scales the shift (0: the
-       legs' IK does all the work, the root keeps its path).
+    2. Root correction: the whole body is shifted horizontally (square to ``up``). **In double
+       support the body takes what both feet's corrections agree on**: along the direction of
+       their (weighted) sum, the smaller of the two components, none when they pull apart. Two
+       planted feet drifting together (the whole body misplaced, as a lifter's depth error
+       does) pin the body; one foot sliding under a still body moves only that leg. On top,
+       ``root_follow`` of the rest of the weighted mean of the feet's corrections,
+       ``sum(w_f c_f) / max(1, sum(w_f))``: with 1 the body follows a single planted foot
+       fully and the mean of both in double support; with 0 (the default, chosen on the CMU
+       tuning clips, where it halves the clean-up's MPJPE cost) the legs' IK absorbs a single
+       foot's slide and the root keeps its path. The IK of step 3 absorbs each leg's residual.
     3. Leg IK: each leg's knee and ankle are moved by :func:`two_bone_ik` so that the ankle
        reaches ``shifted ankle + w (correction - shift)``: exactly the planted position on
        contact frames, blending out with the weight around them. The knee keeps bending toward
@@ -174,7 +204,8 @@ def lock_feet(
         fps: frames per second of ``joints``.
         contacts: :class:`~pose2rig.clean.contacts.FootContacts` for these joints.
         up: the floor's normal (horizontal means square to it).
-        root_follow: in [0, 1], how much of the root correction to apply.
+        root_follow: in [0, 1], how much of the feet's mean correction beyond what they agree
+            on the root takes.
         blend: seconds over which a lock eases in before a contact and out after it.
         max_correction: metres; farther from its run's median an ankle is an outlier.
 
@@ -226,10 +257,12 @@ def lock_feet(
     w[~valid] = 0.0
     w_root = np.where(outlier, 0.0, w)
 
-    # 2. root correction: the weighted mean of the feet's horizontal corrections
+    # 2. root correction: what both planted feet agree on, and root_follow of the rest of their
+    #    weighted mean
     horizontal = correction - (correction @ n)[..., None] * n
-    shift = (w_root[..., None] * horizontal).sum(axis=1) / np.maximum(1.0, w_root.sum(axis=1))[:, None]
-    shift *= root_follow
+    mean = (w_root[..., None] * horizontal).sum(axis=1) / np.maximum(1.0, w_root.sum(axis=1))[:, None]
+    agreed = _agreed(w_root[..., None] * horizontal) if len(legs) == 2 else np.zeros_like(mean)
+    shift = agreed + root_follow * (mean - agreed)
     p += shift[:, None, :]
 
     # 3. leg IK: each ankle to its shifted position plus what the shift left of its correction

@@ -7,11 +7,14 @@ same fault. This module finds those runs and swaps the labels back.
 
 Convention:
     - Groups. The left/right joint pairs come from the skeleton's ``mirror``. Each pair belongs
-      to the ``arms`` (shoulder, elbow, wrist, hand, fingers, clavicle), the ``legs`` (hip, knee,
-      ankle, heel, foot, toes) or to neither (eyes, ears, mouth: they swap only with the whole
-      body), by its joint names; a lateral joint with an unknown name follows its nearest lateral
-      ancestor. Each frame is in one of four states: as detected, arms swapped, legs swapped, or
-      the whole body swapped (arms, legs and the rest).
+      to the ``arms`` (elbow, wrist, hand, fingers), the ``legs`` (knee, ankle, heel, foot,
+      toes), the shoulders (shoulder, clavicle, and rigs' upper-arm joints, which sit at the
+      shoulder), the hips (hip, and rigs' thigh joints) or the face (eyes, ears, mouth), by its
+      joint names; a lateral joint with an unknown name follows its nearest lateral ancestor.
+      A frame is in one of six states (:data:`STATES`): as detected; the arms or the legs
+      swapped while the whole torso stays right; the upper body (shoulders and arms) or the
+      lower body (hips and legs) swapped; or the whole body swapped. The report counts an
+      upper-body swap as the arms' and a lower-body swap as the legs'.
     - Method. A Viterbi pass over the clip chooses each frame's state to minimise
       ``sum over frames and pairs of |y_t - (y_{t-1} + v_{t-1})| / size`` (``y`` the relabelled
       joints, ``v`` their previous step, so a limb that crosses its twin at speed is predicted
@@ -34,6 +37,7 @@ Convention:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,15 +51,19 @@ from pose2rig.types import Skeleton
 GROUPS = ("arms", "legs")
 """The limb pairs that can be swapped on their own; the report's columns."""
 
-STATES = ("none", "arms", "legs", "body")
-"""The four labellings of a frame: as detected, arms swapped, legs swapped, whole body swapped."""
+STATES = ("none", "arms", "legs", "body", "upper", "lower")
+"""The labellings of a frame: as detected, arms swapped (elbows down), legs swapped (knees down),
+whole body swapped, the upper body's pairs swapped (arms and shoulders: the hips stay), the lower
+body's (legs and hips: the shoulders stay)."""
 
 _SWAPPED = np.array(
-    [  # arms, legs, other pairs swapped in each state
-        [False, False, False],
-        [True, False, False],
-        [False, True, False],
-        [True, True, True],
+    [  # arms, legs, other pairs (the face), shoulders, hips swapped in each state
+        [False, False, False, False, False],
+        [True, False, False, False, False],
+        [False, True, False, False, False],
+        [True, True, True, True, True],
+        [True, False, False, True, False],
+        [False, True, False, False, True],
     ]
 )
 
@@ -64,6 +72,11 @@ _ARM_WORDS = (
     "shoulder", "elbow", "wrist", "hand", "arm", "clavicle", "collar", "pinky", "index", "thumb",
     "finger", "middle", "ring",
 )
+
+_HIP_WORDS = ("hip", "thigh", "upleg", "upperleg")
+_SHOULDER_WORDS = ("shoulder", "clavicle", "collar", "upperarm", "uparm")
+_ARM_ROOT = re.compile(r"(^|[_.])(l|r|left|right)?arm([_.](l|r))?$")
+"""the joint at the shoulder in rigs that call it "arm" (Mixamo's ``LeftArm``)"""
 
 SWITCH_COST = 0.15
 """Default cost of one change of labelling, in subject heights of joint displacement."""
@@ -113,8 +126,14 @@ class SwapReport:
 
 
 def _limb_of(name: str) -> int | None:
-    """0 for an arm joint, 1 for a leg joint, None when the name says neither."""
+    """The group of a lateral joint by its name: 0 arm (elbow down), 1 leg (knee down), 3
+    shoulder (where the arm attaches), 4 hip (where the leg attaches); None when the name says
+    none of these (see the module doc)."""
     n = normalize_name(name)
+    if any(w in n for w in _HIP_WORDS):
+        return 4
+    if any(w in n for w in _SHOULDER_WORDS) or _ARM_ROOT.search(n):
+        return 3
     if any(w in n for w in _LEG_WORDS):  # before arms: "foot_index" is a foot
         return 1
     if any(w in n for w in _ARM_WORDS):
@@ -124,7 +143,8 @@ def _limb_of(name: str) -> int | None:
 
 def lateral_pairs(skeleton: Skeleton) -> list[tuple[int, int, int]]:
     """``(left, right, group)`` for each pair of mirrored joints; ``group`` is 0 for the arms,
-    1 for the legs and 2 for the rest (swapped only with the whole body). See the module doc."""
+    1 for the legs, 2 for the rest (swapped only with the whole body), 3 for the shoulders and
+    4 for the hips. See the module doc."""
     n = skeleton.num_joints
     limb: list[int | None] = [None] * n
     for j in range(n):  # parents precede children
@@ -144,7 +164,7 @@ def lateral_pairs(skeleton: Skeleton) -> list[tuple[int, int, int]]:
 
 
 def _permutations(skeleton: Skeleton) -> np.ndarray:
-    """``(4, J)`` int: frame state ``s`` reads joint ``j`` from ``perm[s, j]``."""
+    """``(S, J)`` int: frame state ``s`` reads joint ``j`` from ``perm[s, j]``."""
     perm = np.tile(np.arange(skeleton.num_joints), (len(STATES), 1))
     for a, b, g in lateral_pairs(skeleton):
         for s in range(len(STATES)):
@@ -225,15 +245,16 @@ def swap_states_array(
         np.linalg.norm(x[1, None, :] - x[0, :, None], axis=-1).sum(axis=-1), nan=0.0
     )  # (b1, b0, P)
     # Sum over pairs for every triple of frame states: bits[s, p] is pair p swapped in state s.
-    bits = _SWAPPED[:, groups].astype(int)  # (4, P)
+    bits = _SWAPPED[:, groups].astype(int)  # (S, P)
     pi = np.arange(len(pairs))
     cost3 = c3[:, bits[:, None, None, :], bits[None, :, None, :], bits[None, None, :, :], pi].sum(-1)
-    cost2 = c2[bits[:, None, :], bits[None, :, :], pi].sum(-1)  # (4, 4)
+    cost2 = c2[bits[:, None, :], bits[None, :, :], pi].sum(-1)  # (S, S)
     frame_dt = np.empty(n_frames)
     frame_dt[0] = dt[0]
     frame_dt[1:] = dt
-    unary = flip_cost * frame_dt[:, None] * (np.arange(len(STATES)) > 0)  # (T, 4)
-    switch = switch_cost * (np.arange(4)[:, None] != np.arange(4)[None, :])  # (4, 4)
+    unary = flip_cost * frame_dt[:, None] * (np.arange(len(STATES)) > 0)  # (T, S)
+    n_states = len(STATES)
+    switch = switch_cost * (np.arange(n_states)[:, None] != np.arange(n_states)[None, :])  # (S, S)
     # A run in a swapped state longer than max_swap is taken as the true labelling: its frames
     # are kept as detected and the labelling is chosen again (a few rounds at most).
     kept = np.zeros(n_frames, dtype=bool)
@@ -279,7 +300,7 @@ def _report(states: np.ndarray, points: np.ndarray, perm: np.ndarray) -> SwapRep
     moved = perm[states] != np.arange(perm.shape[1])  # (T, J)
     seen = np.any(moved & finite, axis=1)
     s = np.where(seen, states, 0)
-    flipped = np.stack([np.isin(s, (1, 3)), np.isin(s, (2, 3))], axis=1)
+    flipped = np.stack([np.isin(s, (1, 3, 4)), np.isin(s, (2, 3, 5))], axis=1)
     return SwapReport(flipped=flipped, body=s == 3)
 
 
@@ -288,6 +309,25 @@ def _apply(values: np.ndarray, perm: np.ndarray, states: np.ndarray) -> np.ndarr
     idx = perm[states]
     idx = idx.reshape(idx.shape + (1,) * (values.ndim - 2))
     return np.take_along_axis(values, idx, axis=1)
+
+
+def repair_swaps_array(
+    points: np.ndarray,
+    timestamps: np.ndarray,
+    skeleton: Skeleton,
+    *,
+    switch_cost: float = SWITCH_COST,
+    flip_cost: float = FLIP_COST,
+    max_swap: float = MAX_SWAP,
+) -> tuple[np.ndarray, SwapReport]:
+    """:func:`repair_swaps` on a plain ``(T, J, D)`` array of ``skeleton``'s joints: the
+    relabelled array (a new one) and the :class:`SwapReport`."""
+    p = np.asarray(points)
+    states = swap_states_array(
+        p, timestamps, skeleton, switch_cost=switch_cost, flip_cost=flip_cost, max_swap=max_swap,
+    )
+    perm = _permutations(skeleton)
+    return _apply(p, perm, states), _report(states, p, perm)
 
 
 def repair_swaps(

@@ -27,7 +27,8 @@ import numpy as np
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import euler_to_matrix
 from pose2rig.io.atomic import atomic_path
-from pose2rig.skeletons.names import match_bones
+from pose2rig.skeletons.names import match_bones, mirror_indices
+from pose2rig.types import Skeleton
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,18 @@ class BvhMotion:
         for i, p in enumerate(self.parents):
             pos[i] = self.offsets[i] if p < 0 else pos[p] + self.offsets[i]
         return pos * scale
+
+
+def bvh_skeleton(motion: BvhMotion, *, name: str = "bvh") -> Skeleton:
+    """The :class:`~pose2rig.types.Skeleton` of a BVH: its joints (end sites left out) in file
+    order, their parents, and left/right twins found from the names
+    (:func:`pose2rig.skeletons.names.mirror_indices`: ``LeftArm``/``RightArm``,
+    ``Hand_L``/``Hand_R``, ``CC_Base_L_Thigh``/``CC_Base_R_Thigh``, ``LHipJoint``/``RHipJoint``,
+    ``lhand``/``rhand``; a joint without a twin mirrors itself).
+
+    Its joints line up with :meth:`BvhMotion.forward_kinematics`' columns.
+    """
+    return Skeleton(name, motion.names, motion.parents, mirror_indices(motion.names))
 
 
 def _axis_rotation(axis: str, angle: np.ndarray) -> np.ndarray:

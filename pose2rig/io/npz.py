@@ -196,8 +196,13 @@ def save_pose(
     camera_pose: PoseSequence,
     *,
     world_pose: PoseSequence | None = None,
+    extra: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """Write a pose file (atomically): the camera-frame pose, and the world-frame one when given."""
+    """Write a pose file (atomically): the camera-frame pose, and the world-frame one when given.
+
+    ``extra``: more arrays to store beside them, by key (the clean-up's floor plane, foot
+    contacts and plausibility scores: :meth:`pose2rig.clean.CleanResult.as_arrays`); a key
+    the pose itself uses is an error."""
     if camera_pose.space != "camera" or camera_pose.camera is None:
         raise Pose2RigError("save_pose needs the camera-frame pose with its camera")
     arrays: dict[str, Any] = {
@@ -216,7 +221,24 @@ def save_pose(
         if world_pose.space != "world" or world_pose.num_frames != camera_pose.num_frames:
             raise Pose2RigError("world pose must be in world space with the same frames")
         arrays["joints3d_world"] = world_pose.joints
+    for key, value in (extra or {}).items():
+        if key in arrays:
+            raise Pose2RigError(f"save_pose: extra array {key!r} would overwrite the pose's own")
+        arrays[key] = np.asarray(value)
     _write(path, arrays)
+
+
+def read_array(path: str | os.PathLike[str], key: str, shape: tuple[int, ...]) -> np.ndarray | None:
+    """One more array of a pose file (``save_pose``'s ``extra``), or None where the file has
+    none; an array of another ``shape`` or with non-finite values is an error."""
+    p = Path(path)
+    data = _read(p)
+    if key not in data:
+        return None
+    a = np.asarray(data[key], dtype=np.float64)
+    if a.shape != shape or not np.isfinite(a).all():
+        raise Pose2RigError(f"{p}: {key} must be a finite array of shape {shape}, got {a.shape}")
+    return a
 
 
 def load_pose(
@@ -251,3 +273,14 @@ def load_pose(
         )
     except Pose2RigError as e:
         raise Pose2RigError(f"{p}: {e}") from None
+
+
+def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Every array of a ``.npz`` file by key (no pickles); one clear error for a file that is
+    not a readable ``.npz``. For tools that rewrite a file and keep what they do not know."""
+    return _read(path)
+
+
+def write_arrays(path: str | os.PathLike[str], arrays: dict[str, Any]) -> None:
+    """Write ``arrays`` as a compressed ``.npz`` (atomically: a failure leaves no file)."""
+    _write(path, arrays)

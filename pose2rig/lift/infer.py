@@ -70,8 +70,12 @@ class Lifter:
     def __init__(
         self, generator=None, *, d: float = codec.DEPTH, meta: dict | None = None, mirror: bool = True,  # noqa: ANN001
         joints: str = "h36m17", rolls: tuple[float, ...] = codec.DEFAULT_ROLLS, fused: bool = True,
+        discriminator=None,  # noqa: ANN001 (a pose2rig.lift.model.Discriminator; torch is imported lazily)
     ) -> None:
         self.generator = generator
+        self.discriminator = discriminator
+        """The checkpoint's discriminator (eval mode) or None: scores 3D poses by their projections
+        (:func:`pose2rig.lift.plausibility.plausibility`)."""
         self.d = float(d)
         self.meta = dict(meta or {})
         self.mirror = bool(mirror)
@@ -153,7 +157,7 @@ def load_lifter(
     """
     import torch
 
-    from pose2rig.lift.model import Generator
+    from pose2rig.lift.model import Discriminator, Generator
 
     p = Path(path) if path is not None else default_checkpoint()
     if not p.is_file():
@@ -188,8 +192,17 @@ def load_lifter(
     except (KeyError, TypeError, RuntimeError) as e:
         raise Pose2RigError(f"{p}: generator weights do not fit the stored model shape ({e})") from None
     gen.eval()
+    disc = None
+    if "discriminator" in ck and "discriminator_state" in ck:
+        try:
+            disc = Discriminator.from_spec(ck["discriminator"])
+            disc.load_state_dict(ck["discriminator_state"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise Pose2RigError(f"{p}: discriminator weights do not fit the stored model shape ({e})") from None
+        disc.eval()
     meta = {k: ck.get(k) for k in ("config", "step", "metrics", "train_seconds")}
-    return Lifter(gen, d=float(cc.get("depth", codec.DEPTH)), meta=meta, mirror=mirror, joints=js.name, rolls=rolls)
+    return Lifter(gen, d=float(cc.get("depth", codec.DEPTH)), meta=meta, mirror=mirror, joints=js.name, rolls=rolls,
+                  discriminator=disc)
 
 
 def _to_h36m17(keypoints: Keypoints2D) -> tuple[np.ndarray, np.ndarray]:

@@ -79,12 +79,13 @@ def _axis_angle(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
 def _wahba(
     actual: list[np.ndarray], rest: list[np.ndarray], weights: tuple[float, ...]
 ) -> np.ndarray:
-    """Rotations ``(T, 3, 3)`` taking the ``rest (3,)`` directions closest onto ``actual (T, 3)``.
+    """Rotations ``(T, 3, 3)`` taking the ``rest (3,)`` (or per-frame ``(T, 3)``) directions
+    closest onto ``actual (T, 3)``.
 
     The spine (or neck) gets the weight of both hips (shoulders) together, so the bend between
     them is shared about evenly.
     """
-    b = sum(w * np.einsum("ti,j->tij", a, r) for a, r, w in zip(actual, rest, weights))
+    b = sum(w * np.einsum("...i,...j->...ij", a, r) for a, r, w in zip(actual, rest, weights))
     u, _, vt = np.linalg.svd(b)
     d = np.sign(np.linalg.det(u @ vt))
     fix = np.ones(u.shape[:-2] + (3,))

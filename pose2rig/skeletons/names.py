@@ -179,3 +179,46 @@ def missing_roles_error(names: Sequence[str], missing: Iterable[str], *, what: s
     tried = "; ".join(f"{r}: {', '.join(BONE_SYNONYMS[r])}" for r in missing)
     message = f"{what} lacks bones for {', '.join(missing)} (tried {tried}); it has {', '.join(names)}{hint}"
     return ArgumentError(message, *arguments) if arguments else Pose2RigError(message)
+
+
+_SIDE_WORDS = (("Left", "Right"), ("left", "right"), ("LEFT", "RIGHT"))
+_SIDE_PATTERNS = (
+    # a side letter standing alone between separators or at an end: Hand_L, L_Hand, thigh.l,
+    # CC_Base_L_Thigh, upperarm_r
+    re.compile(r"(?<![A-Za-z0-9])([LRlr])(?![A-Za-z0-9])"),
+    # a capital side letter before a capitalised word: LHipJoint, RThumb, LFingers
+    re.compile(r"^([LR])(?=[A-Z][a-z])"),
+    # a lower-case side letter before a lower-case word (CMU ASF: lhand, rfemur, lhipjoint)
+    re.compile(r"^([lr])(?=[a-z]{3})"),
+    # a capital side letter after a lower-case word: HandL, ThighR
+    re.compile(r"(?<=[a-z])([LR])$"),
+)
+_OTHER = {"L": "R", "R": "L", "l": "r", "r": "l"}
+
+
+def mirror_name_candidates(name: str) -> list[str]:
+    """The names ``name``'s left/right twin may have, best first (empty for a mid-line name):
+    ``LeftArm`` -> ``RightArm``, ``Hand_L`` -> ``Hand_R``, ``CC_Base_L_Thigh`` ->
+    ``CC_Base_R_Thigh``, ``LHipJoint`` -> ``RHipJoint``, ``lhand`` -> ``rhand``, ``thigh.l`` ->
+    ``thigh.r``."""
+    out: list[str] = []
+    for left, right in _SIDE_WORDS:
+        for a, b in ((left, right), (right, left)):
+            if a in name:
+                out.append(name.replace(a, b))
+    for pattern in _SIDE_PATTERNS:
+        for m in pattern.finditer(name):
+            i = m.start(1)
+            out.append(name[:i] + _OTHER[name[i]] + name[i + 1:])
+    return [n for n in dict.fromkeys(out) if n != name]
+
+
+def mirror_indices(names: Sequence[str]) -> tuple[int, ...]:
+    """Each name's left/right twin among ``names`` (:func:`mirror_name_candidates`), itself
+    where it has none; always an involution (a pair that does not name each other back is
+    left unpaired), as :attr:`pose2rig.types.Skeleton.mirror` needs."""
+    index = {n: i for i, n in enumerate(names)}
+    twin = []
+    for i, n in enumerate(names):
+        twin.append(next((index[c] for c in mirror_name_candidates(n) if c in index), i))
+    return tuple(m if twin[m] == i else i for i, m in enumerate(twin))
