@@ -189,9 +189,9 @@ class CleanOptions:
         beta: One-Euro speed coefficient: higher lags less on fast moves.
         window: Savitzky-Golay window (s).
         floor: Fit the floor plane under the feet and level the world on it.
-        foot_lock: Pin planted feet: the root follows them, leg IK absorbs the rest.
-        root_follow: How far the root follows one planted foot (0 to 1); two planted feet
-            that drift together always carry it.
+        foot_lock: Pin planted feet where they rest: two-bone IK of each leg holds them.
+        root_follow: How far the body follows its planted feet (0 to 1); 0: each leg's IK
+            absorbs its foot's slide.
     """
 
     swaps: bool = True

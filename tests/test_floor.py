@@ -110,6 +110,25 @@ def test_fit_floor_standing_still_stays_level() -> None:
     assert floor.offset == pytest.approx(0.0, abs=0.01)
 
 
+def test_fit_floor_no_foot_goes_through_it() -> None:
+    """Standing on one leg (tfjs_pose_1's pose): the raised foot is held still while the standing
+    one drifts fast (a lifter's depth noise), so the slow samples are all the raised foot's; the
+    floor still ends under the standing foot, which rests on it."""
+    seq, _ = walk_sequence(3.0, stride=0.0, lift=0.0)
+    x = seq.joints.astype(np.float64)
+    sk = seq.skeleton
+    left, right = sk.index("left_ankle"), sk.index("right_ankle")
+    x[:, sk.index("right_knee")] += [0.0, 0.2, 0.1]
+    x[:, right] += [0.0, 0.35, 0.0]  # held up, still
+    rng = np.random.default_rng(0)
+    x[:, left, 2] += 0.1 * np.sin(np.arange(len(x)) * 1.3) + rng.normal(0.0, 0.02, len(x))  # drifting in depth
+    floor = fit_floor(x, sk, fps=seq.fps)
+    h = floor.height(x[:, left])
+    assert np.percentile(h, 5) == pytest.approx(floor.contact_heights["left_ankle"], abs=0.01)
+    assert 0.05 < np.percentile(h, 5) < 0.12  # the ankle's height above the floor, not below it
+    assert floor.height(x[:, right]).min() > 0.35
+
+
 def test_fit_floor_too_few_contacts_falls_back_and_says_so() -> None:
     seq, _ = walk_sequence(0.4, stride=0.0)
     joints = seq.joints.astype(np.float64)

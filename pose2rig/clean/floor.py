@@ -193,7 +193,10 @@ def fit_floor(
     the inliers spread less than ``min_spread`` (m, standard deviation) across a direction,
     the tilt about that direction is taken from ``up`` (standing still on two feet fixes no
     tilt). With fewer than ``min_points`` candidates the floor is square to ``up`` at the
-    ``percentile`` of the lowest kind's height, and a warning says so.
+    ``percentile`` of the lowest kind's height, and a warning says so. No foot goes through the
+    floor: where a foot point's ``percentile`` height lies more than ``inlier_distance`` below its
+    resting height (the slow samples were a foot held up while the standing foot drifted), the
+    plane is lowered to it.
 
     Args:
         joints: ``(T, J, 3)`` metres, NaN where missing.
@@ -255,8 +258,8 @@ def fit_floor(
         level = float(np.percentile(hs, percentile))
         offset = level - point_heights[lowest]
         warnings.warn(
-            f"fit_floor: only {cand.shape[0]} slow foot samples (need {min_points}); the floor "
-            f"is level (square to up) at the feet's {percentile:g}th percentile",
+            f"floor: the feet rest in only {cand.shape[0]} samples ({min_points} are needed to fit its "
+            f"tilt); taking a level floor under the feet's {percentile:g}th-percentile height",
             stacklevel=2,
         )
         heights = {f.name: point_heights[f.kind] for f in feet}
@@ -339,6 +342,21 @@ def fit_floor(
         m = inl & (g == k)
         levels[k] = float(np.median(h[m]))
     offset = floor_offset(levels)
+    heights = contact_heights(normal, offset, inl)
+    # no foot stands in the floor: the slow samples can belong to a foot held up while the one
+    # on the floor drifts (a lifter's depth noise); a foot whose low heights lie below its
+    # resting height pulls the plane down to it, and rests on it
+    sunk = {f.name: float(np.percentile(pos @ normal - offset, percentile)) - point_heights[f.kind]
+            for f, pos in all_pos}
+    lowest = min(sunk.values())
+    if lowest < -inlier_distance:
+        offset += lowest
+        heights = {name: h - lowest for name, h in heights.items()}
+        for f, _ in all_pos:
+            if sunk[f.name] < -inlier_distance:
+                heights[f.name] = point_heights[f.kind] + sunk[f.name] - lowest
+        log.info("floor: %.0f cm lower than the slow foot samples say, so that no foot goes through it",
+                 -100 * lowest)
     log.debug("fit_floor: %s, tilt %.2f deg, %d inliers", method,
               np.degrees(np.arccos(np.clip(normal @ u, -1, 1))), int(inl.sum()))
-    return Floor(normal, float(offset), contact_heights(normal, offset, inl), method, int(inl.sum()))
+    return Floor(normal, float(offset), heights, method, int(inl.sum()))

@@ -15,7 +15,9 @@ Convention:
       point of :func:`~pose2rig.clean.floor.foot_points` (only the ankle columns are used).
     - Which joints move: every joint by one horizontal shift per frame (the root correction),
       then each leg's knee and ankle (the IK). Hips, spine, arms and head only take the shift,
-      so every bone keeps its length exactly.
+      so their bones keep their lengths exactly; while a foot is locked its thigh and shin take
+      the clip's median lengths (eased in and out with the lock's weight), so a leg stretched
+      by noise or a slide is not locked at that length.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def _any_perpendicular(u: np.ndarray) -> np.ndarray:
 
 
 def two_bone_ik(
-    hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np.ndarray, pole: np.ndarray
+    hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np.ndarray, pole: np.ndarray,
+    lengths: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Analytic two-bone IK: move ``knee`` and ``ankle`` so that the ankle reaches ``target``.
 
@@ -66,14 +69,19 @@ def two_bone_ik(
     Args:
         hip, knee, ankle, target, pole: ``(..., 3)`` metres (broadcast together, e.g.
             ``(T, 3)`` for one leg over T frames).
+        lengths: the thigh's and the shin's lengths ``(...)`` to give the leg instead of its
+            current ones.
 
     Returns:
         ``(knee, ankle)``, each ``(..., 3)`` float64.
     """
     hip, knee, ankle, target, pole = np.broadcast_arrays(
         *(np.asarray(a, dtype=np.float64) for a in (hip, knee, ankle, target, pole)))
-    l1 = np.linalg.norm(knee - hip, axis=-1)
-    l2 = np.linalg.norm(ankle - knee, axis=-1)
+    if lengths is None:
+        l1 = np.linalg.norm(knee - hip, axis=-1)
+        l2 = np.linalg.norm(ankle - knee, axis=-1)
+    else:
+        l1, l2 = (np.broadcast_to(np.asarray(v, dtype=np.float64), hip.shape[:-1]) for v in lengths)
     u, dist = _unit(target - hip)
     u = np.where((dist > _EPS)[..., None], u, _unit(ankle - hip)[0])
     reach = np.clip(dist, np.abs(l1 - l2), l1 + l2)
@@ -130,16 +138,6 @@ def _legs(skeleton: Skeleton, contacts: FootContacts) -> list[tuple[int, int, in
     return legs
 
 
-def _agreed(c: np.ndarray) -> np.ndarray:
-    """``(T, 3)`` the part of two feet's corrections ``c (T, 2, 3)`` that they share: along the
-    direction of their sum, the smaller of their two components along it (0 where either is not
-    positive: the feet pull apart, or one foot asks nothing)."""
-    total = c.sum(axis=1)
-    u, norm = _unit(total)
-    along = np.einsum("tkd,td->tk", c, u)
-    return np.where(norm[:, None] > _EPS, u * np.clip(along.min(axis=1), 0.0, None)[:, None], 0.0)
-
-
 def _ramp_out(on: np.ndarray, ramp: int) -> tuple[np.ndarray, np.ndarray]:
     """Weights ``(T,)`` that are 1 on the contact frames ``on (T,)`` and ease to 0 (smoothstep)
     over ``ramp`` frames before and after each contact run, and for every frame the contact
@@ -178,16 +176,16 @@ def lock_feet(
        correction of the run's first (last) frame is carried with a weight easing from 0 to 1
        (1 to 0, smoothstep), in the swing, so the lock is full on every contact frame and
        nothing pops when it starts or ends.
-    2. Root correction: the whole body is shifted horizontally (square to ``up``). **In double
-       support the body takes what both feet's corrections agree on**: along the direction of
-       their (weighted) sum, the smaller of the two components, none when they pull apart. Two
-       planted feet drifting together (the whole body misplaced, as a lifter's depth error
-       does) pin the body; one foot sliding under a still body moves only that leg. On top,
-       ``root_follow`` of the rest of the weighted mean of the feet's corrections,
-       ``sum(w_f c_f) / max(1, sum(w_f))``: with 1 the body follows a single planted foot
-       fully and the mean of both in double support; with 0 (the default, chosen on the CMU
-       tuning clips, where it halves the clean-up's MPJPE cost) the legs' IK absorbs a single
-       foot's slide and the root keeps its path. The IK of step 3 absorbs each leg's residual.
+    2. Root correction: the whole body is shifted horizontally (square to ``up``) by
+       ``root_follow`` times the weighted mean of the feet's horizontal corrections,
+       ``sum(w_f c_f) / max(1, sum(w_f))``. With ``root_follow=1`` the body follows a single
+       planted foot, and in double support the mean of both feet's corrections. With 0 (the
+       default) the root keeps its path and the legs' IK absorbs every slide: **in double
+       support each leg is put back on its own planted spot by its own IK**, the body does not
+       move. The default was chosen on the CMU tuning clips, where following the feet costs
+       about 9 mm MPJPE (the body is moved with every misplaced foot), and on the real clips it
+       changed neither the feet's sliding nor the body's path for the better
+       (``docs/BENCHMARKS.md``).
     3. Leg IK: each leg's knee and ankle are moved by :func:`two_bone_ik` so that the ankle
        reaches ``shifted ankle + w (correction - shift)``: exactly the planted position on
        contact frames, blending out with the weight around them. The knee keeps bending toward
@@ -204,13 +202,12 @@ def lock_feet(
         fps: frames per second of ``joints``.
         contacts: :class:`~pose2rig.clean.contacts.FootContacts` for these joints.
         up: the floor's normal (horizontal means square to it).
-        root_follow: in [0, 1], how much of the feet's mean correction beyond what they agree
-            on the root takes.
+        root_follow: in [0, 1], how much of the feet's mean correction the root takes.
         blend: seconds over which a lock eases in before a contact and out after it.
         max_correction: metres; farther from its run's median an ankle is an outlier.
 
     Returns:
-        ``(T, J, 3)`` float64 joints with the feet locked; bone lengths unchanged.
+        ``(T, J, 3)`` float64 joints with the feet locked (see the module doc for the lengths).
     """
     p = checked_joints(joints, skeleton, fps, "lock_feet").copy()
     if not (np.isfinite(root_follow) and 0.0 <= root_follow <= 1.0):
@@ -257,19 +254,24 @@ def lock_feet(
     w[~valid] = 0.0
     w_root = np.where(outlier, 0.0, w)
 
-    # 2. root correction: what both planted feet agree on, and root_follow of the rest of their
-    #    weighted mean
+    # 2. root correction: root_follow of the weighted mean of the feet's horizontal corrections
     horizontal = correction - (correction @ n)[..., None] * n
-    mean = (w_root[..., None] * horizontal).sum(axis=1) / np.maximum(1.0, w_root.sum(axis=1))[:, None]
-    agreed = _agreed(w_root[..., None] * horizontal) if len(legs) == 2 else np.zeros_like(mean)
-    shift = agreed + root_follow * (mean - agreed)
+    shift = (w_root[..., None] * horizontal).sum(axis=1) / np.maximum(1.0, w_root.sum(axis=1))[:, None]
+    shift *= root_follow
     p += shift[:, None, :]
 
-    # 3. leg IK: each ankle to its shifted position plus what the shift left of its correction
+    # 3. leg IK: each ankle to its shifted position plus what the shift left of its correction,
+    #    the thigh and shin eased to the clip's median lengths with the lock's weight
     for k, (hip, knee, ankle, _) in enumerate(legs):
         m = w[:, k] > 0
         if not m.any():
             continue
         goal = p[m, ankle] + w[m, k, None] * (correction[m, k] - shift[m])
-        p[m, knee], p[m, ankle] = two_bone_ik(p[m, hip], p[m, knee], p[m, ankle], goal, p[m, knee])
+        lengths = []
+        for a, b in ((hip, knee), (knee, ankle)):
+            frame = np.linalg.norm(p[:, b] - p[:, a], axis=-1)
+            median = float(np.median(frame[valid]))
+            lengths.append((1.0 - w[m, k]) * frame[m] + w[m, k] * median)
+        p[m, knee], p[m, ankle] = two_bone_ik(p[m, hip], p[m, knee], p[m, ankle], goal, p[m, knee],
+                                              lengths=(lengths[0], lengths[1]))
     return p
