@@ -159,16 +159,20 @@ def frame_from_vectors(primary: np.ndarray, secondary: np.ndarray, axes: str = "
     return out
 
 
-def procrustes_align(source: np.ndarray, target: np.ndarray, *, scale: bool = True) -> np.ndarray:
-    """Align ``source (..., J, 3)`` onto ``target`` by the best similarity transform per pose.
+def similarity_transform(
+    source: np.ndarray, target: np.ndarray, *, scale: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The similarity transform that best maps ``source (..., N, 3)`` onto ``target`` (Umeyama).
 
     Rotation (no reflection), translation and, when ``scale``, a uniform scale are fitted in the
-    least-squares sense (Umeyama). Returns the aligned copy of ``source``.
+    least-squares sense over the ``N`` points of each batch entry. Returns ``k (...)``,
+    ``r (..., 3, 3)`` and ``t (..., 3)`` float64 with ``target ~ k * r @ p + t`` for each point
+    ``p`` of ``source`` (``k`` is 1 when not ``scale``).
     """
     x = np.asarray(source, dtype=np.float64)
     y = np.asarray(target, dtype=np.float64)
-    if x.shape != y.shape or x.shape[-1] != 3:
-        raise Pose2RigError(f"procrustes_align: shapes differ or are not (..., J, 3): {x.shape} {y.shape}")
+    if x.shape != y.shape or x.ndim < 2 or x.shape[-1] != 3:
+        raise Pose2RigError(f"similarity_transform: shapes differ or are not (..., N, 3): {x.shape} {y.shape}")
     mx = x.mean(axis=-2, keepdims=True)
     my = y.mean(axis=-2, keepdims=True)
     x0, y0 = x - mx, y - my
@@ -183,7 +187,20 @@ def procrustes_align(source: np.ndarray, target: np.ndarray, *, scale: bool = Tr
         k = np.sum(s * fix, axis=-1) / np.maximum(var, 1e-12)
     else:
         k = np.ones(x.shape[:-2])
-    return k[..., None, None] * (x0 @ np.swapaxes(r, -1, -2)) + my
+    t = my[..., 0, :] - k[..., None] * (r @ mx[..., 0, :, None])[..., 0]
+    return k, r, t
+
+
+def procrustes_align(source: np.ndarray, target: np.ndarray, *, scale: bool = True) -> np.ndarray:
+    """Align ``source (..., J, 3)`` onto ``target`` by the best similarity transform per pose
+    (:func:`similarity_transform` over the ``J`` joints). Returns the aligned copy of ``source``.
+    """
+    x = np.asarray(source, dtype=np.float64)
+    y = np.asarray(target, dtype=np.float64)
+    if x.shape != y.shape or x.shape[-1] != 3:
+        raise Pose2RigError(f"procrustes_align: shapes differ or are not (..., J, 3): {x.shape} {y.shape}")
+    k, r, t = similarity_transform(x, y, scale=scale)
+    return k[..., None, None] * (x @ np.swapaxes(r, -1, -2)) + t[..., None, :]
 
 
 # Axis change from the camera frame (OpenCV: x right, y down, z forward) to a Y-up frame with

@@ -22,6 +22,21 @@ evaluation code (``lib/eval/eval_utils.py`` of github.com/yohanshin/WHAM at 2b54
 - :func:`roc_auc`: the area under the ROC curve of a score against binary labels (ties count
   one half, as the Mann-Whitney statistic counts them).
 - :func:`world_mpjpe`: mean per-joint position error in the world frame, with no alignment.
+- :func:`wa_mpjpe` and :func:`w_mpjpe`: the world-grounded papers' world-frame errors, as
+  ``compute_global_metrics`` of GVHMR (``hmr4d/utils/eval/eval_utils.py`` at cb702cd) and
+  ``lib/eval/evaluate_emdb.py`` of WHAM (at 1d19c0c) compute them, with ``global_align_joints``,
+  ``first_align_joints`` and ``align_pcl`` (Umeyama, from SLAHMR): the frames missing in either
+  array are dropped first (WHAM's ``good_frames_mask``), the rest cut into chunks of
+  :data:`WORLD_CHUNK` = 100 frames from the first (the last chunk keeps what is left, however
+  short); in each chunk the prediction is mapped onto the truth by one similarity transform
+  (rotation, translation and scale: ``fixed_scale=False`` in both) fitted on all the chunk's
+  joints of all its frames (WA) or on those of its first two frames only (W), and applied to
+  the whole chunk. The errors are in mm, averaged over joints, then over all the frames of all
+  the chunks together (the papers concatenate per-frame errors, so a short last chunk weighs by
+  its frames, not as a whole chunk).
+- :func:`root_translation_error`: GVHMR's and WHAM's ``compute_rte``: the root trajectory
+  rigidly aligned onto the truth's (rotation and translation, no scale) over the whole clip,
+  the error per frame divided by the truth's path length, in percent, averaged over frames.
 
 Convention:
     Positions ``(T, J, 3)`` (or ``(T, K, 3)`` for foot points) in metres, world frame, Y up, so
@@ -38,6 +53,7 @@ from __future__ import annotations
 import numpy as np
 
 from pose2rig.errors import Pose2RigError
+from pose2rig.geometry import similarity_transform
 
 __all__ = [
     "accel_error",
@@ -46,6 +62,9 @@ __all__ = [
     "ground_contacts",
     "jitter",
     "roc_auc",
+    "root_translation_error",
+    "w_mpjpe",
+    "wa_mpjpe",
     "world_mpjpe",
 ]
 
@@ -57,6 +76,8 @@ FLOOR_PERCENTILE = 5.0
 """the floor under a foot point: this percentile of its height over the clip"""
 SLIDING_FPS = 30.0
 """frame rate at which foot sliding is reported (mm per frame at this rate)"""
+WORLD_CHUNK = 100
+"""frames per chunk of W-MPJPE and WA-MPJPE (WHAM's and GVHMR's ``chunk_length``)"""
 
 
 def _points(x: np.ndarray, what: str) -> np.ndarray:
@@ -226,3 +247,71 @@ def world_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
     if not keep.any():
         raise Pose2RigError("world_mpjpe: no pose where both pred and gt are finite")
     return float(np.linalg.norm(p[keep] - g[keep], axis=-1).mean() * 1000.0)
+
+
+def _paired_frames(pred: np.ndarray, gt: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``pred`` and ``gt`` of one shape with the frames where either has a NaN joint dropped."""
+    p = _points(pred, what)
+    g = _points(gt, what)
+    if p.shape != g.shape:
+        raise Pose2RigError(f"{what}: expected pred and gt of one shape, got {p.shape} and {g.shape}")
+    keep = np.all(np.isfinite(p), axis=(1, 2)) & np.all(np.isfinite(g), axis=(1, 2))
+    if not keep.any():
+        raise Pose2RigError(f"{what}: no frame where both pred and gt are finite")
+    return p[keep], g[keep]
+
+
+def _chunk_errors(pred: np.ndarray, gt: np.ndarray, chunk: int, fit_frames: int | None, what: str) -> float:
+    """Mean over joints and frames (mm) of ``pred`` mapped onto ``gt`` chunk by chunk by the
+    similarity transform fitted on each chunk's first ``fit_frames`` frames (all when None)."""
+    if int(chunk) != chunk or chunk < 1:
+        raise Pose2RigError(f"{what}: chunk must be a positive number of frames, got {chunk}")
+    p, g = _paired_frames(pred, gt, what)
+    errors = []
+    for start in range(0, p.shape[0], int(chunk)):
+        pc, gc = p[start:start + int(chunk)], g[start:start + int(chunk)]
+        fit = slice(None) if fit_frames is None else slice(0, fit_frames)
+        k, r, t = similarity_transform(pc[fit].reshape(-1, 3), gc[fit].reshape(-1, 3), scale=True)
+        aligned = k * (pc @ r.T) + t
+        errors.append(np.linalg.norm(aligned - gc, axis=-1).mean(axis=-1))  # (frames,)
+    return float(np.concatenate(errors).mean() * 1000.0)
+
+
+def wa_mpjpe(pred: np.ndarray, gt: np.ndarray, *, chunk: int = WORLD_CHUNK) -> float:
+    """WA-MPJPE in mm of world-frame ``pred`` against ``gt`` (``(T, J, 3)`` metres): per chunk of
+    ``chunk`` frames, ``pred`` mapped onto ``gt`` by the similarity transform (rotation,
+    translation, scale) fitted on the whole chunk; the mean over joints and all frames (see the
+    module's doc: GVHMR's and WHAM's ``global_align_joints``). Frames with a NaN joint in either
+    are dropped before chunking."""
+    return _chunk_errors(pred, gt, chunk, None, "wa_mpjpe")
+
+
+def w_mpjpe(pred: np.ndarray, gt: np.ndarray, *, chunk: int = WORLD_CHUNK) -> float:
+    """W-MPJPE in mm of world-frame ``pred`` against ``gt`` (``(T, J, 3)`` metres): per chunk of
+    ``chunk`` frames, ``pred`` mapped onto ``gt`` by the similarity transform (scale fitted too,
+    as the papers do) fitted on the chunk's first two frames only and applied to the whole
+    chunk, so drift after them counts; the mean over joints and all frames (GVHMR's and WHAM's
+    ``first_align_joints``). Frames with a NaN joint in either are dropped before chunking."""
+    return _chunk_errors(pred, gt, chunk, 2, "w_mpjpe")
+
+
+def root_translation_error(pred_root: np.ndarray, gt_root: np.ndarray) -> float:
+    """Root translation error (RTE) in percent of ``pred_root`` against ``gt_root`` (``(T, 3)``
+    metres, world frame): ``pred_root`` rigidly aligned onto ``gt_root`` over the whole clip
+    (rotation and translation, no scale), the distance per frame divided by the length of the
+    truth's path, times 100, averaged over frames (GVHMR's and WHAM's ``compute_rte``). Frames
+    missing in either are dropped first; raises when the truth does not move."""
+    p = np.asarray(pred_root, dtype=np.float64)
+    g = np.asarray(gt_root, dtype=np.float64)
+    if p.ndim != 2 or p.shape[-1] != 3 or p.shape != g.shape:
+        raise Pose2RigError(
+            f"root_translation_error: expected pred_root and gt_root (T, 3) of one shape, got {p.shape} and {g.shape}"
+        )
+    keep = np.all(np.isfinite(p), axis=-1) & np.all(np.isfinite(g), axis=-1)
+    p, g = p[keep], g[keep]
+    path = float(np.linalg.norm(np.diff(g, axis=0), axis=-1).sum()) if len(g) > 1 else 0.0
+    if not path > 0:
+        raise Pose2RigError("root_translation_error: the true root does not move (path length 0)")
+    _, r, t = similarity_transform(p, g, scale=False)
+    aligned = p @ r.T + t
+    return float(np.mean(np.linalg.norm(aligned - g, axis=-1) / path) * 100.0)

@@ -229,13 +229,21 @@ class WorldOptions:
             its height (game engines' root motion; a rig without a root bone gets one where the
             file is rebuilt); off: the character stays in place. Default per preset (ground for
             unreal and unity, on for blender).
+        camera_pitch: The camera's pitch in degrees, positive looking down (0: level). Default:
+            found from the floor under the feet; given, the floor is only lifted to height 0.
     """
 
     root_motion: Literal["on", "ground", "off"] | None = None
+    camera_pitch: float | None = None
 
     def __post_init__(self) -> None:
         if self.root_motion is not None:
             object.__setattr__(self, "root_motion", root_motion_mode(self.root_motion))
+        p = self.camera_pitch
+        if p is not None and not (isinstance(p, numbers.Real) and not isinstance(p, bool) and math.isfinite(p)
+                                  and abs(p) < 90):
+            raise ArgumentError(f"{{camera_pitch}} must be between -90 and 90 degrees (exclusive), got {p!r}",
+                                "camera_pitch")
 
 
 @dataclass(frozen=True)

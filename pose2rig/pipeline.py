@@ -59,6 +59,9 @@ class ConvertResult:
         cleanup: what the clean-up found (:class:`~pose2rig.clean.CleanResult`: the floor,
             the foot contacts, the swaps repaired, the frames filled, the plausibility scores);
             its ``joints`` are ``world_pose``'s before any root motion is removed.
+        camera_pitch: the camera's pitch in degrees, positive looking down, in the world of
+            ``world_rotation`` (:func:`pose2rig.world.camera_pitch`): the one given as
+            ``options.world.camera_pitch``, or the one the floor's tilt showed.
     """
 
     keypoints: Keypoints2D
@@ -72,6 +75,12 @@ class ConvertResult:
     timings: dict[str, float] = field(default_factory=dict)
     options: ConvertOptions = field(default_factory=ConvertOptions)
     cleanup: CleanResult | None = None
+
+    @property
+    def camera_pitch(self) -> float:
+        from pose2rig.world import camera_pitch
+
+        return float(np.degrees(camera_pitch(self.world_rotation)))
 
 
 @contextmanager
@@ -146,7 +155,7 @@ def convert(
     from pose2rig.detect import detect_video
     from pose2rig.lift import lift, load_lifter
     from pose2rig.video import probe
-    from pose2rig.world import extremities
+    from pose2rig.world import camera_pitch, extremities
 
     video = Path(video)
     o = options if options is not None else ConvertOptions()
@@ -217,7 +226,8 @@ def convert(
             from pose2rig.io.npz import save_pose
 
             save_pose(wanted["npz"], cam, world_pose=world,
-                      extra={**cleanup.as_arrays(), "world_rotation": rotation, "world_translation": translation})
+                      extra={**cleanup.as_arrays(), "world_rotation": rotation, "world_translation": translation,
+                             "camera_pitch": np.float64(np.degrees(camera_pitch(rotation)))})
     if "preview" in wanted:
         from pose2rig.render import render_preview
         from pose2rig.video import open_video
@@ -440,7 +450,10 @@ def clean_world(
     no scores where the lifter has none), and the clean-up runs on the world joints with the
     root's travel. Filled frames keep the confidence interpolated from the frames around them
     in gaps up to ``options.clean.max_gap``, 0 in longer gaps (with a warning). Root motion
-    ``off`` then pins the pelvis (:func:`pose2rig.world.remove_travel`).
+    ``off`` then pins the pelvis (:func:`pose2rig.world.remove_travel`). With
+    ``options.world.camera_pitch`` the camera is taken as pitched by that much and the floor is
+    only lifted to y = 0; without it the floor's fitted tilt levels the world (the camera's pitch
+    and roll).
 
     Returns:
         ``(camera_pose, world_pose, rotation, translation, cleanup)``: the cleaned poses in
@@ -449,10 +462,11 @@ def clean_world(
         :class:`~pose2rig.clean.CleanResult`.
     """
     from pose2rig.clean import clean_motion
-    from pose2rig.world import remove_travel, world_transform
+    from pose2rig.world import camera_pitch, remove_travel, world_transform
 
     o = options if options is not None else ConvertOptions()
-    rot, trans = world_transform(camera)
+    pitch = o.world.camera_pitch
+    rot, trans = world_transform(camera, pitch=0.0 if pitch is None else np.radians(pitch))
     p = camera.joints.astype(np.float64) @ rot.T + trans
     scores = None
     if lifter is not None and getattr(lifter, "discriminator", None) is not None:
@@ -461,7 +475,7 @@ def clean_world(
         scores = plausibility(p, lifter)
     sk = camera.skeleton
     root = sk.index("pelvis") if "pelvis" in sk.joint_names else 0
-    res = clean_motion(p, sk, camera.fps, o.clean, scores=scores, root=root)
+    res = clean_motion(p, sk, camera.fps, o.clean, scores=scores, root=root, fit_tilt=pitch is None)
     for note in res.notes:
         log.warning("%s", note)
     if res.swaps is not None and res.swaps.num_flipped:
@@ -469,6 +483,9 @@ def clean_world(
     m = res.transform
     rot2 = m[:3, :3] @ rot
     trans2 = m[:3, :3] @ trans + m[:3, 3]
+    found = np.degrees(camera_pitch(rot2))
+    log.info("camera pitched %.1f degrees %s (%s)", abs(found), "down" if found >= 0 else "up",
+             "as given" if pitch is not None else "from the floor" if o.clean.floor else "taken as level")
     conf = _filled_confidence(camera.confidence, res.filled, camera.fps, o.clean.max_gap)
     world = camera.replace(joints=res.joints.astype(np.float32), space="world", confidence=conf)
     cam = camera.replace(joints=((res.joints - trans2) @ rot2).astype(np.float32), confidence=conf)

@@ -123,6 +123,12 @@ class Keypoints2D:
         timestamps: ``(T,)`` float64 seconds of each frame (variable-rate clips are uneven).
         landmarks33: optional ``(T, 33, 3)`` float32 MediaPipe landmarks: x, y pixels and
             visibility in [0, 1]; NaN coordinates where missing.
+        world33: optional ``(T, 33, 3)`` float32 MediaPipe's world landmarks from the same run
+            (BlazePose's ``pose_world_landmarks``): metres, oriented as the camera sees the
+            subject (x right, y down, z away from the camera: OpenCV's axes, kept as they
+            come) but centred on the mid-point of the hips, not placed at the subject's
+            distance; NaN on the frames without the subject. Human3.6M-17 joints from them:
+            :func:`pose2rig.skeletons.world_landmarks_to_h36m17`.
     """
 
     keypoints: np.ndarray
@@ -132,6 +138,7 @@ class Keypoints2D:
     fps: float
     timestamps: np.ndarray
     landmarks33: np.ndarray | None = None
+    world33: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         j = self.skeleton.num_joints
@@ -155,6 +162,10 @@ class Keypoints2D:
             object.__setattr__(
                 self, "landmarks33", _as_float32("landmarks33", self.landmarks33, (t, 33, 3))
             )
+        if self.world33 is not None:
+            world = _as_float32("world33", self.world33, (t, 33, 3)).copy()
+            world[~np.all(np.isfinite(world), axis=-1)] = np.nan
+            object.__setattr__(self, "world33", world)
 
     @property
     def num_frames(self) -> int:

@@ -5,9 +5,13 @@ Convention:
       y down, z forward), metres.
     - Output: ``space="world"``: right-handed, Y up, the floor at y = 0, the subject facing +Z at
       the start (the subject's left towards +X), the pelvis at x = z = 0 in its first valid frame.
-    - The camera is assumed static and level (no roll, no pitch): camera "down" is gravity, so
-      the change of axes is :data:`pose2rig.geometry.CAMERA_TO_YUP` followed by a turn about Y.
-      A camera pitched by a few degrees leaves the floor tilted by the same angle.
+    - The camera is static with no roll. :func:`world_transform` takes it as pitched by
+      ``pitch`` radians, positive looking down (the lifter's elevation convention, models/README):
+      the change of axes is :data:`pose2rig.geometry.CAMERA_TO_YUP`, a turn by ``pitch`` about
+      the camera's x axis, then a turn about Y. With the default ``pitch=0`` (a level camera) a
+      camera pitched by some degrees leaves the floor tilted by the same angle; the clean-up's
+      floor fit (:func:`pose2rig.clean.fit_floor`) then levels it, and :func:`camera_pitch`
+      reads the pitch back from the final rotation.
     - Joints are found by name (``pelvis``, ``left_hip``, ``right_hip``, ``left_shoulder``,
       ``right_shoulder``, ``left_ankle``, ``right_ankle``), so any joint set with these names
       works; Human3.6M's ``h36m17`` does.
@@ -20,14 +24,14 @@ import warnings
 
 import numpy as np
 
-from pose2rig.errors import Pose2RigError
+from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.geometry import CAMERA_TO_YUP, rotation_between
 from pose2rig.options import DEFAULT_ROOT_MOTION, root_motion_mode
 from pose2rig.skeletons import ANKLE_HEIGHT
 from pose2rig.types import PoseSequence, Skeleton
 
-__all__ = ["SOLE_ABOVE_FLOOR", "extremities", "foot_directions", "hand_lines", "remove_travel", "to_world",
-           "world_transform"]
+__all__ = ["SOLE_ABOVE_FLOOR", "camera_pitch", "extremities", "foot_directions", "hand_lines", "remove_travel",
+           "to_world", "world_transform"]
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +73,26 @@ def _facing_yaw(
     return rotation_between(forward, np.array([0.0, 0.0, 1.0]))
 
 
+def camera_pitch(rotation: np.ndarray) -> float:
+    """The camera's pitch (radians, positive looking down) in the world that ``rotation``
+    ``(3, 3)`` (``p_world = R @ p_camera + t``) maps it into: the angle of its optical axis
+    (camera +z) below the horizontal. The floor's normal in the camera frame, ``R.T @ [0, 1, 0]``,
+    is ``(0, -cos pitch, -sin pitch)`` for a camera with no roll."""
+    r = np.asarray(rotation, dtype=np.float64)
+    return float(-np.arcsin(np.clip(r[1, 2], -1.0, 1.0)))
+
+
+def _pitched(pitch: float) -> np.ndarray:
+    """``(3, 3)`` camera -> Y-up axes for a camera pitched ``pitch`` radians down: world up is
+    ``(0, -cos, -sin)`` in the camera frame."""
+    up_cam = np.array([0.0, -np.cos(pitch), -np.sin(pitch)])
+    return rotation_between(CAMERA_TO_YUP @ up_cam, np.array([0.0, 1.0, 0.0])) @ CAMERA_TO_YUP
+
+
 def world_transform(
     seq: PoseSequence,
     *,
+    pitch: float = 0.0,
     ankle_height: float = ANKLE_HEIGHT,
     floor_percentile: float = 5.0,
     facing_seconds: float = 0.5,
@@ -80,6 +101,7 @@ def world_transform(
 
     Args:
         seq: a camera-space sequence.
+        pitch: the camera's pitch, radians, positive looking down; in (-pi/2, pi/2).
         ankle_height: how far the ankle joints sit above the floor, metres.
         floor_percentile: the floor is this percentile of the lower ankle's height per frame
             over the clip, minus ``ankle_height`` (a low percentile ignores stray low frames;
@@ -100,10 +122,13 @@ def world_transform(
         raise Pose2RigError(
             f"to_world: floor_percentile must be in [0, 100], got {floor_percentile}"
         )
+    if not (np.isfinite(pitch) and abs(pitch) < np.pi / 2):
+        raise ArgumentError(f"{{pitch}} must be in (-pi/2, pi/2) radians, got {pitch}", "pitch")
     sk = seq.skeleton
-    p = seq.joints.astype(np.float64) @ CAMERA_TO_YUP.T
+    axes = _pitched(pitch) if pitch else CAMERA_TO_YUP
+    p = seq.joints.astype(np.float64) @ axes.T
     yaw = _facing_yaw(p, sk, seq.timestamps, facing_seconds)
-    rot = yaw @ CAMERA_TO_YUP
+    rot = yaw @ axes
     p = p @ yaw.T
 
     ankles = [_joint(sk, p, "left_ankle"), _joint(sk, p, "right_ankle")]

@@ -230,9 +230,13 @@ def test_resample_keeps_nan_and_landmarks_in_step():
     j[10, 3] = np.nan
     lm = np.zeros((31, 33, 3), np.float32)
     lm[..., 0] = t[:, None] * 100
-    k = Keypoints2D(j[:, :, :2], np.ones((31, 17)), H36M17, (640, 480), 30.0, t, landmarks33=lm)
+    world = np.zeros((31, 33, 3), np.float32)
+    world[..., 2] = t[:, None] * 2.0  # MediaPipe's metric world landmarks go along too
+    k = Keypoints2D(j[:, :, :2], np.ones((31, 17)), H36M17, (640, 480), 30.0, t, landmarks33=lm,
+                    world33=world)
     out = resample(k, fps=60.0)
     assert out.num_frames == 61 and out.landmarks33.shape == (61, 33, 3)
+    np.testing.assert_allclose(out.world33[:, 5, 2], out.timestamps * 2.0, atol=1e-5)
     # grid times 19..21 (t = 9.5/30 .. 10.5/30) touch the missing sample; the rest are kept
     nan_frames = np.flatnonzero(np.isnan(out.keypoints[:, 3, 0]))
     np.testing.assert_array_equal(nan_frames, [19, 20, 21])

@@ -116,6 +116,11 @@ def test_detection_marks_nan_points_with_zero_confidence():
     assert np.all(d.confidence[np.arange(17) != 3] == 1.0)
     with pytest.raises(Pose2RigError, match=r"expected points \(J, 2\)"):
         Detection(points=np.zeros((17, 3)), confidence=np.zeros(17))
+    world = np.zeros((17, 3))
+    world[5, 2] = np.inf
+    assert np.isnan(Detection(points=pts, confidence=np.ones(17), world=world).world[5]).all()
+    with pytest.raises(Pose2RigError, match=r"expected world points \(17, 3\)"):
+        Detection(points=pts, confidence=np.ones(17), world=np.zeros((33, 3)))
 
 
 def test_mediapipe_detector_is_a_detector_and_rejects_bad_images():
@@ -151,6 +156,41 @@ def test_coco17_backend_goes_through_detect_as_h36m17():
     np.testing.assert_allclose(kp.confidence, 0.9, atol=1e-6)
     np.testing.assert_allclose(kp.timestamps, np.arange(4) / 30.0)
     assert fake.calls == 4 and not fake.closed  # a detector passed in is the caller's to close
+
+
+class ScriptedMediaPipe:
+    """A mediapipe33 Detector returning one fixed person with world landmarks, or None."""
+
+    skeleton = MEDIAPIPE33
+    identity = "scripted-mediapipe v1"
+
+    def __init__(self, script: list[bool], world: bool = True):
+        self.script, self.world, self.calls = script, world, 0
+
+    def __call__(self, image_bgr: np.ndarray, time_s: float) -> Detection | None:
+        seen = self.script[min(self.calls, len(self.script) - 1)]
+        self.calls += 1
+        if not seen:
+            return None
+        pts = np.array([(20 + (i % 5) * 3, 5 + i) for i in range(33)], dtype=np.float64)
+        world = np.stack([np.full(33, 0.1 * self.calls), np.arange(33) / 33, np.zeros(33)], axis=1)
+        return Detection(points=pts, confidence=np.full(33, 0.8), world=world if self.world else None)
+
+    def close(self) -> None:
+        pass
+
+
+def test_world_landmarks_are_kept_per_frame_and_nan_without_the_subject():
+    fake = ScriptedMediaPipe([True, False, True])
+    kp = detect(blank_frames(3), image_size=(64, 48), fps=30.0, detector=fake, progress=False)
+    assert kp.world33.shape == (3, 33, 3) and kp.world33.dtype == np.float32
+    assert np.isnan(kp.world33[1]).all() and np.isnan(kp.landmarks33[1, :, :2]).all()
+    np.testing.assert_allclose(kp.world33[[0, 2], :, 0], [[0.1] * 33, [0.3] * 33], atol=1e-6)
+    np.testing.assert_allclose(kp.world33[2, :, 1], np.arange(33) / 33, atol=1e-6)
+    # a backend without world points gives none
+    kp = detect(blank_frames(2), image_size=(64, 48), fps=30.0,
+                detector=ScriptedMediaPipe([True], world=False), progress=False)
+    assert kp.world33 is None and kp.landmarks33 is not None
 
 
 def test_frames_without_anyone_are_nan_with_zero_confidence():
@@ -342,6 +382,21 @@ def test_cache_is_invalidated_when_an_option_changes(tmp_path, change):
     assert third.calls == 0
 
 
+def test_a_cache_of_the_format_before_world_landmarks_is_detected_again(tmp_path, monkeypatch):
+    import pose2rig.detect.cache as cache_module
+
+    clip, cache = _copy_clip(tmp_path), tmp_path / "clip.keypoints.npz"
+    pts = coco_person(300, 500, 200)
+    with monkeypatch.context() as m:
+        m.setattr(cache_module, "FORMAT", "pose2rig-detect-cache/1")
+        detect_video(clip, end=1.0, cache=cache, detector=ScriptedCoco([pts]), progress=False)
+    assert '"pose2rig-detect-cache/1"' in str(np.load(cache)["key"])
+    again = ScriptedCoco([pts])
+    kp = detect_video(clip, end=1.0, cache=cache, detector=again, progress=False)
+    assert again.calls == kp.num_frames == 5
+    assert cache_module.FORMAT in str(np.load(cache)["key"])
+
+
 def test_unreadable_cache_is_recomputed(tmp_path):
     clip, cache = _copy_clip(tmp_path), tmp_path / "clip.keypoints.npz"
     cache.write_bytes(b"not an npz")
@@ -402,6 +457,34 @@ def test_mapping_on_real_detections(squats):
 
 
 @pytest.mark.slow
+def test_world_landmarks_of_a_real_detection_are_a_hip_centred_person_in_camera_axes(tmp_path):
+    """tfjs_pose_squats.mp4's first second (5 frames, standing, facing the camera): MediaPipe's
+    world landmarks from the same run, through the cache, are metric, hip-centred and in
+    OpenCV's camera axes."""
+    from pose2rig.skeletons import world_landmarks_to_h36m17
+
+    clip, cache = _copy_clip(tmp_path), tmp_path / "clip.keypoints.npz"
+    kp = detect_video(clip, end=1.0, cache=cache, progress=False)
+    w = kp.world33
+    assert w is not None and w.shape == (kp.num_frames, 33, 3) == (5, 33, 3)
+    seen = np.all(np.isfinite(kp.keypoints), axis=(1, 2))
+    assert seen.all() and np.isfinite(w).all()
+    j = world_landmarks_to_h36m17(w)
+    # origin at the hips' mid-point
+    assert np.abs(j[:, H["pelvis"]]).max() < 0.01
+    # a person's size: shoulders' mid-point to ankles' mid-point
+    ankles = (j[:, H["left_ankle"]] + j[:, H["right_ankle"]]) / 2
+    size = np.linalg.norm(j[:, H["thorax"]] - ankles, axis=-1)
+    assert np.all((size > 1.2) & (size < 1.6)), size
+    # camera axes: her left (image right) is +x, head up is -y, her nose nearer than her hips
+    assert np.all(j[:, H["left_shoulder"], 0] > j[:, H["right_shoulder"], 0])
+    assert np.all(j[:, H["head"], 1] < j[:, H["thorax"], 1]) and np.all(j[:, H["thorax"], 1] < ankles[:, 1])
+    assert np.all(j[:, H["neck"], 2] < j[:, H["pelvis"], 2])
+    # the cache gives them back
+    np.testing.assert_array_equal(detect_video(clip, end=1.0, cache=cache, progress=False).world33, w)
+
+
+@pytest.mark.slow
 def test_black_frames_give_nan_and_a_black_clip_raises():
     imgs = read_frames(SQUATS, 4)
     black = np.zeros_like(imgs[0])
@@ -410,6 +493,7 @@ def test_black_frames_give_nan_and_a_black_clip_raises():
     kp = detect(frames, image_size=(720, 1280), fps=5.0, progress=False)
     assert np.all(np.isnan(kp.keypoints[2:4])) and np.all(kp.confidence[2:4] == 0)
     assert np.all(np.isnan(kp.landmarks33[2:4, :, :2]))
+    assert np.all(np.isnan(kp.world33[2:4])) and np.all(np.isfinite(kp.world33[[0, 1, 4, 5]]))
     assert np.all(np.isfinite(kp.keypoints[[0, 1, 4, 5]]))
     small_black = [Frame(i, i / 30, np.zeros((120, 160, 3), np.uint8)) for i in range(5)]
     with pytest.raises(Pose2RigError, match="no person detected in any of the 5 frames"):

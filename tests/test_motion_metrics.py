@@ -15,8 +15,12 @@ from pose2rig.motion_metrics import (
     ground_contacts,
     jitter,
     roc_auc,
+    root_translation_error,
+    w_mpjpe,
+    wa_mpjpe,
     world_mpjpe,
 )
+from scipy.spatial.transform import Rotation
 
 
 def _track(values_x: np.ndarray, joints: int = 1) -> np.ndarray:
@@ -130,3 +134,75 @@ def test_world_mpjpe_does_not_align_and_skips_missing_poses():
     pred[:, :, 2] += 0.03  # the whole body 3 cm off: a root-centred MPJPE would say 0
     pred[1, 0] = np.nan
     assert world_mpjpe(pred, gt) == pytest.approx(30.0)
+
+
+def _walk(frames: int, joints: int = 5, seed: int = 0) -> np.ndarray:
+    """(frames, joints, 3) random body drifting along +X: a stand-in for world-frame truth."""
+    rng = np.random.default_rng(seed)
+    body = rng.normal(scale=0.3, size=(frames, joints, 3))
+    body[..., 0] += 0.02 * np.arange(frames)[:, None]
+    return body
+
+
+def test_wa_and_w_mpjpe_are_zero_for_the_truth_under_one_similarity_transform():
+    gt = _walk(60)
+    r = Rotation.from_euler("YXZ", [70, 10, -5], degrees=True).as_matrix()
+    pred = 1.3 * gt @ r.T + np.array([2.0, -1.0, 0.5])
+    assert wa_mpjpe(pred, gt) == pytest.approx(0.0, abs=1e-6)
+    assert w_mpjpe(pred, gt) == pytest.approx(0.0, abs=1e-6)
+    assert world_mpjpe(pred, gt) > 100.0  # unaligned, it is far off
+
+
+def test_an_offset_after_frame_two_shows_in_w_but_hardly_in_wa():
+    gt = _walk(100)
+    pred = gt.copy()
+    d = np.array([0.3, 0.0, 0.4])  # 0.5 m, from frame 2 to the chunk's end
+    pred[2:] += d
+    # W fits on frames 0 and 1 (exact): identity; 98 of 100 frames are 500 mm off
+    assert w_mpjpe(pred, gt) == pytest.approx(500.0 * 98 / 100)
+    # WA fits the whole chunk: its error is below the RMS of the translation-only fit by the
+    # mean offset 0.98 d: 2 frames off by 0.98 |d|, 98 by 0.02 |d|
+    bound = 500.0 * np.sqrt((2 * 0.98**2 + 98 * 0.02**2) / 100)
+    assert wa_mpjpe(pred, gt) <= bound + 1e-6
+
+
+def test_world_chunks_are_100_frames_from_the_first_and_the_short_last_one_weighs_by_frames():
+    gt = _walk(250)
+    pred = gt.copy()
+    # a different similarity transform in each chunk [0, 100), [100, 200), [200, 250): only
+    # chunks cut exactly there align every frame
+    for i, (a, b) in enumerate(((0, 100), (100, 200), (200, 250))):
+        r = Rotation.from_euler("Y", 30 * (i + 1), degrees=True).as_matrix()
+        pred[a:b] = (1.0 + 0.1 * i) * gt[a:b] @ r.T + i
+    assert wa_mpjpe(pred, gt) == pytest.approx(0.0, abs=1e-6)
+    assert w_mpjpe(pred, gt) == pytest.approx(0.0, abs=1e-6)
+    assert wa_mpjpe(pred, gt, chunk=250) > 100.0
+    # an offset on every frame but each chunk's first two: W is 0.1 m on 98 + 98 + 48 frames of
+    # 250 (the mean over frames; the mean of the chunks' means would be 0.1 * 0.9733)
+    pred = gt.copy()
+    later = (np.arange(250) % 100) >= 2
+    pred[later] += np.array([0.0, 0.1, 0.0])
+    assert w_mpjpe(pred, gt) == pytest.approx(100.0 * 244 / 250)
+    # a missing frame is dropped before chunking (WHAM's mask): with frame 50 gone, the chunks
+    # are frames 0-100 (less 50), 101-200 and 201-249, fitted on 0, 1 / 101, 102 / 201, 202
+    pred = gt.copy()
+    exact = [0, 1, 101, 102, 201, 202]
+    pred += np.array([0.0, 0.1, 0.0])
+    pred[exact] = gt[exact]
+    pred[50, 3] = np.nan
+    assert w_mpjpe(pred, gt) == pytest.approx(100.0 * (249 - 6) / 249)
+    with pytest.raises(Pose2RigError, match="chunk"):
+        wa_mpjpe(pred, gt, chunk=0)
+    with pytest.raises(Pose2RigError, match="no frame"):
+        w_mpjpe(np.full_like(gt, np.nan), gt)
+
+
+def test_root_translation_error_is_percent_of_the_true_path_after_rigid_alignment():
+    x = np.linspace(0.0, 10.0, 11)  # a 10 m straight walk
+    gt = np.stack([x, np.zeros(11), np.zeros(11)], axis=1)
+    r = Rotation.from_euler("Y", 40, degrees=True).as_matrix()
+    assert root_translation_error(gt @ r.T + 3.0, gt) == pytest.approx(0.0, abs=1e-9)
+    # 10 % too long: no scale is fitted, so the centred line is off by 0.1 |x - 5| per frame
+    assert root_translation_error(1.1 * gt, gt) == pytest.approx(100 * 0.1 * (30 / 11) / 10)
+    with pytest.raises(Pose2RigError, match="does not move"):
+        root_translation_error(gt, np.zeros_like(gt))

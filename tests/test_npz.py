@@ -17,8 +17,11 @@ def _keypoints(t: int = 5) -> Keypoints2D:
     rng = np.random.default_rng(0)
     kp = rng.uniform(0, 600, size=(t, 17, 2))
     kp[2, 4] = np.nan
+    world = rng.normal(scale=0.4, size=(t, 33, 3))
+    world[2] = np.nan  # a frame without the subject
     return Keypoints2D(kp, rng.uniform(size=(t, 17)), H36M17, (640, 480), 25.0,
-                       np.arange(t) / 25.0 + 0.5, landmarks33=rng.uniform(size=(t, 33, 3)))
+                       np.arange(t) / 25.0 + 0.5, landmarks33=rng.uniform(size=(t, 33, 3)),
+                       world33=world)
 
 
 def test_keypoints_round_trip(tmp_path: Path) -> None:
@@ -29,6 +32,8 @@ def test_keypoints_round_trip(tmp_path: Path) -> None:
     np.testing.assert_array_equal(r.confidence, k.confidence)
     np.testing.assert_array_equal(r.timestamps, k.timestamps)
     np.testing.assert_array_equal(r.landmarks33, k.landmarks33)
+    np.testing.assert_array_equal(r.world33, k.world33)
+    assert np.isnan(r.world33[2]).all() and np.isfinite(r.world33[[0, 1, 3, 4]]).all()
     assert r.image_size == (640, 480) and r.fps == 25.0
     assert np.isnan(r.keypoints[2, 4]).all() and r.confidence[2, 4] == 0
 
@@ -38,7 +43,7 @@ def test_keypoints_only_four_keys_required(tmp_path: Path) -> None:
              image_size=np.array([100, 50]), fps=np.float64(10))
     r = load_keypoints(tmp_path / "min.npz")
     np.testing.assert_allclose(r.timestamps, [0, 0.1, 0.2])
-    assert r.landmarks33 is None
+    assert r.landmarks33 is None and r.world33 is None
 
 
 @pytest.mark.parametrize(
@@ -117,6 +122,7 @@ def test_detection_cache_reads_as_a_keypoints_file(tmp_path: Path) -> None:
     np.testing.assert_array_equal(r.confidence, k.confidence)
     np.testing.assert_array_equal(r.timestamps, k.timestamps)
     np.testing.assert_array_equal(r.landmarks33, k.landmarks33)
+    np.testing.assert_array_equal(r.world33, k.world33)
     assert r.image_size == (640, 480) and r.fps == 25.0
     assert contents(tmp_path / "clip.keypoints.npz") == {"keypoints"}
     with np.load(tmp_path / "clip.keypoints.npz") as d:

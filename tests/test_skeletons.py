@@ -14,6 +14,7 @@ from pose2rig.skeletons import (
     MEDIAPIPE33_TO_H36M17,
     by_name,
     map_points,
+    world_landmarks_to_h36m17,
 )
 
 H36M_ORDER = (
@@ -101,3 +102,46 @@ def test_coco_mapping_matches_mediapipe_mapping_on_shared_landmarks() -> None:
 def test_map_points_rejects_wrong_shape() -> None:
     with pytest.raises(Pose2RigError, match="expected points"):
         map_points(np.zeros((2, 17, 2)), np.zeros((2, 17)), MEDIAPIPE33_TO_H36M17)
+
+
+def _standing_world33() -> np.ndarray:
+    """A hand-made person in BlazePose's world frame (metres, origin between the hips, x right,
+    y down, z away from the camera) facing the camera: their own left on the image's right."""
+    w = np.zeros((33, 3))
+    for side, x in (("left", 1.0), ("right", -1.0)):
+        for part, p in {"hip": (0.1, 0.0, 0.0), "knee": (0.1, 0.45, 0.02), "ankle": (0.1, 0.85, 0.05),
+                        "shoulder": (0.18, -0.5, 0.0), "elbow": (0.22, -0.25, 0.0),
+                        "wrist": (0.24, 0.0, -0.05), "ear": (0.07, -0.68, 0.02)}.items():
+            w[MEDIAPIPE33.index(f"{side}_{part}")] = (x * p[0], p[1], p[2])
+    w[MEDIAPIPE33.index("nose")] = (0.0, -0.65, -0.1)  # facing the camera: nearer than the ears
+    return w
+
+
+def test_world_landmarks_map_onto_h36m17_by_the_2d_rules_with_the_axes_kept() -> None:
+    w = _standing_world33()
+    out = world_landmarks_to_h36m17(np.stack([w, w]))
+    assert out.shape == (2, 17, 3) and out.dtype == np.float32
+    h = H36M17.index
+    np.testing.assert_allclose(out[0, h("pelvis")], (0, 0, 0), atol=1e-7)
+    np.testing.assert_allclose(out[0, h("thorax")], (0, -0.5, 0), atol=1e-7)
+    np.testing.assert_allclose(out[0, h("spine")], (0, -0.25, 0), atol=1e-7)
+    np.testing.assert_allclose(out[0, h("neck")], (0, -0.65, -0.1), atol=1e-7)
+    # mid-ears (0, -0.68, 0.02) + half of (mid-ears - thorax) = (0, -0.77, 0.03)
+    np.testing.assert_allclose(out[0, h("head")], (0, -0.77, 0.03), atol=1e-6)
+    np.testing.assert_allclose(out[0, h("left_ankle")], (0.1, 0.85, 0.05), atol=1e-7)
+    np.testing.assert_allclose(out[0, h("right_wrist")], (-0.24, 0.0, -0.05), atol=1e-7)
+    # OpenCV camera axes as they come: the head above (smaller y) the ankles, the subject's
+    # left on +x, the nose nearer the camera (smaller z) than the pelvis
+    assert out[0, h("head"), 1] < out[0, h("left_ankle"), 1]
+    assert out[0, h("left_shoulder"), 0] > out[0, h("right_shoulder"), 0]
+    assert out[0, h("neck"), 2] < out[0, h("pelvis"), 2]
+    # the same joints as the 2D mapping gives for the x, y of these points
+    xy, _ = map_points(w[None, :, :2], np.ones((1, 33)), MEDIAPIPE33_TO_H36M17)
+    np.testing.assert_allclose(out[0, :, :2], xy[0], atol=1e-6)
+    # a missing landmark empties the joints that use it
+    w2 = w.copy()
+    w2[MEDIAPIPE33.index("right_ear")] = np.nan
+    out2 = world_landmarks_to_h36m17(w2[None])
+    assert np.isnan(out2[0, h("head")]).all() and np.isfinite(np.delete(out2[0], h("head"), 0)).all()
+    with pytest.raises(Pose2RigError, match="world33"):
+        world_landmarks_to_h36m17(w)

@@ -121,13 +121,16 @@ def test_2d_swaps_repaired_with_landmarks33_and_confidence(mocap):
                          for n in lm_names])
         lm = np.concatenate([uv[:, src] + side[None, :, None] * 5.0, np.ones((pose.num_frames, 33, 1))], -1)
         conf = rng.uniform(0.5, 1.0, (pose.num_frames, 17))
-        clean = Keypoints2D(uv, conf, H36M17, (1920, 1080), pose.fps, pose.timestamps, landmarks33=lm)
+        world = rng.normal(size=(pose.num_frames, 33, 3))  # relabelled with the same states
+        clean = Keypoints2D(uv, conf, H36M17, (1920, 1080), pose.fps, pose.timestamps, landmarks33=lm,
+                            world33=world)
         _, report = repair_swaps(clean)
         assert report.num_flipped == 0, str(report)
         states = inject(pose.num_frames, rng)
         bad = Keypoints2D(swapped(uv, H36M17, states), swapped(conf, H36M17, states), H36M17,
                           (1920, 1080), pose.fps, pose.timestamps,
-                          landmarks33=swapped(lm, MEDIAPIPE33, states))
+                          landmarks33=swapped(lm, MEDIAPIPE33, states),
+                          world33=swapped(world, MEDIAPIPE33, states))
         fixed, _ = repair_swaps(bad)
         ok = np.all(fixed.keypoints == clean.keypoints, axis=(1, 2))
         assert ok[states == 0].mean() > 0.99
@@ -135,6 +138,7 @@ def test_2d_swaps_repaired_with_landmarks33_and_confidence(mocap):
         repaired += int(ok[states > 0].sum())
         np.testing.assert_array_equal(fixed.confidence[ok], clean.confidence[ok])
         np.testing.assert_array_equal(fixed.landmarks33[ok], clean.landmarks33[ok])
+        np.testing.assert_array_equal(fixed.world33[ok], clean.world33[ok])
     assert repaired >= 0.9 * total, (repaired, total)
 
 

@@ -189,7 +189,8 @@ def fit_floor(
     slower than ``speed_threshold`` are the candidate contacts. RANSAC on triples of one kind
     of point proposes normals within ``max_tilt`` of ``up``; each kind gets its own offset (the
     densest band along the normal), and the plane with the most samples within
-    ``inlier_distance`` wins. It is refined by least squares with one intercept per kind. Where
+    ``inlier_distance`` wins (``max_tilt=0``: the floor is square to ``up``, only its height is
+    fitted). It is refined by least squares with one intercept per kind. Where
     the inliers spread less than ``min_spread`` (m, standard deviation) across a direction,
     the tilt about that direction is taken from ``up`` (standing still on two feet fixes no
     tilt). With fewer than ``min_points`` candidates the floor is square to ``up`` at the
@@ -329,6 +330,8 @@ def fit_floor(
         new = _unit(new)
         if new @ u < 0:
             new = -new
+        if np.arccos(np.clip(new @ u, -1.0, 1.0)) > max_tilt + 1e-9:  # the refit is held to max_tilt too
+            new, method = u, "level"
         if np.allclose(new, normal, atol=1e-9):
             normal = new
             break

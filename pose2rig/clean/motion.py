@@ -155,6 +155,7 @@ def clean_motion(
     *,
     scores: np.ndarray | None = None,
     root: int = 0,
+    fit_tilt: bool = True,
     report: Report | None = None,
 ) -> CleanResult:
     """Run the clean-up's steps on one clip (see the module doc for the steps and conventions).
@@ -167,6 +168,8 @@ def clean_motion(
         scores: ``(T,)`` plausibility per frame (higher is better) or None (the outlier step
             then checks the root's speed only).
         root: index of the joint whose travel is the body's (the pelvis; a BVH's hips).
+        fit_tilt: False takes the floor as square to +Y (the input already level, as when the
+            camera's pitch is known): the ``floor`` step fits its height only.
         report: called with each step's name as it starts (progress).
 
     Raises:
@@ -227,7 +230,7 @@ def clean_motion(
         notes.append(f"floor and foot locking skipped: skeleton {skeleton.name!r} has no feet (ankles, heels or toes)")
     elif o.floor or o.foot_lock:
         step("floor")
-        floor = fit_floor(p, skeleton, fps=fps)
+        floor = fit_floor(p, skeleton, fps=fps, **({} if fit_tilt else {"max_tilt": 0.0}))
         if o.floor:
             transform = floor.transform
             p = floor.level(p)

@@ -82,11 +82,12 @@ def resample_array(
 def resample(x: Track, *, fps: float) -> Track:
     """Resample a :class:`Keypoints2D` or :class:`PoseSequence` onto a uniform grid at ``fps``
     (see :func:`resample_array`); ``fps`` and ``timestamps`` of the result describe the grid,
-    and ``landmarks33`` is resampled alongside. Returns a new object; ``x`` is not changed."""
+    and ``landmarks33`` (and a :class:`Keypoints2D`'s ``world33``) are resampled alongside.
+    Returns a new object; ``x`` is not changed."""
     p = points_of(x, "resample")
     new_p, new_c, times = resample_array(p, x.confidence, x.timestamps, fps=fps)
     changes: dict[str, object] = {"timestamps": times, "fps": float(fps)}
-    if x.landmarks33 is not None:
-        lm = interpolate_at(x.landmarks33, x.timestamps, times)
-        changes["landmarks33"] = lm.astype(np.float32)
+    for name in ("landmarks33", "world33"):
+        if getattr(x, name, None) is not None:
+            changes[name] = interpolate_at(getattr(x, name), x.timestamps, times).astype(np.float32)
     return with_points(x, new_p, new_c, **changes)

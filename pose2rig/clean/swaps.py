@@ -28,9 +28,9 @@ Convention:
       is kept as detected and the rest chosen again. Where both labellings fit equally (the
       subject side-on), nothing is flipped.
     - Missing joints (NaN) give no evidence: each joint is held at its last seen position for
-      the costs only. Confidence moves with its joint. ``landmarks33`` (MediaPipe's 33 points)
-      are swapped with the same groups, hands with the arms, feet with the legs, the face with
-      the whole body.
+      the costs only. Confidence moves with its joint. ``landmarks33`` and ``world33``
+      (MediaPipe's 33 points, 2D and metric) are swapped with the same groups, hands with the
+      arms, feet with the legs, the face with the whole body.
     - Nothing is interpolated or smoothed: a repaired frame holds exactly the detected points,
       relabelled.
 """
@@ -349,8 +349,9 @@ def repair_swaps(
         max_swap: longest run of swapped frames repaired, seconds.
 
     Returns:
-        A new object of ``x``'s type (``x`` is not changed): joints, confidence and
-        ``landmarks33`` relabelled; and a :class:`SwapReport` of the frames swapped back.
+        A new object of ``x``'s type (``x`` is not changed): joints, confidence,
+        ``landmarks33`` and ``world33`` relabelled; and a :class:`SwapReport` of the frames
+        swapped back.
     """
     p = points_of(x, "repair_swaps")
     states = swap_states_array(
@@ -360,8 +361,9 @@ def repair_swaps(
     perm = _permutations(x.skeleton)
     report = _report(states, p, perm)
     changes: dict[str, object] = {}
-    if x.landmarks33 is not None:
-        changes["landmarks33"] = _apply(x.landmarks33, _permutations(MEDIAPIPE33), states)
+    for name in ("landmarks33", "world33"):  # MediaPipe's 33 points, 2D and metric 3D
+        if getattr(x, name, None) is not None:
+            changes[name] = _apply(getattr(x, name), _permutations(MEDIAPIPE33), states)
     out = with_points(x, _apply(p, perm, states), _apply(x.confidence, perm, states), **changes)
     return out, report
 

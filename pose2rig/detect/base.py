@@ -39,10 +39,14 @@ class Detection:
     Attributes:
         points: ``(J, 2)`` float32 pixel coordinates (x right, y down); NaN where missing.
         confidence: ``(J,)`` float32 in [0, 1]; 0 where ``points`` is missing.
+        world: optional ``(J, 3)`` float32 metric 3D points the backend gives beside the 2D
+            ones (BlazePose's world landmarks: metres, hip-centred, camera axes x right, y
+            down, z away from the camera); NaN where missing.
     """
 
     points: np.ndarray
     confidence: np.ndarray
+    world: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         pts = np.array(self.points, dtype=np.float32)
@@ -58,6 +62,14 @@ class Detection:
         conf[missing] = 0.0
         object.__setattr__(self, "points", pts)
         object.__setattr__(self, "confidence", conf)
+        if self.world is not None:
+            world = np.array(self.world, dtype=np.float32)
+            if world.shape != (pts.shape[0], 3):
+                raise Pose2RigError(
+                    f"Detection: expected world points ({pts.shape[0]}, 3), got {world.shape}"
+                )
+            world[~np.all(np.isfinite(world), axis=-1)] = np.nan
+            object.__setattr__(self, "world", world)
 
 
 @runtime_checkable

@@ -17,7 +17,8 @@ from pose2rig.types import Keypoints2D
 
 log = logging.getLogger(__name__)
 
-FORMAT = "pose2rig-detect-cache/1"
+FORMAT = "pose2rig-detect-cache/2"
+"""part of every key: a cache of another format is stale and detected again (2: ``world33``)"""
 
 
 def cache_key(
@@ -70,6 +71,7 @@ def load_cache(path: str | os.PathLike[str], key: str) -> Keypoints2D | None:
                 fps=float(z["fps"]),
                 timestamps=z["timestamps"],
                 landmarks33=z["landmarks33"] if "landmarks33" in z.files else None,
+                world33=z["world33"] if "world33" in z.files else None,
             )
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
         warnings.warn(f"cache {path} is unreadable ({e}); detecting again", stacklevel=3)
@@ -89,5 +91,7 @@ def save_cache(path: str | os.PathLike[str], key: str, kp: Keypoints2D) -> None:
     }
     if kp.landmarks33 is not None:
         arrays["landmarks33"] = kp.landmarks33
+    if kp.world33 is not None:
+        arrays["world33"] = kp.world33
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, **arrays)

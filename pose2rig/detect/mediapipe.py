@@ -15,6 +15,11 @@ Convention:
       clears presence, so frames are sent through the base ``SolutionBase.process`` to keep it.
     - The one-euro landmark filter is fed the frames' real timestamps (the legacy API otherwise
       assumes 30 fps), so smoothing means the same at 5 fps and at 60 fps.
+    - ``Detection.world`` is the same run's ``pose_world_landmarks``: metres, origin at the
+      mid-point of the hips, x right, y down and z away from the camera (checked on
+      ``tfjs_pose_squats.mp4``: her left shoulder, on the image's right, has the larger x, her
+      nose a smaller y than her ankles and, facing the camera, a smaller z than her hips), i.e.
+      OpenCV's camera axes, kept as they come.
 """
 
 from __future__ import annotations
@@ -122,7 +127,10 @@ class MediaPipePoseDetector:
             dtype=np.float64,
         )
         points = arr[:, :2] * (w, h)
-        return Detection(points=points, confidence=arr[:, 2] * arr[:, 3])
+        world = None
+        if result.pose_world_landmarks is not None:
+            world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark])
+        return Detection(points=points, confidence=arr[:, 2] * arr[:, 3], world=world)
 
     def reset(self) -> None:
         """Drop the track: the next frame runs the person detector on the whole image."""

@@ -57,7 +57,9 @@ def detect(
     Returns:
         ``Keypoints2D`` with ``keypoints (T, 17, 2)`` and ``confidence (T, 17)`` in H36M17 order,
         ``timestamps`` the frames' times and, for a ``mediapipe33`` detector, ``landmarks33
-        (T, 33, 3)`` (x px, y px, confidence). Frames without the subject are NaN, confidence 0.
+        (T, 33, 3)`` (x px, y px, confidence) and, when the detector gives them, ``world33
+        (T, 33, 3)`` (its metric world landmarks, see :class:`~pose2rig.types.Keypoints2D`).
+        Frames without the subject are NaN, confidence 0.
 
     Raises:
         Pose2RigError: no frames, an image of the wrong size, or nobody in any frame (an
@@ -95,7 +97,9 @@ def _detect(
     keep33 = src.name == "mediapipe33"
     w, h = (int(v) for v in image_size)
     reset = getattr(detector, "reset", None)
-    kps, confs, lms, times = [], [], [], []
+    kps, confs, lms, worlds, times = [], [], [], [], []
+    no_world = np.full((src.num_joints, 3), np.nan, np.float32)
+    has_world = False
     nobody = np.full((H36M17.num_joints, 2), np.nan, np.float32)
     seen = 0
     for frame in progress_bar(frames, total=total, progress=progress, desc="detect 2D"):
@@ -127,11 +131,14 @@ def _detect(
             confs.append(np.zeros(H36M17.num_joints, np.float32))
             if keep33:
                 lms.append(np.full((src.num_joints, 3), np.nan, np.float32))
+                worlds.append(no_world)
             continue
         kps.append(pts)
         confs.append(conf)
         if keep33:
             lms.append(np.concatenate([det.points, det.confidence[:, None]], axis=1))
+            worlds.append(no_world if det.world is None else det.world)
+            has_world = has_world or det.world is not None
     n = len(times)
     if n == 0:
         raise Pose2RigError(
@@ -162,6 +169,7 @@ def _detect(
         fps=fps,
         timestamps=np.asarray(times),
         landmarks33=np.stack(lms) if keep33 else None,
+        world33=np.stack(worlds) if keep33 and has_world else None,
     )
 
 

@@ -14,6 +14,8 @@ fps              () float         frame rate (required)
 timestamps       (T,) f64         seconds; default ``arange(T) / fps``
 joint_names      (17,) str        the Human3.6M-17 names
 landmarks33      (T, 33, 3) f32   MediaPipe landmarks: x, y pixels, visibility
+world33          (T, 33, 3) f32   MediaPipe's world landmarks: metres, hip-centred, camera
+                                  axes (x right, y down, z away); NaN where missing
 format_version   () int           this file layout's version
 ===============  ===============  =========================================================
 
@@ -154,6 +156,8 @@ def save_keypoints(path: str | os.PathLike[str], keypoints: Keypoints2D) -> None
     }
     if keypoints.landmarks33 is not None:
         arrays["landmarks33"] = keypoints.landmarks33
+    if keypoints.world33 is not None:
+        arrays["world33"] = keypoints.world33
     _write(path, arrays)
 
 
@@ -186,6 +190,7 @@ def load_keypoints(path: str | os.PathLike[str]) -> Keypoints2D:
             fps=fps,
             timestamps=ts,
             landmarks33=data.get("landmarks33"),
+            world33=data.get("world33"),
         )
     except Pose2RigError as e:
         raise Pose2RigError(f"{p}: {e}") from None

@@ -26,6 +26,7 @@ from pose2rig.skeletons.mapping import (
     MEDIAPIPE33_TO_H36M17,
     JointMapping,
     map_points,
+    world_landmarks_to_h36m17,
 )
 
 __all__ = [
@@ -38,4 +39,5 @@ __all__ = [
     "JointMapping",
     "by_name",
     "map_points",
+    "world_landmarks_to_h36m17",
 ]

@@ -21,6 +21,10 @@ elbows, wrists
 ==============  ==========================================================================
 
 COCO 17 -> Human3.6M 17 (``COCO17_TO_H36M17``) uses the same rules with COCO's names.
+
+MediaPipe's metric world landmarks (``Keypoints2D.world33``) go through the same
+``MEDIAPIPE33_TO_H36M17`` rules in 3D (:func:`world_landmarks_to_h36m17`), so a joint means the
+same thing in the 2D keypoints and in MediaPipe's own 3D.
 """
 
 from __future__ import annotations
@@ -126,3 +130,23 @@ MEDIAPIPE33_TO_H36M17 = JointMapping(
     MEDIAPIPE33, H36M17, _rules({n: n for n in _SAME}, "nose")
 )
 COCO17_TO_H36M17 = JointMapping(COCO17, H36M17, _rules({n: n for n in _SAME}, "nose"))
+
+
+def world_landmarks_to_h36m17(world33: np.ndarray) -> np.ndarray:
+    """MediaPipe's world landmarks ``(T, 33, 3)`` metres -> Human3.6M-17 joints ``(T, 17, 3)``
+    float32 metres, by the rules of ``MEDIAPIPE33_TO_H36M17`` (the 2D keypoints' own).
+
+    Convention:
+        BlazePose's ``pose_world_landmarks`` have their origin at the mid-point of the hips and
+        the camera's axes: x right, y down, z away from the camera, which are pose2rig's camera
+        axes (OpenCV), so the coordinates are kept as they are; no axis is flipped. They are
+        not placed in front of the camera: the pelvis stays at the origin (about 0 on every
+        frame, as the pelvis is the hips' mid-point), so compare them root-relative or after
+        an alignment. A joint is NaN where a landmark it uses is.
+    """
+    w = np.asarray(world33, dtype=np.float64)
+    n = MEDIAPIPE33.num_joints
+    if w.ndim != 3 or w.shape[1:] != (n, 3):
+        raise Pose2RigError(f"world_landmarks_to_h36m17: expected world33 (T, {n}, 3), got {w.shape}")
+    out, _ = map_points(w, np.ones(w.shape[:2]), MEDIAPIPE33_TO_H36M17)
+    return out

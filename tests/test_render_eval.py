@@ -1,0 +1,133 @@
+"""bench/render_eval.py: rendered clips with exact truth (the camera, the truth on the body, the cache)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.ndimage import binary_dilation
+
+from pose2rig.skeletons import H36M17
+from tests._bench_module import bench_module
+
+re = bench_module("render_eval")
+
+CMU = sorted(re.MOCAP["cmu"].glob("*.bvh"))
+SIZE = (160, 200)
+
+
+@pytest.fixture(scope="module", params=["bundled", "mannequin"])
+def posed(request):
+    poses, ends = re.load_motion(CMU[0], frames=3)
+    return re.pose_character(poses, ends, re.CHARACTERS[request.param], 1.7)
+
+
+def _silhouette(posed, camera, t=0):
+    r = re.Renderer(posed.animation.rig.mesh.faces, camera)
+    try:
+        return r.render(posed.vertices[t])
+    finally:
+        r.close()
+
+
+def test_truth_projects_onto_the_rendered_body(posed):
+    rng = np.random.default_rng(7)
+    start = posed.joints[0, H36M17.index("pelvis")]
+    camera, _ = re.sample_camera(rng, np.array([start[0], 0.0, start[2]]), 1.7, size=SIZE)
+    camera = re.fit_in_frame(camera, posed.vertices)
+    assert camera.in_frame(posed.vertices)
+    image, mask = _silhouette(posed, camera)
+    assert mask.sum() > 200
+    near = binary_dilation(mask, iterations=2)  # the head top and nose lie on the surface
+    uv = np.round(camera.project(posed.joints[0])).astype(int)
+    for name in H36M17.joint_names:
+        u, v = uv[H36M17.index(name)]
+        assert near[v, u], f"{name} projects off the body at ({u}, {v})"
+    # and it is the body, not the whole image, that the joints fall on
+    assert not near[2, 2] and not near[-3, -3]
+
+
+def test_head_top_and_nose_taken_from_the_head(posed):
+    j = posed.joints[0]
+    ix = H36M17.index
+    top, nose, thorax = j[ix("head")], j[ix("neck")], j[ix("thorax")]
+    assert top[1] > nose[1] > thorax[1]
+    # the character stands at rest about 1.7 m tall: the head top near the top of the mesh
+    assert abs(top[1] - posed.vertices[0][:, 1].max()) < 0.08
+
+
+def test_convention_pitch_positive_looks_down(posed):
+    """A camera pitched down from the same place sees the ankles higher in the image (the view
+    turns down, the scene moves up), in the truth's projection and in the render alike; and
+    ``looking_at`` puts a pitched-down camera above its aim point."""
+    at = np.array([0.3, 1.2, 3.2])
+    level = re.RenderCamera.at(at, yaw=0.0, pitch=0.0, hfov=60.0, size=SIZE)
+    down = re.RenderCamera.at(at, yaw=0.0, pitch=20.0, hfov=60.0, size=SIZE)
+    ankle = posed.joints[0, H36M17.index("left_ankle")]
+    assert down.project(ankle)[1] < level.project(ankle)[1] - 20
+    # the camera's forward axis points below the horizon by sin(pitch)
+    assert down.rotation[2, 1] == pytest.approx(-np.sin(np.radians(20.0)))
+    for cam in (level, down):  # render and truth agree on where the body's lowest point is
+        _, mask = _silhouette(posed, cam)
+        rows = np.flatnonzero(mask.any(axis=1))
+        lowest = cam.project(posed.vertices[0])[:, 1].max()
+        assert abs(rows.max() - lowest) <= 2.0, (rows.max(), lowest)
+    aim = np.array([0.0, 1.0, 0.0])
+    looking = re.RenderCamera.looking_at(aim, yaw=30.0, pitch=25.0, distance=4.0, hfov=50.0, size=SIZE)
+    assert looking.position[1] == pytest.approx(1.0 + 4.0 * np.sin(np.radians(25.0)))
+    assert np.allclose(looking.project(aim), [SIZE[0] / 2, SIZE[1] / 2])
+    # yaw +90 puts the camera on the subject's left (+X)
+    side = re.RenderCamera.looking_at(aim, yaw=90.0, pitch=0.0, distance=4.0, hfov=50.0, size=SIZE)
+    assert side.position[0] == pytest.approx(4.0)
+
+
+def test_moving_back_keeps_pitch_and_fits():
+    cam = re.RenderCamera.looking_at(np.array([0.0, 0.9, 0.0]), yaw=10.0, pitch=25.0, distance=1.0, hfov=45.0,
+                                     size=SIZE)
+    body = np.array([[0.0, 0.0, 0.0], [0.0, 1.8, 0.0], [0.5, 1.0, 0.0], [-0.5, 1.0, 0.0]])
+    assert not cam.in_frame(body)
+    fitted = re.fit_in_frame(cam, body)
+    assert fitted.in_frame(body)
+    assert np.allclose(fitted.rotation, cam.rotation)
+    assert np.allclose(fitted.project(np.array([0.0, 0.9, 0.0])), [SIZE[0] / 2, SIZE[1] / 2])
+
+
+def test_cache_key_follows_mocap_character_and_seed(tmp_path: Path):
+    copy = tmp_path / "same.bvh"
+    shutil.copy(CMU[0], copy)
+    mannequin = re.CHARACTERS["mannequin"]
+    key = re.cache_key(CMU[0], None, 1.7, 5)
+    assert re.cache_key(copy, None, 1.7, 5) == key  # the bytes, not the path
+    assert re.cache_key(CMU[0], None, 1.7, 5) == key
+    assert re.cache_key(CMU[1], None, 1.7, 5) != key
+    assert re.cache_key(CMU[0], mannequin, 1.7, 5) != key
+    assert re.cache_key(CMU[0], None, 1.7, 6) != key
+    assert re.cache_key(CMU[0], None, 1.8, 5) != key
+    copy.write_bytes(CMU[0].read_bytes() + b"\n")
+    assert re.cache_key(copy, None, 1.7, 5) != key
+
+
+def test_render_clip_is_cached(tmp_path: Path):
+    first = re.render_clip(CMU[0], None, seed=1, size=SIZE, frames=2, cache=tmp_path, videos=None)
+    assert first.rendered and first.video.is_file() and first.truth.is_file()
+    again = re.render_clip(CMU[0], None, seed=1, size=SIZE, frames=2, cache=tmp_path, videos=None)
+    assert not again.rendered and again.key == first.key
+    other = re.render_clip(CMU[0], None, seed=2, size=SIZE, frames=2, cache=tmp_path, videos=None)
+    assert other.rendered and other.key != first.key
+    a = first.arrays()
+    assert a["joints_world"].shape == (2, 17, 3) and a["joints_2d"].shape == (2, 17, 2)
+    # camera frame = R world + t, and its projection through K is joints_2d
+    cam = a["joints_world"].astype(np.float64) @ a["R"].T + a["t"]
+    assert np.allclose(cam, a["joints_camera"], atol=1e-4)
+    uv = cam @ a["K"].T
+    assert np.allclose(uv[..., :2] / uv[..., 2:], a["joints_2d"], atol=1e-2)
+    # the video shows the body where the truth says: the pelvis pixel is off the gradient
+    from pose2rig.video import open_video
+
+    with open_video(first.video) as reader:
+        image = np.asarray(next(iter(reader)).image, dtype=np.int32)
+    u, v = np.round(a["joints_2d"][0, H36M17.index("pelvis")]).astype(int)
+    row = image[v]
+    assert np.abs(row[u] - row[2]).sum() > 30
