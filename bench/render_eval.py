@@ -4,7 +4,9 @@ The rendering half of the whole-pipeline benchmark (issue 13): a BVH clip is mov
 character (:func:`pose2rig.retarget.retarget`), skinned per frame
 (:func:`pose2rig.retarget.lbs.skin_frame`), rendered offscreen with pyrender over a background
 and written as an mp4 beside an npz of its Human3.6M-17 ground truth and camera, in a cache
-(:func:`render_clip`). Scoring ``convert`` on the videos comes later, from the same cache.
+(:func:`render_clip`). :func:`score_clip` runs MediaPipe on a render once (cached beside it),
+then ``convert`` on its keypoints, and scores constant depth, MediaPipe's own world landmarks and
+the shipped lifter on the same frames against the truth (:func:`score_table`).
 
 Data sets: Bandai-1 (``mocap/bandai1``) is the REPORT set; tune anything on CMU (``mocap/cmu``).
 
@@ -12,6 +14,7 @@ Usage::
 
     python bench/render_eval.py render --set bandai1 --clips 4 --frames 300
     python bench/render_eval.py render path/to/clip.bvh --character mannequin --seed 3
+    python bench/render_eval.py score --set bandai1 --clips 4 --seed 0 --character bundled
 
 Convention:
     - World: Y up, metres, floor at y = 0, the subject facing +Z in the first frame with its
@@ -674,9 +677,174 @@ def clip_set(name: str, count: int, seed: int = 0) -> list[Path]:
     return sorted(files[i] for i in pick)
 
 
+# ---------------------------------------------------------------------------------------------
+# scoring: the whole convert path on a rendered clip, three methods on the same frames
+
+METHODS = ("constant depth", "mediapipe world", "lifter")
+"""The methods scored, in table order: the constant-depth baseline lifted from the same
+keypoints, MediaPipe's own world landmarks (Human3.6M-17, hip-centred), and ``convert``'s output."""
+
+CAMERA_METRICS = ("p_mpjpe", "n_mpjpe", "pck3d", "accel", "jitter")
+WORLD_METRICS = ("wa_mpjpe", "w_mpjpe")
+METRIC_HEADERS = {
+    "p_mpjpe": "P-MPJPE mm", "n_mpjpe": "N-MPJPE mm", "pck3d": "PCK3D %", "accel": "accel m/s²",
+    "jitter": "jitter 10m/s³", "wa_mpjpe": "WA-MPJPE mm", "w_mpjpe": "W-MPJPE mm",
+}
+
+
+def detect_rendered(rendered: RenderedClip, *, cache: str | os.PathLike[str] | None = None):  # noqa: ANN201
+    """MediaPipe's keypoints of a rendered clip (:func:`pose2rig.detect.detect_video`), cached as
+    ``<key>.keypoints.npz`` beside the render (``cache``: another folder)."""
+    from pose2rig.detect import detect_video
+
+    folder = rendered.video.parent if cache is None else Path(cache).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    return detect_video(rendered.video, cache=folder / f"{rendered.key}.keypoints.npz", progress=False)
+
+
+def _relative(x: np.ndarray) -> np.ndarray:
+    """``(T, 17, 3)`` minus its pelvis, float64."""
+    x = np.asarray(x, dtype=np.float64)
+    return x - x[:, H36M17.index("pelvis")][:, None]
+
+
+def score_clip(
+    rendered: RenderedClip,
+    *,
+    lifter_checkpoint: str | os.PathLike[str] | None = None,
+    cache: str | os.PathLike[str] | None = None,
+) -> dict[str, object]:
+    """Score ``convert`` on one rendered clip beside constant depth and MediaPipe's world landmarks.
+
+    Detection runs once per render (cached as ``<key>.keypoints.npz`` in ``cache``, default the
+    render's folder); ``convert`` then runs on those keypoints with the clip's true standing
+    height and the render's horizontal field of view (the lifter of ``lifter_checkpoint``,
+    default the shipped one). The three :data:`METHODS` are scored on the SAME frames: those
+    where every method has a whole pose (the truth has every frame).
+
+    Camera frame, all three, root-relative (the pelvis subtracted from each pose): P-MPJPE,
+    N-MPJPE (mm), PCK3D at 150 mm on the scale-aligned poses (%) (:mod:`pose2rig.evaluate`),
+    the acceleration error (m/s², :func:`pose2rig.motion_metrics.accel_error`) and jitter
+    (10 m/s³, :func:`pose2rig.motion_metrics.jitter`); the frames left out are NaN there, so no
+    finite difference spans them. Constant depth is lifted from the keypoints as detected
+    (no 2D swap repair, no clean-up); MediaPipe's world landmarks are as MediaPipe gives them.
+
+    World frame (``wa_mpjpe``, ``w_mpjpe`` in mm against the truth's world joints, 100-frame
+    chunks, :func:`pose2rig.motion_metrics.wa_mpjpe`): the lifter's ``world_pose``; constant
+    depth and MediaPipe have no world placement of their own, so their root-relative poses are
+    rotated into the lifter's world (``result.world_rotation``) and placed at the LIFTER's
+    pelvis: their world figures share the lifter's root trajectory and differ in the body only.
+
+    Returns:
+        ``{"name", "key", "frames" (truth frames), "scored" (frames scored), "seconds" (detect +
+        convert), "pitch", "hfov", "height", "methods": {method: {metric: value}}}``.
+    """
+    from pose2rig.evaluate import n_mpjpe, p_mpjpe, pck3d, scale_align
+    from pose2rig.lift import Lifter, lift
+    from pose2rig.motion_metrics import accel_error, jitter, w_mpjpe, wa_mpjpe
+    from pose2rig.options import ConvertOptions
+    from pose2rig.pipeline import convert
+    from pose2rig.skeletons import world_landmarks_to_h36m17
+
+    a = rendered.arrays()
+    truth_cam = np.asarray(a["joints_camera"], dtype=np.float64)
+    truth_world = np.asarray(a["joints_world"], dtype=np.float64)
+    t = truth_cam.shape[0]
+    fps = float(a["fps"])
+    height, hfov = float(a["height"]), float(a["hfov"])
+    began = time.perf_counter()
+    kp = detect_rendered(rendered, cache=cache)
+    if kp.keypoints.shape[0] != t:
+        raise RuntimeError(f"{rendered.video}: {kp.keypoints.shape[0]} frames detected, {t} in the truth")
+    if abs(kp.fps - fps) > 1e-3 or (t > 1 and not np.allclose(np.diff(kp.timestamps), 1.0 / fps, atol=1e-3)):
+        raise RuntimeError(f"{rendered.video}: not {fps} fps constant (fps {kp.fps})")
+    options = ConvertOptions.from_flat(height=height, fov=hfov, checkpoint=lifter_checkpoint, root_motion="on")
+    result = convert(rendered.video, options=options, keypoints=kp, progress=False)
+    seconds = time.perf_counter() - began
+    for what, pose in (("camera_pose", result.camera_pose), ("world_pose", result.world_pose)):
+        if pose.joints.shape[0] != t:  # one to one with the mp4's frames, no resampling
+            raise RuntimeError(f"{rendered.video}: convert's {what} has {pose.joints.shape[0]} frames, the video {t}")
+    const = lift(kp, lifter=Lifter.constant_depth(), height=height, fov=hfov).joints
+    if kp.world33 is None:
+        raise RuntimeError(f"{rendered.video}: the detector gave no world landmarks")
+    cams = {
+        "constant depth": _relative(const),
+        "mediapipe world": _relative(world_landmarks_to_h36m17(kp.world33)),
+        "lifter": _relative(result.camera_pose.joints),
+    }
+    truth_rel = _relative(truth_cam)
+    lifter_world = np.asarray(result.world_pose.joints, dtype=np.float64)
+    same = np.all(np.isfinite(truth_rel), axis=(1, 2)) & np.all(np.isfinite(lifter_world), axis=(1, 2))
+    for x in cams.values():
+        same &= np.all(np.isfinite(x), axis=(1, 2))
+    if not same.any():
+        raise RuntimeError(f"{rendered.video}: no frame where every method has a pose")
+    rot = np.asarray(result.world_rotation, dtype=np.float64)
+    root = lifter_world[:, H36M17.index("pelvis")][:, None]
+    methods: dict[str, dict[str, float]] = {}
+    for name, rel in cams.items():
+        p, g = rel[same], truth_rel[same]
+        masked = np.where(same[:, None, None], rel, np.nan)
+        truth_masked = np.where(same[:, None, None], truth_rel, np.nan)
+        world = lifter_world if name == "lifter" else rel @ rot.T + root
+        world = np.where(same[:, None, None], world, np.nan)
+        methods[name] = {
+            "p_mpjpe": 1000.0 * p_mpjpe(p, g),
+            "n_mpjpe": 1000.0 * n_mpjpe(p, g),
+            "pck3d": 100.0 * pck3d(scale_align(p, g), g),
+            "accel": accel_error(masked, truth_masked, fps) if t >= 3 else float("nan"),
+            "jitter": jitter(masked, fps) if t >= 4 else float("nan"),
+            "wa_mpjpe": wa_mpjpe(world, truth_world),
+            "w_mpjpe": w_mpjpe(world, truth_world),
+        }
+    return {
+        "name": f"{a['bvh']}/{a['character']}", "key": rendered.key, "frames": t, "scored": int(same.sum()),
+        "seconds": seconds, "pitch": float(a["pitch"]), "hfov": hfov, "height": height,
+        "truth_jitter": jitter(np.where(same[:, None, None], truth_rel, np.nan), fps) if t >= 4 else float("nan"),
+        "camera_pitch": result.camera_pitch, "methods": methods,
+    }
+
+
+def score_table(scores: list[dict[str, object]]) -> str:
+    """Markdown tables of :func:`score_clip` results: per method, the mean over clips and the
+    pooled figure (each clip's metric weighted by its frames scored: exact for the per-frame
+    means P-MPJPE, N-MPJPE, PCK3D, WA- and W-MPJPE; for acceleration and jitter the weight is
+    the frames, not the finite differences)."""
+    metrics = (*CAMERA_METRICS, *WORLD_METRICS)
+    weights = np.array([float(s["scored"]) for s in scores])
+    lines = [
+        "| method | " + " | ".join(METRIC_HEADERS[m] for m in metrics) + " |",
+        "|---|" + "---:|" * len(metrics),
+    ]
+    for label, pooled in (("mean over clips", False), ("pooled frames", True)):
+        for method in METHODS:
+            cells = []
+            for m in metrics:
+                v = np.array([s["methods"][method][m] for s in scores], dtype=np.float64)  # type: ignore[index]
+                ok = np.isfinite(v)
+                if not ok.any():
+                    cells.append("–")
+                    continue
+                value = np.average(v[ok], weights=weights[ok]) if pooled else v[ok].mean()
+                cells.append(f"{value:.1f}")
+            lines.append(f"| {method} ({label}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("score", help="render (cached), detect (cached), convert and score three methods")
+    s.add_argument("bvh", nargs="*", type=Path, help="BVH files (default: --clips of --set)")
+    s.add_argument("--set", choices=sorted(MOCAP), default="bandai1", help="mocap set when no BVH is given")
+    s.add_argument("--clips", type=int, default=4, help="how many clips of --set")
+    s.add_argument("--character", choices=[*CHARACTERS, "both"], default="both")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--frames", type=int, default=None, help="first N frames of each clip (30 fps)")
+    s.add_argument("--size", type=int, nargs=2, default=SIZE, metavar=("W", "H"))
+    s.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    s.add_argument("--checkpoint", type=Path, default=None, help="lifter checkpoint (default: the shipped one)")
+    s.add_argument("--no-backgrounds", action="store_true", help="gradients only")
     r = sub.add_parser("render", help="render clips into the cache (skips those already there)")
     r.add_argument("bvh", nargs="*", type=Path, help="BVH files (default: --clips of --set)")
     r.add_argument("--set", choices=sorted(MOCAP), default="cmu", help="mocap set when no BVH is given")
@@ -691,6 +859,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     files = args.bvh or clip_set(args.set, args.clips, args.seed)
     chars = list(CHARACTERS) if args.character == "both" else [args.character]
+    if args.command == "score":
+        return _score_command(args, files, chars)
     total_frames, total_s = 0, 0.0
     for f in files:
         for c in chars:
@@ -706,6 +876,40 @@ def main(argv: list[str] | None = None) -> int:
     if total_s:
         print(f"rendered {total_frames} frames in {total_s:.1f} s ({1000 * total_s / max(total_frames, 1):.0f} ms/frame "
               "including retargeting, skinning, background search and encoding)")
+    return 0
+
+
+def _score_command(args: argparse.Namespace, files: list[Path], chars: list[str]) -> int:
+    from pose2rig.errors import Pose2RigError
+
+    began = time.perf_counter()
+    scores, failed = [], []
+    for f in files:
+        for c in chars:
+            clip = render_clip(f, CHARACTERS[c], seed=args.seed, size=tuple(args.size), frames=args.frames,
+                               cache=args.cache, videos=None if args.no_backgrounds else VIDEOS)
+            try:
+                sc = score_clip(clip, lifter_checkpoint=args.checkpoint, cache=args.cache)
+            except (Pose2RigError, RuntimeError) as e:  # nobody detected, or no frame every method has
+                failed.append(f"{f.stem}/{c}: {e}")
+                print(f"{f.stem:40s} {c:9s} NOT SCORED: {e}", flush=True)
+                continue
+            scores.append(sc)
+            m = sc["methods"]
+            print(f"{f.stem:40s} {c:9s} {sc['scored']:4d}/{sc['frames']:4d} frames  pitch {sc['pitch']:5.1f} "
+                  f"(found {sc['camera_pitch']:5.1f})  N-MPJPE const {m['constant depth']['n_mpjpe']:5.0f}  "
+                  f"mp {m['mediapipe world']['n_mpjpe']:5.0f}  lifter {m['lifter']['n_mpjpe']:5.0f} mm  "
+                  f"{'rendered %.0f s, ' % clip.seconds if clip.rendered else ''}scored in {sc['seconds']:.1f} s",
+                  flush=True)
+    frames = sum(int(s["scored"]) for s in scores)
+    total = sum(int(s["frames"]) for s in scores)
+    print(f"\n{len(scores)} clips, {frames} of their {total} frames scored (the same frames for every method); "
+          f"{len(failed)} clips not scored\n")
+    if scores:
+        print(score_table(scores))
+    for line in failed:
+        print(f"not scored: {line}")
+    print(f"\ntotal {time.perf_counter() - began:.1f} s")
     return 0
 
 
