@@ -468,11 +468,7 @@ def clean_world(
     pitch = o.world.camera_pitch
     rot, trans = world_transform(camera, pitch=0.0 if pitch is None else np.radians(pitch))
     p = camera.joints.astype(np.float64) @ rot.T + trans
-    scores = None
-    if lifter is not None and getattr(lifter, "discriminator", None) is not None:
-        from pose2rig.lift.plausibility import plausibility
-
-        scores = plausibility(p, lifter)
+    scores = _plausibility(p, lifter)
     sk = camera.skeleton
     root = sk.index("pelvis") if "pelvis" in sk.joint_names else 0
     res = clean_motion(p, sk, camera.fps, o.clean, scores=scores, root=root, fit_tilt=pitch is None)
@@ -492,6 +488,17 @@ def clean_world(
     if o.root_motion == "off":
         world = remove_travel(world)
     return cam, world, rot2, trans2, res
+
+
+def _plausibility(world_joints: np.ndarray, lifter: Lifter | None) -> np.ndarray | None:
+    """``(T,)`` each world-frame Human3.6M-17 frame's plausibility by ``lifter``'s discriminator
+    (:func:`pose2rig.lift.plausibility.plausibility`; NaN where a joint is missing), or None
+    where there is no lifter or it has no discriminator."""
+    if lifter is None or getattr(lifter, "discriminator", None) is None:
+        return None
+    from pose2rig.lift.plausibility import plausibility
+
+    return plausibility(world_joints, lifter)
 
 
 def _filled_confidence(confidence: np.ndarray, filled: np.ndarray, fps: float, max_gap: float) -> np.ndarray:
@@ -614,13 +621,7 @@ def clean_file(
     if len(joints) >= 2 and np.isfinite(joints).all(axis=(1, 2)).any():
         from pose2rig.lift import load_lifter
 
-        lifter = load_lifter(o.lift.checkpoint)
-        if getattr(lifter, "discriminator", None) is not None:
-            from pose2rig.lift.plausibility import plausibility
-
-            seen = np.isfinite(joints).all(axis=(1, 2))
-            scores = np.full(len(joints), np.nan)
-            scores[seen] = plausibility(joints[seen], lifter)
+        scores = _plausibility(joints, load_lifter(o.lift.checkpoint))
     res = run(joints, H36M17, world.fps, H36M17.index("pelvis"), scores)
     maps_camera = _world_maps_camera(arrays)
     arrays["joints3d_world"] = res.joints.astype(np.float32)

@@ -91,8 +91,9 @@ class CleanResult:
     def as_arrays(self) -> dict[str, np.ndarray]:
         """The clean-up's findings as npz-ready arrays: ``plausibility (T,)``, ``filled (T,)``,
         ``outliers (T,)``, the floor (``floor_normal``, ``floor_offset``, ``floor_transform``:
-        in the frame the clean-up was given) and ``contacts (T, F)`` with ``contact_points
-        (F,)`` naming their foot joints."""
+        in the frame the clean-up was given) and ``contacts (T, F)`` with ``contact_weights (T, F)``,
+        one column per foot point of :func:`~pose2rig.clean.floor.foot_points` (for
+        Human3.6M-17: the left and the right ankle)."""
         out: dict[str, np.ndarray] = {
             "plausibility": np.asarray(self.scores, dtype=np.float64),
             "filled": np.asarray(self.filled, dtype=bool),

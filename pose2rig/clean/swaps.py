@@ -326,8 +326,7 @@ def repair_swaps_array(
     states = swap_states_array(
         p, timestamps, skeleton, switch_cost=switch_cost, flip_cost=flip_cost, max_swap=max_swap,
     )
-    perm = _permutations(skeleton)
-    return _apply(p, perm, states), _report(states, p, perm)
+    return _apply(p, _permutations(skeleton), states), _report(states, p, _permutations(skeleton))
 
 
 def repair_swaps(
@@ -359,7 +358,7 @@ def repair_swaps(
         max_swap=max_swap,
     )
     perm = _permutations(x.skeleton)
-    report = _report(states, p, perm)
+    report = _report(states, p, perm)  # as repair_swaps_array; the 33 landmarks move with the states
     changes: dict[str, object] = {}
     for name in ("landmarks33", "world33"):  # MediaPipe's 33 points, 2D and metric 3D
         if getattr(x, name, None) is not None:
