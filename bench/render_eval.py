@@ -23,9 +23,10 @@ Convention:
       ``K @ x_cam``, ``K`` from the horizontal field of view
       (:meth:`pose2rig.types.Camera.from_fov`, principal point at the image centre, square
       pixels). Images ``(H, W, 3)`` uint8 BGR; ``size`` is ``(width, height)``.
-    - The camera (one per clip, static): it looks at an aim point above the subject's start
-      position (the pelvis's floor point in frame 0, at a seeded fraction 0.35-0.65 of the
-      character's standing height), from ``distance`` metres along the direction given by:
+    - The camera (one per clip, static): it looks at an aim point above the middle of the
+      subject's path (the centre of the box around the pelvis's floor points), at a seeded
+      fraction 0.35-0.65 of the character's standing height, from ``distance`` metres along the
+      direction given by:
 
         * ``yaw`` (degrees, uniform [-180, 180)): the camera's bearing around the subject: 0 in
           front of it (on its +Z side), +90 on its left (+X);
@@ -91,7 +92,7 @@ from pose2rig.types import Camera, PoseSequence
 
 log = logging.getLogger("render_eval")
 
-RENDER_VERSION = 2
+RENDER_VERSION = 3
 """Bump when a change alters the renders or the truth: every cached clip is made again."""
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -145,10 +146,11 @@ def cache_key(
     *,
     size: tuple[int, int] = SIZE,
     frames: int | None = None,
+    start: int = 0,
 ) -> str:
     """Hex key of one rendered clip: the BVH's bytes, the character's bytes (``"bundled"`` for
     None), its standing ``height`` (the scale), the camera ``seed``, the image ``size``, the
-    frame limit and :data:`RENDER_VERSION`. Anything else equal gives the same key."""
+    window (``start``, ``frames``) and :data:`RENDER_VERSION`. Anything else equal gives the same key."""
     parts = [
         f"v{RENDER_VERSION}",
         _file_digest(Path(bvh)),
@@ -156,7 +158,7 @@ def cache_key(
         f"h{float(height):.6f}",
         f"s{int(seed)}",
         f"{int(size[0])}x{int(size[1])}",
-        f"f{frames}",
+        f"f{frames}@{int(start)}",
     ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
@@ -248,7 +250,7 @@ class RenderCamera:
 
 def sample_camera(rng: np.random.Generator, start: np.ndarray, stature: float, *, size: tuple[int, int] = SIZE
                   ) -> tuple[RenderCamera, dict[str, float]]:
-    """A random camera aimed above ``start`` (the subject's floor point in frame 0) for a body
+    """A random camera aimed above ``start`` (the middle of the subject's floor path) for a body
     ``stature`` metres tall; returns it and the values drawn (see the module's Convention)."""
     yaw = float(rng.uniform(*YAW_RANGE))
     pitch = float(rng.uniform(*PITCH_RANGE))
@@ -294,9 +296,10 @@ def scaled_rig(rig: Rig, height: float) -> tuple[Rig, float]:
     return replace(rig, rest=rest, tails=tails, mesh=mesh), scale
 
 
-def load_motion(bvh: str | os.PathLike[str], *, fps: float = FPS, frames: int | None = None
+def load_motion(bvh: str | os.PathLike[str], *, fps: float = FPS, frames: int | None = None, start: int = 0
                 ) -> tuple[PoseSequence, dict[str, np.ndarray]]:
-    """A BVH as world Human3.6M-17 poses at ``fps`` (first ``frames`` only) and its feet's
+    """A BVH as world Human3.6M-17 poses at ``fps`` (``frames`` frames from frame ``start`` only;
+    all from ``start`` for None) and its feet's
     headings (``extremities`` for :func:`pose2rig.retarget.retarget`), as ``retarget_file``
     reads a BVH."""
     from pose2rig.clean import resample
@@ -310,8 +313,10 @@ def load_motion(bvh: str | os.PathLike[str], *, fps: float = FPS, frames: int | 
     poses = resample(poses, fps=fps)
     ends = {k: interpolate_at(v, times, poses.timestamps) for k, v in ends.items()}
     ends = {k: v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12) for k, v in ends.items()}
-    if frames is not None and frames < poses.num_frames:
-        keep = slice(0, int(frames))
+    if start or (frames is not None and frames < poses.num_frames):
+        if not 0 <= start < poses.num_frames:
+            raise ValueError(f"{bvh}: window start {start} outside its {poses.num_frames} frames at {fps:g} fps")
+        keep = slice(int(start), None if frames is None else int(start) + int(frames))
         poses = replace(poses, joints=poses.joints[keep], timestamps=poses.timestamps[keep],
                         confidence=None if poses.confidence is None else poses.confidence[keep])
         ends = {k: v[keep] for k, v in ends.items()}
@@ -591,6 +596,7 @@ def render_clip(
     height: float | None = None,
     size: tuple[int, int] = SIZE,
     frames: int | None = None,
+    start: int = 0,
     cache: str | os.PathLike[str] = DEFAULT_CACHE,
     videos: Path | None = VIDEOS,
     camera_seed: int | None = None,
@@ -604,7 +610,8 @@ def render_clip(
             :func:`clip_seed` of ``<bvh stem>/<character>`` and it.
         height: standing height in metres (default :func:`clip_height`).
         size: ``(width, height)`` in pixels.
-        frames: render the first ``frames`` frames (at 30 fps) only.
+        frames: render ``frames`` frames (at 30 fps) only, from frame ``start``.
+        start: the window's first frame (at 30 fps).
         cache: the cache folder; an entry is ``<key>.mp4`` and ``<key>.npz`` (written last).
         videos: where the backgrounds come from (None: gradients only).
         camera_seed: the clip's seed, overriding the one from ``seed`` and the names.
@@ -625,7 +632,7 @@ def render_clip(
     name = f"{bvh.stem}/{char_name}"
     cseed = clip_seed(name, seed) if camera_seed is None else int(camera_seed)
     h = clip_height(name, seed) if height is None else float(height)
-    key = cache_key(bvh, char_path, h, cseed, size=size, frames=frames)
+    key = cache_key(bvh, char_path, h, cseed, size=size, frames=frames, start=start)
     folder = Path(cache).expanduser()
     video, truth = folder / f"{key}.mp4", folder / f"{key}.npz"
     if video.is_file() and truth.is_file():
@@ -633,11 +640,12 @@ def render_clip(
     folder.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
 
-    poses, ends = load_motion(bvh, frames=frames)
+    poses, ends = load_motion(bvh, frames=frames, start=start)
     posed = pose_character(poses, ends, char_path, h)
     rng = np.random.default_rng(cseed)
-    start = posed.joints[0, H36M17.index("pelvis")]
-    camera, drawn = sample_camera(rng, np.array([start[0], 0.0, start[2]]), h, size=size)
+    path = posed.joints[:, H36M17.index("pelvis")]
+    centre = 0.5 * (path.min(axis=0) + path.max(axis=0))  # the middle of the floor path's box
+    camera, drawn = sample_camera(rng, np.array([centre[0], 0.0, centre[2]]), h, size=size)
     aim = camera.position - drawn["distance"] * (-camera.rotation[2])
     camera = fit_in_frame(camera, posed.vertices[::3, ::7])
     image, where = background(rng, size, videos=videos)
@@ -663,9 +671,69 @@ def render_clip(
         "distance": np.float64(np.linalg.norm(camera.position - aim)),
         "camera_height": np.float64(camera.position[1]), "height": np.float64(h), "scale": np.float64(posed.scale),
         "background": np.array(where), "bvh": np.array(bvh.name), "character": np.array(char_name),
+        "start": np.int64(start),
         "key": np.array(key), "render_version": np.int64(RENDER_VERSION),
     })
     return RenderedClip(key, video, truth, rendered=True, seconds=time.perf_counter() - began)
+
+
+BENCH_CLIPS = 40
+BENCH_FRAMES = 100
+MAX_TRAVEL = 2.5
+"""The benchmark (:func:`benchmark_set`): 40 windows of 100 frames (4,000 at 30 fps), each moving
+the pelvis over a floor box of at most 2.5 m diagonal, so one static camera frames the whole
+window with a body MediaPipe can find (a longer walk puts the camera 10-17 m away)."""
+
+
+@dataclass(frozen=True)
+class BenchClip:
+    """One benchmark entry: ``frames`` frames of ``bvh`` from ``start`` (30 fps) on ``character``
+    (a key of :data:`CHARACTERS`)."""
+
+    bvh: Path
+    start: int
+    frames: int
+    character: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.bvh.stem}@{self.start}/{self.character}"
+
+
+def travel(path: np.ndarray) -> float:
+    """The diagonal (m) of the floor box ``(x, z)`` around a pelvis path ``(T, 3)``."""
+    p = np.asarray(path, dtype=np.float64)[:, [0, 2]]
+    return float(np.linalg.norm(np.ptp(p, axis=0)))
+
+
+def benchmark_set(name: str = "bandai1", count: int = BENCH_CLIPS, *, frames: int = BENCH_FRAMES,
+                  max_travel: float = MAX_TRAVEL, seed: int = 0, step: int = 10) -> list[BenchClip]:
+    """The fixed seeded benchmark: the clips of set ``name`` in a seeded order; for each, a
+    seeded window of ``frames`` frames (starts every ``step``) among those whose pelvis travels
+    at most ``max_travel`` m (:func:`travel`); a clip with no such window (or shorter than
+    ``frames``) is passed over; characters alternate (the first seeded) until ``count``."""
+    from pose2rig.io.mocap import load_bvh_as_h36m17
+    from pose2rig.clean import resample
+
+    files = sorted(MOCAP[name].glob("*.bvh"))
+    rng = np.random.default_rng(clip_seed(f"bench:{name}:{frames}:{max_travel:g}", seed))
+    order = rng.permutation(len(files))
+    chars = list(CHARACTERS)
+    first = int(rng.integers(len(chars)))
+    out: list[BenchClip] = []
+    pelvis = H36M17.index("pelvis")
+    for i in order:
+        if len(out) >= count:
+            break
+        poses = resample(load_bvh_as_h36m17(files[i]), fps=FPS)
+        path = poses.joints[:, pelvis]
+        starts = [s for s in range(0, poses.num_frames - frames + 1, step)
+                  if travel(path[s:s + frames]) <= max_travel]
+        if not starts:
+            continue
+        start = int(starts[int(rng.integers(len(starts)))])
+        out.append(BenchClip(files[i], start, frames, chars[(first + len(out)) % len(chars)]))
+    return out
 
 
 def clip_set(name: str, count: int, seed: int = 0) -> list[Path]:
@@ -680,9 +748,10 @@ def clip_set(name: str, count: int, seed: int = 0) -> list[Path]:
 # ---------------------------------------------------------------------------------------------
 # scoring: the whole convert path on a rendered clip, three methods on the same frames
 
-METHODS = ("constant depth", "mediapipe world", "lifter")
+METHODS = ("constant depth", "mediapipe world", "lifter", "lifter, level camera")
 """The methods scored, in table order: the constant-depth baseline lifted from the same
-keypoints, MediaPipe's own world landmarks (Human3.6M-17, hip-centred), and ``convert``'s output."""
+keypoints, MediaPipe's own world landmarks (Human3.6M-17, hip-centred), ``convert``'s output,
+and ``convert`` told the camera is level (``camera_pitch=0``; scored with ``level``)."""
 
 CAMERA_METRICS = ("p_mpjpe", "n_mpjpe", "pck3d", "accel", "jitter")
 WORLD_METRICS = ("wa_mpjpe", "w_mpjpe")
@@ -713,6 +782,7 @@ def score_clip(
     *,
     lifter_checkpoint: str | os.PathLike[str] | None = None,
     cache: str | os.PathLike[str] | None = None,
+    level: bool = True,
 ) -> dict[str, object]:
     """Score ``convert`` on one rendered clip beside constant depth and MediaPipe's world landmarks.
 
@@ -735,9 +805,18 @@ def score_clip(
     rotated into the lifter's world (``result.world_rotation``) and placed at the LIFTER's
     pelvis: their world figures share the lifter's root trajectory and differ in the body only.
 
+    With ``level`` ``convert`` runs a second time with ``camera_pitch=0`` (a level camera
+    assumed, no floor tilt fitted): method ``"lifter, level camera"``, every metric.
+
+    The floor's tilt (``floor_tilt``, degrees): the angle between the world's up that ``convert``
+    found (``world_rotation``'s +Y, in the camera frame) and the truth's (``R``'s +Y): the tilt of
+    the ground-truth floor in ``convert``'s world frame (``level_tilt``: the level camera's).
+
     Returns:
         ``{"name", "key", "frames" (truth frames), "scored" (frames scored), "seconds" (detect +
-        convert), "pitch", "hfov", "height", "methods": {method: {metric: value}}}``.
+        convert), "pitch", "hfov", "height", "camera_pitch" (found), "floor_tilt",
+        "level_tilt", "methods": {method: {metric: value}}, "per_frame": {method: (T,) mm
+        N-MPJPE per frame, NaN where not scored}}``.
     """
     from pose2rig.evaluate import n_mpjpe, p_mpjpe, pck3d, scale_align
     from pose2rig.lift import Lifter, lift
@@ -772,22 +851,34 @@ def score_clip(
         "mediapipe world": _relative(world_landmarks_to_h36m17(kp.world33)),
         "lifter": _relative(result.camera_pose.joints),
     }
+    worlds = {"lifter": np.asarray(result.world_pose.joints, dtype=np.float64)}
+    level_result = None
+    if level:
+        flat = ConvertOptions.from_flat(height=height, fov=hfov, checkpoint=lifter_checkpoint, root_motion="on",
+                                        camera_pitch=0.0)
+        level_result = convert(rendered.video, options=flat, keypoints=kp, progress=False)
+        cams["lifter, level camera"] = _relative(level_result.camera_pose.joints)
+        worlds["lifter, level camera"] = np.asarray(level_result.world_pose.joints, dtype=np.float64)
     truth_rel = _relative(truth_cam)
-    lifter_world = np.asarray(result.world_pose.joints, dtype=np.float64)
-    same = np.all(np.isfinite(truth_rel), axis=(1, 2)) & np.all(np.isfinite(lifter_world), axis=(1, 2))
-    for x in cams.values():
+    lifter_world = worlds["lifter"]
+    same = np.all(np.isfinite(truth_rel), axis=(1, 2))
+    for x in (*cams.values(), *worlds.values()):
         same &= np.all(np.isfinite(x), axis=(1, 2))
     if not same.any():
         raise RuntimeError(f"{rendered.video}: no frame where every method has a pose")
     rot = np.asarray(result.world_rotation, dtype=np.float64)
     root = lifter_world[:, H36M17.index("pelvis")][:, None]
     methods: dict[str, dict[str, float]] = {}
+    per_frame: dict[str, np.ndarray] = {}
     for name, rel in cams.items():
         p, g = rel[same], truth_rel[same]
         masked = np.where(same[:, None, None], rel, np.nan)
         truth_masked = np.where(same[:, None, None], truth_rel, np.nan)
-        world = lifter_world if name == "lifter" else rel @ rot.T + root
+        world = worlds[name] if name in worlds else rel @ rot.T + root
         world = np.where(same[:, None, None], world, np.nan)
+        frame_err = np.full(t, np.nan)
+        frame_err[same] = [1000.0 * n_mpjpe(p[i:i + 1], g[i:i + 1]) for i in range(len(p))]
+        per_frame[name] = frame_err
         methods[name] = {
             "p_mpjpe": 1000.0 * p_mpjpe(p, g),
             "n_mpjpe": 1000.0 * n_mpjpe(p, g),
@@ -801,8 +892,21 @@ def score_clip(
         "name": f"{a['bvh']}/{a['character']}", "key": rendered.key, "frames": t, "scored": int(same.sum()),
         "seconds": seconds, "pitch": float(a["pitch"]), "hfov": hfov, "height": height,
         "truth_jitter": jitter(np.where(same[:, None, None], truth_rel, np.nan), fps) if t >= 4 else float("nan"),
-        "camera_pitch": result.camera_pitch, "methods": methods,
+        "camera_pitch": result.camera_pitch,
+        "floor_tilt": floor_tilt(result.world_rotation, a["R"]),
+        "level_tilt": floor_tilt(level_result.world_rotation, a["R"]) if level_result is not None else float("nan"),
+        "methods": methods, "per_frame": per_frame,
     }
+
+
+def floor_tilt(world_rotation: np.ndarray, truth_rotation: np.ndarray) -> float:
+    """Degrees between the up that ``world_rotation`` (camera -> world) gives and the truth's
+    (``truth_rotation``: world -> camera), both in the camera frame: the tilt of the true floor
+    in the estimated world."""
+    up = np.asarray(world_rotation, dtype=np.float64).T @ np.array([0.0, 1.0, 0.0])
+    true_up = np.asarray(truth_rotation, dtype=np.float64) @ np.array([0.0, 1.0, 0.0])
+    c = float(np.dot(up, true_up) / (np.linalg.norm(up) * np.linalg.norm(true_up)))
+    return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
 
 
 def score_table(scores: list[dict[str, object]]) -> str:
@@ -818,6 +922,8 @@ def score_table(scores: list[dict[str, object]]) -> str:
     ]
     for label, pooled in (("mean over clips", False), ("pooled frames", True)):
         for method in METHODS:
+            if not all(method in s["methods"] for s in scores):  # type: ignore[operator]
+                continue
             cells = []
             for m in metrics:
                 v = np.array([s["methods"][method][m] for s in scores], dtype=np.float64)  # type: ignore[index]
@@ -831,86 +937,152 @@ def score_table(scores: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def _jobs(args: argparse.Namespace) -> list[BenchClip]:
+    """The clips a command works on: ``--benchmark`` (the fixed set), the BVH files given, or
+    ``--clips`` of ``--set``; each on ``--character`` (``both``: every one; ``mixed``: alternating)."""
+    if args.benchmark:
+        clips = benchmark_set(args.set, args.clips, frames=args.frames or BENCH_FRAMES, max_travel=args.max_travel,
+                              seed=args.seed)
+        if args.character in CHARACTERS:
+            clips = [replace(c, character=args.character) for c in clips]
+        elif args.character == "both":
+            clips = [replace(c, character=k) for c in clips for k in CHARACTERS]
+        return clips
+    files = args.bvh or clip_set(args.set, args.clips, args.seed)
+    chars = list(CHARACTERS) if args.character in ("both", "mixed") else [args.character]
+    if args.character == "mixed":
+        return [BenchClip(f, 0, args.frames, chars[i % len(chars)]) for i, f in enumerate(files)]
+    return [BenchClip(f, 0, args.frames, c) for f in files for c in chars]
+
+
+def _render(job: BenchClip, args: argparse.Namespace) -> RenderedClip:
+    return render_clip(job.bvh, CHARACTERS[job.character], seed=args.seed, size=tuple(args.size), frames=job.frames,
+                       start=job.start, cache=args.cache, videos=None if args.no_backgrounds else VIDEOS)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("score", help="render (cached), detect (cached), convert and score three methods")
-    s.add_argument("bvh", nargs="*", type=Path, help="BVH files (default: --clips of --set)")
-    s.add_argument("--set", choices=sorted(MOCAP), default="bandai1", help="mocap set when no BVH is given")
-    s.add_argument("--clips", type=int, default=4, help="how many clips of --set")
-    s.add_argument("--character", choices=[*CHARACTERS, "both"], default="both")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--frames", type=int, default=None, help="first N frames of each clip (30 fps)")
-    s.add_argument("--size", type=int, nargs=2, default=SIZE, metavar=("W", "H"))
-    s.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    s.add_argument("--checkpoint", type=Path, default=None, help="lifter checkpoint (default: the shipped one)")
-    s.add_argument("--no-backgrounds", action="store_true", help="gradients only")
+    s = sub.add_parser("score", help="render (cached), detect (cached), convert and score the methods")
     r = sub.add_parser("render", help="render clips into the cache (skips those already there)")
-    r.add_argument("bvh", nargs="*", type=Path, help="BVH files (default: --clips of --set)")
-    r.add_argument("--set", choices=sorted(MOCAP), default="cmu", help="mocap set when no BVH is given")
-    r.add_argument("--clips", type=int, default=4, help="how many clips of --set")
-    r.add_argument("--character", choices=[*CHARACTERS, "both"], default="both")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--frames", type=int, default=None, help="first N frames of each clip (30 fps)")
-    r.add_argument("--size", type=int, nargs=2, default=SIZE, metavar=("W", "H"))
-    r.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    r.add_argument("--no-backgrounds", action="store_true", help="gradients only")
+    for p, default_set in ((s, "bandai1"), (r, "cmu")):
+        p.add_argument("bvh", nargs="*", type=Path, help="BVH files (default: --clips of --set)")
+        p.add_argument("--set", choices=sorted(MOCAP), default=default_set, help="mocap set when no BVH is given")
+        p.add_argument("--benchmark", action="store_true",
+                       help=f"the fixed benchmark: --clips windows of --frames (default {BENCH_FRAMES}) frames of "
+                            f"--set, each travelling at most --max-travel m (benchmark_set)")
+        p.add_argument("--clips", type=int, default=None, help=f"how many clips (default 4; {BENCH_CLIPS} with --benchmark)")
+        p.add_argument("--max-travel", type=float, default=MAX_TRAVEL, help="--benchmark: most pelvis travel in a window (m)")
+        p.add_argument("--character", choices=[*CHARACTERS, "both", "mixed"], default=None,
+                       help="default: both; mixed (alternating) with --benchmark")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--frames", type=int, default=None, help="N frames of each clip (30 fps)")
+        p.add_argument("--size", type=int, nargs=2, default=SIZE, metavar=("W", "H"))
+        p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+        p.add_argument("--no-backgrounds", action="store_true", help="gradients only")
+    s.add_argument("--checkpoint", type=Path, default=None, help="lifter checkpoint (default: the shipped one)")
+    s.add_argument("--no-level", action="store_true", help="skip the second convert with a level camera assumed")
+    s.add_argument("--save", type=Path, default=None, help="write every clip's scores (and per-frame errors) to this npz")
     args = parser.parse_args(argv)
+    if args.clips is None:
+        args.clips = BENCH_CLIPS if args.benchmark else 4
+    if args.character is None:
+        args.character = "mixed" if args.benchmark else "both"
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    files = args.bvh or clip_set(args.set, args.clips, args.seed)
-    chars = list(CHARACTERS) if args.character == "both" else [args.character]
+    jobs = _jobs(args)
     if args.command == "score":
-        return _score_command(args, files, chars)
+        return _score_command(args, jobs)
     total_frames, total_s = 0, 0.0
-    for f in files:
-        for c in chars:
-            clip = render_clip(f, CHARACTERS[c], seed=args.seed, size=tuple(args.size), frames=args.frames,
-                               cache=args.cache, videos=None if args.no_backgrounds else VIDEOS)
-            a = clip.arrays()
-            n = len(a["timestamps"])
-            total_frames += n
-            total_s += clip.seconds
-            print(f"{f.stem:40s} {c:9s} {n:4d} frames  yaw {float(a['yaw']):7.1f}  pitch {float(a['pitch']):5.1f}  "
-                  f"hfov {float(a['hfov']):4.1f}  dist {float(a['distance']):4.1f} m  h {float(a['height']):.2f} m  "
-                  f"{'rendered in %.1f s' % clip.seconds if clip.rendered else 'cached'}  {clip.video}")
+    for job in jobs:
+        clip = _render(job, args)
+        a = clip.arrays()
+        n = len(a["timestamps"])
+        total_frames += n
+        total_s += clip.seconds
+        print(f"{job.name:50s} {n:4d} frames  yaw {float(a['yaw']):7.1f}  pitch {float(a['pitch']):5.1f}  "
+              f"hfov {float(a['hfov']):4.1f}  dist {float(a['distance']):4.1f} m  h {float(a['height']):.2f} m  "
+              f"{'rendered in %.1f s' % clip.seconds if clip.rendered else 'cached'}  {clip.video}", flush=True)
     if total_s:
         print(f"rendered {total_frames} frames in {total_s:.1f} s ({1000 * total_s / max(total_frames, 1):.0f} ms/frame "
               "including retargeting, skinning, background search and encoding)")
     return 0
 
 
-def _score_command(args: argparse.Namespace, files: list[Path], chars: list[str]) -> int:
+def _score_command(args: argparse.Namespace, jobs: list[BenchClip]) -> int:
     from pose2rig.errors import Pose2RigError
 
     began = time.perf_counter()
     scores, failed = [], []
-    for f in files:
-        for c in chars:
-            clip = render_clip(f, CHARACTERS[c], seed=args.seed, size=tuple(args.size), frames=args.frames,
-                               cache=args.cache, videos=None if args.no_backgrounds else VIDEOS)
-            try:
-                sc = score_clip(clip, lifter_checkpoint=args.checkpoint, cache=args.cache)
-            except (Pose2RigError, RuntimeError) as e:  # nobody detected, or no frame every method has
-                failed.append(f"{f.stem}/{c}: {e}")
-                print(f"{f.stem:40s} {c:9s} NOT SCORED: {e}", flush=True)
-                continue
-            scores.append(sc)
-            m = sc["methods"]
-            print(f"{f.stem:40s} {c:9s} {sc['scored']:4d}/{sc['frames']:4d} frames  pitch {sc['pitch']:5.1f} "
-                  f"(found {sc['camera_pitch']:5.1f})  N-MPJPE const {m['constant depth']['n_mpjpe']:5.0f}  "
-                  f"mp {m['mediapipe world']['n_mpjpe']:5.0f}  lifter {m['lifter']['n_mpjpe']:5.0f} mm  "
-                  f"{'rendered %.0f s, ' % clip.seconds if clip.rendered else ''}scored in {sc['seconds']:.1f} s",
-                  flush=True)
+    render_s = 0.0
+    for job in jobs:
+        clip = _render(job, args)
+        render_s += clip.seconds
+        try:
+            sc = score_clip(clip, lifter_checkpoint=args.checkpoint, cache=args.cache, level=not args.no_level)
+        except (Pose2RigError, RuntimeError) as e:  # nobody detected, or no frame every method has
+            failed.append(f"{job.name}: {e}")
+            print(f"{job.name:50s} NOT SCORED: {e}", flush=True)
+            continue
+        sc["job"] = job.name
+        scores.append(sc)
+        m = sc["methods"]
+        print(f"{job.name:50s} {sc['scored']:4d}/{sc['frames']:4d}  pitch {sc['pitch']:5.1f} (found "
+              f"{sc['camera_pitch']:5.1f}, floor tilt {sc['floor_tilt']:4.1f})  N-MPJPE const "
+              f"{m['constant depth']['n_mpjpe']:4.0f} mp {m['mediapipe world']['n_mpjpe']:4.0f} lifter "
+              f"{m['lifter']['n_mpjpe']:4.0f} mm  {'rendered %.0f s, ' % clip.seconds if clip.rendered else ''}"
+              f"scored in {sc['seconds']:.1f} s", flush=True)
     frames = sum(int(s["scored"]) for s in scores)
     total = sum(int(s["frames"]) for s in scores)
     print(f"\n{len(scores)} clips, {frames} of their {total} frames scored (the same frames for every method); "
           f"{len(failed)} clips not scored\n")
     if scores:
         print(score_table(scores))
+        print()
+        print(tilt_table(scores))
     for line in failed:
         print(f"not scored: {line}")
-    print(f"\ntotal {time.perf_counter() - began:.1f} s")
+    if args.save is not None and scores:
+        save_scores(args.save, scores)
+    print(f"\ntotal {time.perf_counter() - began:.1f} s (rendering {render_s:.1f} s)")
     return 0
+
+
+def tilt_table(scores: list[dict[str, object]], bands: tuple[tuple[float, float], ...] = (
+        (-10.0, 0.0), (0.0, 10.0), (10.0, 20.0), (20.0, 30.0))) -> str:
+    """Markdown: per band of true pitch, the clips, the median floor tilt of ``convert`` (floor
+    fit) and of the level camera, and the median |pitch error|."""
+    lines = ["| true pitch (deg, + down) | clips | floor tilt, convert (median, max) | floor tilt, level camera "
+             "(median) | WA-MPJPE convert / level (mm, pooled) |", "|---|---:|---:|---:|---:|"]
+    for lo, hi in bands:
+        band = [s for s in scores if lo <= float(s["pitch"]) < hi]  # type: ignore[arg-type]
+        if not band:
+            continue
+        tilt = np.array([float(s["floor_tilt"]) for s in band])  # type: ignore[arg-type]
+        lvl = np.array([float(s["level_tilt"]) for s in band])  # type: ignore[arg-type]
+        w = np.array([float(s["scored"]) for s in band])  # type: ignore[arg-type]
+        wa = [np.average([s["methods"][m]["wa_mpjpe"] for s in band], weights=w)  # type: ignore[index]
+              if all(m in s["methods"] for s in band) else float("nan")  # type: ignore[operator]
+              for m in ("lifter", "lifter, level camera")]
+        lines.append(f"| {lo:g} to {hi:g} | {len(band)} | {np.median(tilt):.1f}, {tilt.max():.1f} | "
+                     f"{np.nanmedian(lvl) if np.isfinite(lvl).any() else float('nan'):.1f} | {wa[0]:.1f} / {wa[1]:.1f} |")
+    return "\n".join(lines)
+
+
+def save_scores(path: Path, scores: list[dict[str, object]]) -> None:
+    """Every clip's scores in one npz: scalars per clip as arrays, ``<method>/<metric>``, and
+    per-frame N-MPJPE as ``per_frame/<clip index>/<method>``."""
+    out: dict[str, np.ndarray] = {}
+    for k in ("job", "key", "frames", "scored", "pitch", "camera_pitch", "floor_tilt", "level_tilt", "hfov", "height",
+              "seconds"):
+        out[k] = np.array([s[k] for s in scores])
+    for method in METHODS:
+        for metric in (*CAMERA_METRICS, *WORLD_METRICS):
+            out[f"{method}/{metric}"] = np.array([s["methods"].get(method, {}).get(metric, np.nan)  # type: ignore[attr-defined]
+                                                  for s in scores], dtype=np.float64)
+    for i, s in enumerate(scores):
+        for method, err in s["per_frame"].items():  # type: ignore[attr-defined]
+            out[f"per_frame/{i}/{method}"] = np.asarray(err, dtype=np.float64)
+    write_arrays(path, out)
 
 
 if __name__ == "__main__":

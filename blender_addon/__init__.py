@@ -93,6 +93,15 @@ class POSE2RIG_PG_lift(bpy.types.PropertyGroup):
         default=jobs.DEFAULTS["root_motion"],
         description="Where the person's travel goes: on the root bones, on a root bone on the floor, or nowhere",
     )
+    # The library's camera_pitch is a number or None: a switch "given" and the number in degrees
+    camera_pitch_given: BoolProperty(
+        name="Give Camera Pitch", default=jobs.DEFAULTS["camera_pitch"] is not None,
+        description="Give the camera's pitch below; off: found from the floor under the feet",
+    )
+    camera_pitch: FloatProperty(
+        name="Camera Pitch", min=-jobs.CAMERA_PITCH_LIMIT, max=jobs.CAMERA_PITCH_LIMIT,
+        default=jobs.DEFAULTS["camera_pitch"] or 0.0, precision=1, step=100, description=jobs.CAMERA_PITCH_HELP,
+    )
     # Scene changes are asked for, as in Blender's own importers
     set_scene_fps: BoolProperty(
         name="Set Scene Frame Rate", default=False,
@@ -140,6 +149,7 @@ def _options(context):
         armature=s.armature, start_frame=s.start_frame, end_frame=s.end_frame, height=s.height,
         smooth=s.smooth, root_motion=s.root_motion, set_scene_fps=s.set_scene_fps,
         set_frame_range=s.set_frame_range, clean={name: getattr(s.clean, name) for name in jobs.CLEAN_SWITCHES},
+        camera_pitch=s.camera_pitch if s.camera_pitch_given else None,
         backend=prefs.backend if prefs else "AUTO", executable=prefs.executable if prefs else "",
     )
 
@@ -288,6 +298,11 @@ class VIEW3D_PT_pose2rig_lift(bpy.types.Panel):
             for name in jobs.CLEAN_SWITCHES:
                 col.prop(s.clean, name)
         layout.prop(s, "root_motion")
+        row = layout.row(heading="Camera Pitch")
+        row.prop(s, "camera_pitch_given", text="")
+        sub = row.row()
+        sub.active = s.camera_pitch_given
+        sub.prop(s, "camera_pitch", text="Given (degrees down)" if s.camera_pitch_given else "From the floor")
         layout.prop(s, "set_scene_fps")
         layout.prop(s, "set_frame_range")
         job = _job

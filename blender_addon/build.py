@@ -14,9 +14,10 @@ The zips also hold ``defaults.py``, written here from :mod:`pose2rig.options` (t
 the library's defaults): the panel's default height, smoothing and root motion (the ``blender``
 preset's: the add-on keys an armature in Blender), and the clean-up's switches (every boolean
 field of ``CleanOptions``, with its default and its help from the class's ``Attributes:`` block,
-the same text ``pose2rig convert --help`` shows), so that the add-on agrees with ``pose2rig
-convert`` even where the library is absent (executable mode). That module needs only the
-standard library; it is read from this checkout.
+the same text ``pose2rig convert --help`` shows) and the camera's pitch (``WorldOptions``' default,
+None: found from the floor, and its help), so that the add-on agrees with ``pose2rig convert``
+even where the library is absent (executable mode). That module needs only the standard library;
+it is read from this checkout.
 """
 
 from __future__ import annotations
@@ -40,9 +41,13 @@ def panel_defaults() -> dict[str, object]:
     """The panel's defaults, from :mod:`pose2rig.options` in this checkout."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from pose2rig.options import HEIGHT_RANGE, PRESET_ROOT_MOTION, ROOT_MOTIONS, SMOOTHING, CleanOptions, LiftOptions
+    from pose2rig.options import (HEIGHT_RANGE, PRESET_ROOT_MOTION, ROOT_MOTIONS, SMOOTHING, CleanOptions, LiftOptions,
+                                  WorldOptions, attribute_docs)
 
     switches = clean_switches()
+    pitch_help = attribute_docs(WorldOptions).get("camera_pitch")
+    if not pitch_help:
+        raise RuntimeError("WorldOptions.camera_pitch has no line in the class's Attributes: block")
     return {
         "height": LiftOptions.height,
         "height_range": HEIGHT_RANGE,
@@ -52,6 +57,8 @@ def panel_defaults() -> dict[str, object]:
         "root_motions": ROOT_MOTIONS,
         "clean_switches": {name: default for name, (default, _) in switches.items()},
         "clean_help": {name: text for name, (_, text) in switches.items()},
+        "camera_pitch": WorldOptions.camera_pitch,
+        "camera_pitch_help": pitch_help,
     }
 
 

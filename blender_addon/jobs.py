@@ -24,7 +24,9 @@ is keyed in its own rotation mode. The scene's frame rate and frame range change
 
 The clean-up's switches (:data:`CLEAN_SWITCHES`: the boolean fields of
 ``pose2rig.options.CleanOptions``, written into ``defaults.py`` by the build) reach the library as
-``ConvertOptions.from_flat(swaps=False, ...)`` and the executable as ``--no-swaps ...``.
+``ConvertOptions.from_flat(swaps=False, ...)`` and the executable as ``--no-swaps ...``; the
+camera's pitch (None: found from the floor) as ``from_flat(camera_pitch=...)`` and
+``--camera-pitch DEG``.
 
 Only the main thread touches ``bpy`` data: reader and worker threads handle plain Python values.
 Nothing here retargets: that is the library's work, in this process or the subprocess.
@@ -36,6 +38,7 @@ import collections
 import importlib.util
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -50,8 +53,9 @@ from pathlib import Path
 
 import bpy
 
-__all__ = ["CLEAN_HELP", "CLEAN_SWITCHES", "Job", "LiftError", "clean_switches", "convert_arguments", "find_executable",
-           "library_available", "lift_from_video", "start"]
+__all__ = ["CAMERA_PITCH_HELP", "CAMERA_PITCH_LIMIT", "CLEAN_HELP", "CLEAN_SWITCHES", "Job", "LiftError",
+           "checked_camera_pitch", "clean_switches", "convert_arguments", "find_executable", "library_available",
+           "lift_from_video", "start"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,10 @@ CLEAN_SWITCHES: dict[str, bool] = dict(DEFAULTS["clean_switches"])
 order) -> their defaults."""
 CLEAN_HELP: dict[str, str] = dict(DEFAULTS["clean_help"])
 """Each switch's help, as ``pose2rig convert --help`` shows it."""
+CAMERA_PITCH_HELP: str = DEFAULTS["camera_pitch_help"]
+"""The camera pitch's help, as ``pose2rig convert --help`` shows it."""
+CAMERA_PITCH_LIMIT = 89.0
+"""The largest pitch the panel takes, in degrees either way (the library takes less than 90)."""
 ROOT_MOTION_HELP = {
     "on": "Move the character through space as the person moves, on the armature's root bones",
     "ground": "The root bone under the hips stays on the floor with the travel and heading, the hips keep "
@@ -115,6 +123,19 @@ def clean_switches(clean: Mapping[str, bool] | None) -> dict[str, bool]:
             raise LiftError(f"Clean-up switch {name} must be True or False, got {value!r}")
         switches[name] = value
     return switches
+
+
+def checked_camera_pitch(pitch: float | None) -> float | None:
+    """The camera's pitch in degrees (positive looking down) as a float, or None (found from the
+    floor); not a number or past :data:`CAMERA_PITCH_LIMIT` either way is a :class:`LiftError`."""
+    if pitch is None:
+        return None
+    if isinstance(pitch, bool) or not isinstance(pitch, (int, float)) or not math.isfinite(pitch) \
+            or abs(pitch) > CAMERA_PITCH_LIMIT:
+        raise LiftError(f"Camera pitch must be a number of degrees from {-CAMERA_PITCH_LIMIT:g} to "
+                        f"{CAMERA_PITCH_LIMIT:g} (positive looking down), or None to find it from the floor; "
+                        f"got {pitch!r}")
+    return float(pitch)
 
 
 def _clip_info(path: str) -> tuple[float, int]:
@@ -165,16 +186,17 @@ class Request:
     set_scene_fps: bool  # the scene takes the animation's frame rate
     set_frame_range: bool  # the scene takes the animation's frame range
     clean: dict[str, bool]  # every clean-up switch (CLEAN_SWITCHES) -> on/off
+    camera_pitch: float | None = None  # degrees, positive looking down; None: found from the floor
 
 
 def convert_arguments(request: Request, npz: str | os.PathLike[str]) -> list[str]:
     """The ``pose2rig convert`` arguments for ``request``, writing the poses to ``npz``: the
     flags ``pose2rig.cli`` generates from ``pose2rig.options`` (``--root-motion``; a clean-up
-    switch ``fill_gaps`` that is off is ``--no-fill-gaps``)."""
+    switch ``fill_gaps`` that is off is ``--no-fill-gaps``; a pitch given is ``--camera-pitch``)."""
     r = request
     args = ["convert", r.video, "--npz", str(npz), "--height", repr(r.height), "--smooth", r.smooth,
             "--root-motion", r.root_motion, "--no-cache"]
-    for name, value in (("--start", r.start), ("--end", r.end), ("--fps", r.fps)):
+    for name, value in (("--start", r.start), ("--end", r.end), ("--fps", r.fps), ("--camera-pitch", r.camera_pitch)):
         if value is not None:
             args += [name, repr(float(value))]
     args += ["--no-" + name.replace("_", "-") for name, on in r.clean.items() if not on]
@@ -307,7 +329,8 @@ class LibraryJob(Job):
             from pose2rig.pipeline import convert
 
             options = ConvertOptions.from_flat(start=r.start, end=r.end, fps=r.fps, height=r.height, smooth=r.smooth,
-                                               root_motion=r.root_motion, cache=False, **r.clean)
+                                               root_motion=r.root_motion, camera_pitch=r.camera_pitch, cache=False,
+                                               **r.clean)
             result = convert(r.video, options=options, progress=self._report)  # nothing to write: the poses
             self._poses = result.world_pose
             self._feet = result.extremities
@@ -539,6 +562,7 @@ def start(
     set_scene_fps: bool = False,
     set_frame_range: bool = False,
     clean: Mapping[str, bool] | None = None,
+    camera_pitch: float | None = DEFAULTS["camera_pitch"],
     backend: str = "AUTO",
     executable: str = "",
 ) -> Job:
@@ -560,19 +584,23 @@ def start(
         set_frame_range: the scene's frame range becomes the animation's (default: unchanged).
         clean: clean-up steps to switch on or off, by name (:data:`CLEAN_SWITCHES`, e.g.
             ``{"foot_lock": False}``); those not named keep their defaults.
+        camera_pitch: the camera's pitch in degrees, positive looking down (0: level), at most
+            :data:`CAMERA_PITCH_LIMIT` either way; None (default): found from the floor under
+            the feet.
         backend: ``"AUTO"`` (the library when importable, else the executable), ``"LIBRARY"``
             or ``"EXECUTABLE"``.
         executable: the ``pose2rig`` command for the executable backend; default: on PATH.
 
     Raises:
         LiftError: no armature, unreadable video, frames out of range, no backend, an unknown
-            option or clean-up switch.
+            option or clean-up switch, a camera pitch out of range.
     """
     if isinstance(root_motion, bool):
         root_motion = "on" if root_motion else "off"
     if backend not in BACKENDS or smooth not in SMOOTHING or root_motion not in ROOT_MOTIONS:
         raise LiftError(f"Unknown option: backend={backend!r}, smooth={smooth!r}, root_motion={root_motion!r}")
     switches = clean_switches(clean)
+    pitch = checked_camera_pitch(camera_pitch)
     obj = armature if armature is not None else context.active_object
     if obj is None or obj.type != "ARMATURE":
         what = "no active object" if obj is None else f"the active object {obj.name!r} is a {obj.type.lower()}"
@@ -594,6 +622,7 @@ def start(
         start=start_s, end=end_s, fps=None if set_scene_fps else scene.render.fps / scene.render.fps_base,
         height=float(height), smooth=smooth, root_motion=str(root_motion),
         set_scene_fps=bool(set_scene_fps), set_frame_range=bool(set_frame_range), clean=switches,
+        camera_pitch=pitch,
     )
     if obj.mode == "EDIT":
         obj.update_from_editmode()

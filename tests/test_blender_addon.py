@@ -77,6 +77,7 @@ def test_zip_carries_the_libraries_defaults(tmp_path):
     exec(compile(source, "defaults.py", "exec"), namespace)  # literals only, made by build.py
     d, o = namespace["DEFAULTS"], ConvertOptions()
     switches, helps = d.pop("clean_switches"), d.pop("clean_help")
+    pitch, pitch_help = d.pop("camera_pitch"), d.pop("camera_pitch_help")
     # root motion: the blender preset's (the add-on keys an armature in Blender), and its choices
     assert d == {"height": o.lift.height, "height_range": HEIGHT_RANGE, "smooth": o.clean.smooth,
                  "smoothing": SMOOTHING, "root_motion": o.replace(preset="blender").root_motion,
@@ -96,6 +97,9 @@ def test_zip_carries_the_libraries_defaults(tmp_path):
         assert text and "\n" not in text and "  " not in text, name
         assert options[name].help == text, name
     assert helps["fill_gaps"].endswith("across gaps of any length.")  # two lines in the docstring
+    # the camera's pitch: found from the floor unless given, and --camera-pitch's help
+    assert pitch is None and o.world.camera_pitch is None
+    assert pitch_help == options["camera_pitch"].help and "positive looking down" in pitch_help
 
 
 def test_the_cli_spells_each_clean_switch_as_the_addon_does():
@@ -152,7 +156,7 @@ def _clear(bpy):
     scene.frame_start, scene.frame_end = SCENE_RANGE
     scene.frame_set(SCENE_FRAME)
     for name in ("video", "armature", "start_frame", "end_frame", "height", "smooth", "root_motion",
-                 "set_scene_fps", "set_frame_range"):
+                 "camera_pitch_given", "camera_pitch", "set_scene_fps", "set_frame_range"):
         scene.pose2rig_lift.property_unset(name)
     for name in type(scene.pose2rig_lift.clean).bl_rna.properties.keys():
         if name not in ("rna_type", "name"):
@@ -335,6 +339,11 @@ class _Layout:
         self.log.append(("label", text))
 
     def column(self, **kw) -> _Layout:
+        return self
+
+    def row(self, *, heading="", **kw) -> _Layout:
+        if heading:
+            self.log.append(("heading", heading))
         return self
 
     def panel(self, idname, *, default_closed=False) -> tuple[_Layout, _Layout | None]:
@@ -694,6 +703,79 @@ def test_executable_mode_passes_switches_off_as_no_flags_that_the_cli_reads_as_t
         _lift(bpy, addon, backend="LIBRARY", end_frame=5)
     [library_options] = stub_convert
     assert cli_options == library_options
+
+
+@pytest.mark.slow
+def test_panel_has_a_camera_pitch_found_from_the_floor_unless_given(bpy, addon, hero):
+    """A switch "given" (off: the library's default, None, found from the floor) and the pitch in
+    degrees (-89..89, the CLI's help as its tooltip), drawn on one row after Root Motion; the
+    button hands None to jobs.start until the switch is on."""
+    s = bpy.context.scene.pose2rig_lift
+    props = type(s).bl_rna.properties
+    assert s.camera_pitch_given is False and s.camera_pitch == 0.0
+    pitch = props["camera_pitch"]
+    assert (pitch.hard_min, pitch.hard_max) == (-89.0, 89.0)
+    assert pitch.description == addon.jobs.CAMERA_PITCH_HELP and "positive looking down" in pitch.description
+    log = _draw_panel(bpy, open=False)
+    drawn = [e[2] for e in log if e[0] == "prop"]
+    at = drawn.index("root_motion")
+    assert drawn[at + 1:at + 3] == ["camera_pitch_given", "camera_pitch"]
+    assert log[log.index(("prop", s, "root_motion")) + 1] == ("heading", "Camera Pitch")
+    s.camera_pitch = 17.5
+    assert addon._options(bpy.context)["camera_pitch"] is None  # not given: found from the floor
+    s.camera_pitch_given = True
+    assert addon._options(bpy.context)["camera_pitch"] == 17.5
+    s.camera_pitch = 120.0  # Blender clamps to the property's range
+    assert s.camera_pitch == 89.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pitch", [90.0, -95.0, float("nan"), "20", True])
+def test_a_camera_pitch_out_of_range_or_not_a_number_is_a_lift_error(bpy, addon, hero, pitch):
+    with pytest.raises(addon.jobs.LiftError, match="Camera pitch must be a number of degrees from -89 to 89"):
+        addon.jobs.start(bpy.context, str(VIDEO), armature=hero, camera_pitch=pitch)
+    _no_new_action(bpy, hero)
+
+
+@pytest.mark.slow
+def test_the_camera_pitch_given_in_the_panel_reaches_convert_in_both_modes(
+        bpy, addon, hero, stub_convert, tmp_path, monkeypatch):
+    """Given (-12.5: looking up), the library mode's ConvertOptions carry it and the executable gets
+    ``--camera-pitch -12.5``, which the real CLI reads into the same options; not given, both leave
+    the library's None (found from the floor)."""
+    import pose2rig.cli
+
+    fake = tmp_path / "pose2rig"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$(dirname "$0")/argv.txt"\n'
+                    'echo "error: stubbed executable" >&2\nexit 1\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(pose2rig.cli, "_setup_logging", lambda quiet, **kw: None)
+    monkeypatch.setenv("POSE2RIG_PROGRESS", "bar")  # --progress json sets it; restored afterwards
+    s = bpy.context.scene.pose2rig_lift
+    prefs = bpy.context.preferences.addons[MODULE].preferences
+    s.camera_pitch = -12.5
+    for given, expected in ((True, -12.5), (False, None)):
+        s.camera_pitch_given = given
+        stub_convert.clear()
+        with pytest.raises(RuntimeError, match="stubbed conversion"):
+            _lift(bpy, addon, backend="LIBRARY", end_frame=5)
+        [library_options] = stub_convert
+        assert library_options.world.camera_pitch == expected
+
+        prefs.backend, prefs.executable = "EXECUTABLE", str(fake)
+        with pytest.raises(RuntimeError, match="stubbed executable"):
+            bpy.ops.pose2rig.lift_from_video("EXEC_DEFAULT")
+        argv = (tmp_path / "argv.txt").read_text().splitlines()
+        if given:
+            at = argv.index("--camera-pitch")
+            assert float(argv[at + 1]) == -12.5
+        else:
+            assert "--camera-pitch" not in argv
+        stub_convert.clear()
+        assert pose2rig.cli.cli.main(argv, prog_name="pose2rig", standalone_mode=False) == 1  # the stub's error
+        [cli_options] = stub_convert
+        assert cli_options.world.camera_pitch == expected and cli_options == library_options
+    _no_new_action(bpy, hero)
 
 
 @pytest.mark.slow

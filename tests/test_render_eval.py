@@ -160,3 +160,52 @@ def test_score_clip_end_to_end(tmp_path: Path):
     for name in re.METHODS:
         assert f"| {name} (mean over clips) |" in table and f"| {name} (pooled frames) |" in table
     assert "nan" not in table
+
+
+def test_cache_key_follows_the_window(tmp_path: Path):
+    key = re.cache_key(CMU[0], None, 1.7, 5, frames=100, start=0)
+    assert re.cache_key(CMU[0], None, 1.7, 5, frames=100, start=10) != key
+    assert re.cache_key(CMU[0], None, 1.7, 5, frames=90, start=0) != key
+    assert re.cache_key(CMU[0], None, 1.7, 5, frames=100, start=0) == key
+
+
+def test_load_motion_window_is_the_slice_of_the_whole():
+    whole, ends = re.load_motion(CMU[0])
+    part, part_ends = re.load_motion(CMU[0], frames=7, start=5)
+    assert part.num_frames == 7
+    assert np.allclose(part.joints, whole.joints[5:12])
+    assert np.allclose(part.timestamps, whole.timestamps[5:12])
+    for k in ends:
+        assert np.allclose(part_ends[k], ends[k][5:12])
+    with pytest.raises(ValueError, match="window start"):
+        re.load_motion(CMU[0], frames=7, start=whole.num_frames)
+
+
+def test_benchmark_set_is_seeded_and_keeps_travel_within_the_bound():
+    first = re.benchmark_set("cmu", 3, frames=60, max_travel=1.0, seed=4)
+    assert first == re.benchmark_set("cmu", 3, frames=60, max_travel=1.0, seed=4)
+    assert len(first) == 3 and len({c.bvh for c in first}) == 3
+    assert {c.character for c in first} == set(re.CHARACTERS)  # alternating
+    pelvis = H36M17.index("pelvis")
+    for c in first:
+        poses, _ = re.load_motion(c.bvh, frames=c.frames, start=c.start)
+        assert poses.num_frames == 60
+        assert re.travel(poses.joints[:, pelvis]) <= 1.0 + 1e-9
+    assert re.benchmark_set("cmu", 3, frames=60, max_travel=1.0, seed=5) != first
+
+
+def test_travel_is_the_floor_box_diagonal():
+    path = np.array([[0.0, 0.9, 0.0], [3.0, 2.0, 0.0], [1.0, 0.1, 4.0]])
+    assert re.travel(path) == pytest.approx(5.0)  # height ignored
+
+
+def test_floor_tilt_is_the_angle_between_the_ups():
+    level = np.diag([1.0, -1.0, -1.0])  # a level camera's camera -> world (y down -> up, z forward -> -z)
+    truth = level.T.copy()  # world -> camera
+    assert re.floor_tilt(level, truth) == pytest.approx(0.0, abs=1e-9)
+    a = np.radians(20.0)
+    turn = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(a), -np.sin(a)], [0.0, np.sin(a), np.cos(a)]])
+    assert re.floor_tilt(turn @ level, truth) == pytest.approx(20.0)
+    assert re.floor_tilt(level, (turn @ level).T) == pytest.approx(20.0)
+    yaw = np.array([[np.cos(a), 0.0, np.sin(a)], [0.0, 1.0, 0.0], [-np.sin(a), 0.0, np.cos(a)]])
+    assert re.floor_tilt(yaw @ level, truth) == pytest.approx(0.0, abs=1e-9)  # a turn about up is no tilt
