@@ -893,10 +893,26 @@ def score_clip(
         "seconds": seconds, "pitch": float(a["pitch"]), "hfov": hfov, "height": height,
         "truth_jitter": jitter(np.where(same[:, None, None], truth_rel, np.nan), fps) if t >= 4 else float("nan"),
         "camera_pitch": result.camera_pitch,
+        "body_pitch": {"truth": body_pitch(truth_cam[same]),
+                       **{name: body_pitch(cams[name][same]) for name in ("mediapipe world", "lifter")}},
         "floor_tilt": floor_tilt(result.world_rotation, a["R"]),
         "level_tilt": floor_tilt(level_result.world_rotation, a["R"]) if level_result is not None else float("nan"),
         "methods": methods, "per_frame": per_frame,
     }
+
+
+def body_pitch(joints_camera: np.ndarray) -> float:
+    """The camera pitch (degrees, positive looking down) that a body's legs show: the mean over
+    frames of the unit direction from mid-ankles to pelvis in the camera frame ``(T, 17, 3)``
+    (OpenCV axes), read as world up (``(0, -cos p, -sin p)`` for a camera pitched ``p`` with no
+    roll). On the truth it is the true pitch plus the legs' own lean; on a method's 3D it shows
+    how much of the camera's pitch the method sees."""
+    j = np.asarray(joints_camera, dtype=np.float64)
+    ix = H36M17.index
+    legs = j[:, ix("pelvis")] - 0.5 * (j[:, ix("left_ankle")] + j[:, ix("right_ankle")])
+    legs /= np.linalg.norm(legs, axis=-1, keepdims=True)
+    u = np.nanmean(legs, axis=0)
+    return float(np.degrees(np.arctan2(-u[2], -u[1])))
 
 
 def floor_tilt(world_rotation: np.ndarray, truth_rotation: np.ndarray) -> float:
@@ -1049,10 +1065,13 @@ def _score_command(args: argparse.Namespace, jobs: list[BenchClip]) -> int:
 
 def tilt_table(scores: list[dict[str, object]], bands: tuple[tuple[float, float], ...] = (
         (-10.0, 0.0), (0.0, 10.0), (10.0, 20.0), (20.0, 30.0))) -> str:
-    """Markdown: per band of true pitch, the clips, the median floor tilt of ``convert`` (floor
-    fit) and of the level camera, and the median |pitch error|."""
-    lines = ["| true pitch (deg, + down) | clips | floor tilt, convert (median, max) | floor tilt, level camera "
-             "(median) | WA-MPJPE convert / level (mm, pooled) |", "|---|---:|---:|---:|---:|"]
+    """Markdown: per band of true pitch, the clips, the pitch ``convert`` found, the floor's
+    tilt in its world (median, max) and with a level camera assumed, the pitch the legs show
+    (:func:`body_pitch`) on the truth, MediaPipe's world landmarks and the lifter, and the
+    pooled WA-MPJPE of ``convert`` and of the level camera."""
+    lines = ["| true pitch (deg, + down) | clips | pitch found (mean) | floor tilt, convert (median, max) | floor tilt, "
+             "level camera (median) | pitch the legs show: truth / MediaPipe / lifter (mean) | "
+             "WA-MPJPE convert / level (mm, pooled) |", "|---|---:|---:|---:|---:|---:|---:|"]
     for lo, hi in bands:
         band = [s for s in scores if lo <= float(s["pitch"]) < hi]  # type: ignore[arg-type]
         if not band:
@@ -1063,8 +1082,12 @@ def tilt_table(scores: list[dict[str, object]], bands: tuple[tuple[float, float]
         wa = [np.average([s["methods"][m]["wa_mpjpe"] for s in band], weights=w)  # type: ignore[index]
               if all(m in s["methods"] for s in band) else float("nan")  # type: ignore[operator]
               for m in ("lifter", "lifter, level camera")]
-        lines.append(f"| {lo:g} to {hi:g} | {len(band)} | {np.median(tilt):.1f}, {tilt.max():.1f} | "
-                     f"{np.nanmedian(lvl) if np.isfinite(lvl).any() else float('nan'):.1f} | {wa[0]:.1f} / {wa[1]:.1f} |")
+        found = np.mean([float(s["camera_pitch"]) for s in band])  # type: ignore[arg-type]
+        legs = [np.mean([float(s["body_pitch"][k]) for s in band if "body_pitch" in s]  # type: ignore[index]
+                        or [np.nan]) for k in ("truth", "mediapipe world", "lifter")]
+        lines.append(f"| {lo:g} to {hi:g} | {len(band)} | {found:.1f} | {np.median(tilt):.1f}, {tilt.max():.1f} | "
+                     f"{np.nanmedian(lvl) if np.isfinite(lvl).any() else float('nan'):.1f} | "
+                     f"{legs[0]:.1f} / {legs[1]:.1f} / {legs[2]:.1f} | {wa[0]:.1f} / {wa[1]:.1f} |")
     return "\n".join(lines)
 
 
@@ -1075,6 +1098,8 @@ def save_scores(path: Path, scores: list[dict[str, object]]) -> None:
     for k in ("job", "key", "frames", "scored", "pitch", "camera_pitch", "floor_tilt", "level_tilt", "hfov", "height",
               "seconds"):
         out[k] = np.array([s[k] for s in scores])
+    for who in ("truth", "mediapipe world", "lifter"):
+        out[f"body_pitch/{who}"] = np.array([s["body_pitch"][who] for s in scores])  # type: ignore[index]
     for method in METHODS:
         for metric in (*CAMERA_METRICS, *WORLD_METRICS):
             out[f"{method}/{metric}"] = np.array([s["methods"].get(method, {}).get(metric, np.nan)  # type: ignore[attr-defined]

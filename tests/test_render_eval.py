@@ -209,3 +209,15 @@ def test_floor_tilt_is_the_angle_between_the_ups():
     assert re.floor_tilt(level, (turn @ level).T) == pytest.approx(20.0)
     yaw = np.array([[np.cos(a), 0.0, np.sin(a)], [0.0, 1.0, 0.0], [-np.sin(a), 0.0, np.cos(a)]])
     assert re.floor_tilt(yaw @ level, truth) == pytest.approx(0.0, abs=1e-9)  # a turn about up is no tilt
+
+
+@pytest.mark.parametrize("pitch", [-10.0, 0.0, 25.0])
+def test_body_pitch_reads_the_camera_pitch_off_straight_legs(pitch):
+    from pose2rig.testing import tpose_sequence
+
+    world = tpose_sequence(4).joints.astype(np.float64)  # standing, Y up
+    for ankle in ("left_ankle", "right_ankle"):  # mid-ankles straight under the pelvis
+        world[:, H36M17.index(ankle), 2] = world[:, H36M17.index("pelvis"), 2]
+    camera = re.RenderCamera.looking_at(np.array([0.0, 0.9, 0.0]), yaw=30.0, pitch=pitch, distance=4.0, hfov=50.0,
+                                        size=SIZE)
+    assert re.body_pitch(camera.to_camera(world)) == pytest.approx(pitch, abs=1e-6)
