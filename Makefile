@@ -24,9 +24,14 @@ GLTF_VALIDATOR := 2.0.0-dev.3.10
 NODE_DIR       := $(VENV)/node
 NODE_STAMP     := $(NODE_DIR)/.gltf-validator-$(GLTF_VALIDATOR)
 
+# Anny's body model cache (the body fit's default model), built once after the install where
+# pose2rig.body.anny looks for it: $ANNY_CACHE_DIR, else ~/.cache/pose2rig/anny (about 2 minutes;
+# 51 MB kept). A run that finds no cache builds it itself, saying so.
+ANNY_STAMP := $(VENV)/.anny-cache-built
+
 .PHONY: demo test install apt clean
 
-demo: $(STAMP)
+demo: $(STAMP) $(ANNY_STAMP)
 	@mkdir -p out
 	$(BIN)/pose2rig convert $(CLIP) --bvh out/$(NAME).bvh --npz out/$(NAME).npz \
 	    --preview out/$(NAME)_preview.mp4 \
@@ -34,10 +39,10 @@ demo: $(STAMP)
 	@echo "Outputs:"; ls -l out/$(NAME).bvh out/$(NAME).npz out/$(NAME)_preview.mp4 \
 	    out/$(NAME).fbx out/$(NAME)_character.mp4
 
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) $(ANNY_STAMP)
 	$(BIN)/python -m pytest -q
 
-install: $(STAMP) $(NODE_STAMP)
+install: $(STAMP) $(NODE_STAMP) $(ANNY_STAMP)
 
 apt:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -54,8 +59,12 @@ $(STAMP): pyproject.toml | apt
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned exactly: a looser requirement pulls a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[blender,test]'
+	$(BIN)/pip install -q -e '.[blender,test,smpl]'
 	touch $(STAMP)
+
+$(ANNY_STAMP): $(STAMP)
+	$(BIN)/python -m pose2rig.body.anny --build-cache
+	touch $@
 
 $(NODE_STAMP): | $(STAMP)
 	@command -v npm >/dev/null || { echo "npm is missing: the glTF validator test needs Node.js and npm (make apt installs them)"; exit 1; }

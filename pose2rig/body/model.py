@@ -59,6 +59,15 @@ class BodyModel(torch.nn.Module):
         h36m_weights: ``(17, J + V)`` float: Human3.6M-17 joints as weighted sums of the
             model's joints then vertices (see :meth:`h36m17`).
         point_vertices: MediaPipe landmark name -> vertex indices (their mean).
+        vertex_joint: ``(V,)`` int: the joint (of the ``J``) whose transform moves each
+            vertex most (its largest skinning weight, summed onto the ``J`` joints): the fit
+            carries the few vertices it needs (nose, head top, heels, toes, fingers) rigidly
+            with that joint.
+
+    Pose convention shared by the backends (SMPL's): each joint's local rotation is expressed
+    in world-aligned axes at rest (not along its bone), so the fit's priors can name anatomical
+    axes once: +X the body's left, +Y up, +Z forward, at zero pose. A backend whose library
+    uses bone-aligned frames converts.
     """
 
     kind: str
@@ -74,8 +83,17 @@ class BodyModel(torch.nn.Module):
     def num_joints(self) -> int:
         return len(self.joint_names)
 
+    vertex_joint: np.ndarray
+
     def forward(self, pose: torch.Tensor, shape: torch.Tensor, translation: torch.Tensor, *,
                 vertices: bool = True) -> BodyOutput:  # pragma: no cover - each backend's
+        raise NotImplementedError
+
+    def rest(self, shape: torch.Tensor, vertex_index: np.ndarray | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover - each backend's
+        """The rest pose of ``shape (B, S)``: joints ``(B, J, 3)`` and vertices ``(B, V', 3)``
+        (only ``vertex_index`` when given), differentiable in ``shape``; zero pose, zero
+        translation. ``forward`` at zero pose gives the same joints."""
         raise NotImplementedError
 
     def h36m17(self, out: BodyOutput) -> torch.Tensor:

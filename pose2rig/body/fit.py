@@ -1,0 +1,491 @@
+"""SMPLify-style fit of a body model to lifted joints (issue 14), written once for every backend.
+
+The fit finds one shape per clip and, per frame, the pose (local rotations) and translation of a
+:class:`~pose2rig.body.model.BodyModel` whose Human3.6M-17 joints match the lifted ones:
+
+1. **Initialisation**: translation from the data's pelvis; the global orientation per frame from
+   the torso (hips and shoulders, a Procrustes turn of the model's rest torso onto the data's).
+2. **Shape** on a subsample of frames (``shape_frames``, evenly spread): shape, pose and
+   translation together.
+3. **Pose** in overlapping windows of ``window`` frames (memory stays bounded on long clips), the
+   shape fixed: first global orientation and translation alone, then the whole pose; each
+   window starts from the previous window's solution where they overlap and from the
+   initialisation elsewhere; overlapping frames are blended linearly.
+
+Objective (summed over frames, torch, Adam):
+
+- data: Geman-McClure ``rho(e) = e^2 s^2 / (e^2 + s^2)`` (SMPLify's robust term) of each joint's
+  distance ``e`` to the lifted joint, weighted by its confidence;
+- MediaPipe's extra points (heels, toes, index and pinky knuckles) where given in 3D, the same
+  robust term;
+- the bending prior of SMPLify for knees and elbows generalised to any backend: the component of
+  the joint's local rotation along its natural flexion axis (``child bone x flexion direction``,
+  knees flexing backwards, elbows forwards, at rest) pays ``exp(-angle)`` -like
+  ``softplus(-angle / 0.1)^2`` when it bends the wrong way, and the knee's and elbow's rotation
+  off that axis pays an L2 (they are hinges);
+- an L2 pose prior (joint rotations toward rest), an L2 shape prior;
+- temporal smoothness: squared differences of consecutive local rotations (as matrices) and
+  second differences of the translation.
+
+Vertices the Human3.6M-17 mapping or the extra points need (the nose, the head top, ...) are
+carried rigidly with the joint that moves each most (:attr:`BodyModel.vertex_joint`): exact for
+the forward kinematics of the joints, an approximation of linear blend skinning near joints that
+bend (none of those vertices sits near one).
+
+Convention:
+    - Input joints ``(T, 17, 3)`` Human3.6M-17, metres, the world frame of pose2rig (Y up, the
+      floor at y = 0); NaN on missing frames or joints (they carry no weight; a missing frame
+      keeps the interpolated pose).
+    - Output: :class:`BodyFit`: pose ``(T, J, 3)`` axis-angle (SMPL's convention: local
+      rotations in world-aligned rest axes), shape ``(S,)``, translation ``(T, 3)``, the fitted
+      Human3.6M-17 joints ``(T, 17, 3)``, world rotations ``(T, J, 3, 3)``, per-frame mean joint
+      error (m).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pose2rig.body.model import BodyModel
+from pose2rig.errors import ArgumentError, Pose2RigError
+from pose2rig.skeletons import H36M17
+
+__all__ = ["BodyFit", "FitOptions", "axis_angle_to_matrix", "fit_body", "forward_kinematics", "hinge_axes"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Weights and iteration counts of the body fit (defaults work on lifted joints at 30 fps).
+
+    Attributes:
+        sigma: Geman-McClure scale of the data term, metres.
+        shape_frames: frames (evenly spread) the shape is fitted on.
+        shape_iters: Adam iterations of the shape stage.
+        window: frames per window of the pose stage.
+        overlap: frames two windows share (blended).
+        orient_iters: iterations fitting global orientation and translation alone, per window.
+        pose_iters: iterations fitting the whole pose, per window.
+        lr: Adam's learning rate (radians for rotations, metres for translation).
+        w_points: weight of MediaPipe's extra points against the joints.
+        w_bend: weight of the knee/elbow bending prior.
+        w_hinge: weight of knee/elbow rotation off the hinge axis.
+        w_pose: weight of the L2 pose prior.
+        w_shape: weight of the L2 shape prior.
+        w_smooth: weight of the rotation smoothness (per frame pair).
+        w_accel: weight of the translation's second differences.
+        device: torch device (``"cpu"``, ``"cuda"``).
+    """
+
+    sigma: float = 0.1
+    shape_frames: int = 48
+    shape_iters: int = 150
+    window: int = 200
+    overlap: int = 16
+    orient_iters: int = 20
+    pose_iters: int = 100
+    lr: float = 0.05
+    w_points: float = 0.5
+    w_bend: float = 1e-2
+    w_hinge: float = 1e-3
+    w_pose: float = 1e-4
+    w_shape: float = 2e-4
+    w_smooth: float = 3e-3
+    w_accel: float = 3e-2
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("shape_frames", "shape_iters", "window", "orient_iters", "pose_iters"):
+            if int(getattr(self, name)) < (0 if name.endswith("iters") else 1):
+                raise ArgumentError(f"{{{name}}} must be a positive count, got {getattr(self, name)!r}", name)
+        if not 0 <= self.overlap < self.window:
+            raise ArgumentError(f"{{overlap}} must be in [0, window), got {self.overlap!r}", "overlap")
+        if not (self.sigma > 0 and self.lr > 0):
+            raise ArgumentError("{sigma} and the learning rate must be positive", "sigma")
+
+
+@dataclass
+class BodyFit:
+    """A fitted body (see the module's Convention).
+
+    Attributes:
+        kind: the body model's kind (``"smpl"``, ``"anny"``, ...).
+        joint_names, parents: the model's joints.
+        pose: ``(T, J, 3)`` float32 axis-angle.
+        shape: ``(S,)`` float32.
+        translation: ``(T, 3)`` float32 metres.
+        joints: ``(T, 17, 3)`` float32 the fitted Human3.6M-17 joints.
+        rotations: ``(T, J, 3, 3)`` float32 world rotations of the model's joints.
+        model_joints: ``(T, J, 3)`` float32 the model's joints.
+        error: ``(T,)`` float32 mean distance (m) of the fitted to the given joints (NaN where
+            none was given).
+        fps: frames per second.
+    """
+
+    kind: str
+    joint_names: tuple[str, ...]
+    parents: np.ndarray
+    pose: np.ndarray
+    shape: np.ndarray
+    translation: np.ndarray
+    joints: np.ndarray
+    rotations: np.ndarray
+    model_joints: np.ndarray
+    error: np.ndarray
+    fps: float
+
+
+# ---------------------------------------------------------------------------------------------
+# kinematics
+
+
+def axis_angle_to_matrix(v: torch.Tensor) -> torch.Tensor:
+    """``(..., 3)`` axis-angle -> ``(..., 3, 3)`` rotation matrices (Rodrigues; smooth at 0)."""
+    theta2 = (v * v).sum(-1, keepdim=True)
+    theta = torch.sqrt(theta2 + 1e-12)
+    small = theta2 < 1e-8
+    a = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)
+    b = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / (theta2 + 1e-12))
+    x, y, z = v.unbind(-1)
+    zero = torch.zeros_like(x)
+    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(*v.shape[:-1], 3, 3)
+    eye = torch.eye(3, dtype=v.dtype, device=v.device).expand(k.shape)
+    return eye + a[..., None] * k + b[..., None] * (k @ k)
+
+
+def _levels(parents: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Joints grouped by depth in the tree: ``[(joints, their parents), ...]`` from the root's
+    children down (the root alone is depth 0)."""
+    parents = np.asarray(parents)
+    depth = np.zeros(len(parents), dtype=np.int64)
+    for j, p in enumerate(parents):
+        if p >= j and p >= 0:
+            raise Pose2RigError("a body model's joints must come after their parents")
+        depth[j] = 0 if p < 0 else depth[p] + 1
+    return [(np.flatnonzero(depth == d), parents[depth == d]) for d in range(1, int(depth.max()) + 1)]
+
+
+def forward_kinematics(local: torch.Tensor, rest_joints: torch.Tensor, parents: np.ndarray
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """World rotations ``(B, J, 3, 3)`` and joint positions ``(B, J, 3)`` (no translation) from
+    local rotations ``(B, J, 3, 3)`` in world-aligned rest axes and rest joints ``(B or 1, J, 3)``
+    (SMPL's kinematics; parents before children; one batched step per depth of the tree)."""
+    b, j = local.shape[:2]
+    parents = np.asarray(parents)
+    rest_joints = rest_joints.expand(b, j, 3)
+    bones = rest_joints - rest_joints[:, np.maximum(parents, 0)]
+    root = np.flatnonzero(parents < 0)
+    rots_list = [None] * j
+    pos_list = [None] * j
+    for r in root:
+        rots_list[r] = local[:, r]
+        pos_list[r] = rest_joints[:, r]
+    for joints, pars in _levels(parents):
+        pr = torch.stack([rots_list[p] for p in pars], dim=1)  # (B, n, 3, 3)
+        pp = torch.stack([pos_list[p] for p in pars], dim=1)
+        r = pr @ local[:, joints]
+        x = pp + (pr @ bones[:, joints, :, None])[..., 0]
+        for k, jj in enumerate(joints):
+            rots_list[jj] = r[:, k]
+            pos_list[jj] = x[:, k]
+    return torch.stack(rots_list, dim=1), torch.stack(pos_list, dim=1)  # type: ignore[arg-type]
+
+
+def _find(model: BodyModel, *names: str) -> int:
+    low = [n.lower() for n in model.joint_names]
+    for n in names:
+        if n.lower() in low:
+            return low.index(n.lower())
+    raise Pose2RigError(f"body model {model.kind!r} has none of the joints {names}")
+
+
+HINGES = {
+    # joint: (child joint, natural flexion direction at rest)
+    "left_knee": ("left_ankle", (0.0, 0.0, -1.0)),
+    "right_knee": ("right_ankle", (0.0, 0.0, -1.0)),
+    "left_elbow": ("left_wrist", (0.0, 0.0, 1.0)),
+    "right_elbow": ("right_wrist", (0.0, 0.0, 1.0)),
+}
+"""Knees flex backwards (-Z), elbows forwards (+Z), the body at rest facing +Z."""
+
+
+def hinge_axes(model: BodyModel, rest_joints: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """The knee and elbow joint indices and their natural flexion axes ``(4, 3)`` (unit, rest
+    world axes): ``child bone x flexion direction``, so a positive rotation about the axis
+    bends the joint the natural way."""
+    idx, axes = [], []
+    for joint, (child, flex) in HINGES.items():
+        j = _find(model, joint)
+        c = _find(model, child)
+        bone = rest_joints[c] - rest_joints[j]
+        axis = np.cross(bone / np.linalg.norm(bone), np.asarray(flex))
+        idx.append(j)
+        axes.append(axis / np.linalg.norm(axis))
+    return idx, np.asarray(axes)
+
+
+# ---------------------------------------------------------------------------------------------
+# the fit
+
+
+class _Rigid:
+    """Human3.6M-17 joints and extra points of a model from its joints, with the vertices they
+    need carried rigidly by their joints (see the module doc)."""
+
+    def __init__(self, model: BodyModel, points: tuple[str, ...], device: torch.device) -> None:
+        w = np.asarray(model.h36m_weights, dtype=np.float64)
+        j = model.num_joints
+        self.weights_j = torch.as_tensor(w[:, :j], dtype=torch.float32, device=device)
+        vcols = np.flatnonzero(np.any(w[:, j:] != 0, axis=0))
+        self.point_names = points
+        pv = [np.asarray(model.point_vertices[n]) for n in points]
+        self.vertex_index = np.unique(np.concatenate([vcols, *pv]).astype(np.int64)) if (vcols.size or pv) \
+            else np.zeros(0, dtype=np.int64)
+        pos = {v: i for i, v in enumerate(self.vertex_index)}
+        self.weights_v = torch.as_tensor(w[:, j + self.vertex_index], dtype=torch.float32, device=device)
+        self.point_rows = [torch.as_tensor([pos[int(v)] for v in p], device=device) for p in pv]
+        self.vertex_joint = torch.as_tensor(np.asarray(model.vertex_joint)[self.vertex_index], device=device)
+
+    def __call__(self, rot: torch.Tensor, joints: torch.Tensor, rest_j: torch.Tensor, rest_v: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h = torch.einsum("kj,bjc->bkc", self.weights_j, joints)
+        if self.vertex_index.size == 0:
+            return h, None
+        vj = self.vertex_joint
+        offset = rest_v - rest_j[:, vj]  # (1, V', 3)
+        verts = joints[:, vj] + (rot[:, vj] @ offset[..., None].expand(rot.shape[0], -1, 3, 1))[..., 0]
+        h = h + torch.einsum("kv,bvc->bkc", self.weights_v, verts)
+        pts = torch.stack([verts[:, r].mean(dim=1) for r in self.point_rows], dim=1) if self.point_rows else None
+        return h, pts
+
+
+def _gm(sq: torch.Tensor, sigma: float) -> torch.Tensor:
+    s2 = sigma * sigma
+    return s2 * sq / (sq + s2)
+
+
+def _torso_turn(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Rotation (3, 3) taking centred ``src (K, 3)`` onto ``dst (K, 3)`` (Kabsch, no scale)."""
+    a = src - src.mean(axis=0)
+    b = dst - dst.mean(axis=0)
+    u, _, vt = np.linalg.svd(b.T @ a)
+    d = np.sign(np.linalg.det(u @ vt))
+    return u @ np.diag([1.0, 1.0, d]) @ vt
+
+
+def _matrix_to_axis_angle(r: np.ndarray) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_matrix(r.reshape(-1, 3, 3)).as_rotvec().reshape(*r.shape[:-2], 3)
+
+
+def fit_body(
+    model: BodyModel,
+    joints: np.ndarray,
+    *,
+    confidence: np.ndarray | None = None,
+    points: dict[str, np.ndarray] | None = None,
+    fps: float = 30.0,
+    shape: np.ndarray | None = None,
+    options: FitOptions | None = None,
+    progress: object | None = None,
+) -> BodyFit:
+    """Fit ``model`` to Human3.6M-17 ``joints (T, 17, 3)`` (see the module doc).
+
+    Args:
+        model: the body model.
+        joints: lifted joints, metres, Y up; NaN where missing.
+        confidence: ``(T, 17)`` weights in [0, 1] (default 1 where the joint is finite).
+        points: MediaPipe extra points ``name -> (T, 3)`` in the same frame (NaN where missing),
+            names among the model's :attr:`~BodyModel.point_vertices`.
+        fps: the clip's frame rate (kept on the result).
+        shape: ``(S,)`` a known shape: the shape stage is skipped.
+        options: :class:`FitOptions`.
+        progress: an object with ``update(n)`` (a :class:`pose2rig.progress` bar), advanced per
+            window.
+
+    Raises:
+        Pose2RigError: no finite joint in the clip, wrong shapes.
+    """
+    o = options or FitOptions()
+    x = np.asarray(joints, dtype=np.float64)
+    if x.ndim != 3 or x.shape[1:] != (17, 3):
+        raise ArgumentError(f"{{joints}} must be (T, 17, 3) Human3.6M-17, got {x.shape}", "joints")
+    t_all = x.shape[0]
+    finite = np.isfinite(x).all(axis=-1)
+    if not finite.any():
+        raise Pose2RigError("no frame has a joint to fit the body to (every joint is missing)")
+    c = finite.astype(np.float64) if confidence is None else np.where(finite, np.asarray(confidence, np.float64), 0.0)
+    if c.shape != (t_all, 17):
+        raise ArgumentError(f"{{confidence}} must be (T, 17) = {(t_all, 17)}, got {c.shape}", "confidence")
+    c = np.clip(np.nan_to_num(c), 0.0, 1.0)
+    names = tuple(sorted(points or {}))
+    unknown = [n for n in names if n not in model.point_vertices]
+    if unknown:
+        raise ArgumentError(f"{{points}} names {unknown} that the body model has no vertices for", "points")
+    p_arr = np.stack([np.asarray(points[n], np.float64) for n in names], axis=1) if names else None  # type: ignore[index]
+    if p_arr is not None and p_arr.shape != (t_all, len(names), 3):
+        raise ArgumentError(f"{{points}} must each be (T, 3) with T = {t_all}", "points")
+    dev = torch.device(o.device)
+    f32 = torch.float32
+    x0 = np.where(finite[..., None], x, 0.0)
+    data = torch.as_tensor(x0, dtype=f32, device=dev)
+    conf = torch.as_tensor(c, dtype=f32, device=dev)
+    if p_arr is not None:
+        p_ok = np.isfinite(p_arr).all(axis=-1)
+        pdata = torch.as_tensor(np.where(p_ok[..., None], p_arr, 0.0), dtype=f32, device=dev)
+        pconf = torch.as_tensor(p_ok.astype(np.float64), dtype=f32, device=dev)
+    model = model.to(dev)
+    rigid = _Rigid(model, names, dev)
+    j_count = model.num_joints
+    parents = np.asarray(model.parents)
+
+    # -- initialisation: the data's pelvis and torso turn per frame (frames without: nearest)
+    beta0 = torch.zeros(1, model.num_shape, dtype=f32, device=dev) if shape is None else \
+        torch.as_tensor(np.asarray(shape, np.float64).reshape(1, -1), dtype=f32, device=dev)
+    with torch.no_grad():
+        rest_j, rest_v = model.rest(beta0, rigid.vertex_index)
+        zero = torch.zeros(1, j_count, 3, 3, dtype=f32, device=dev) + torch.eye(3, device=dev)
+        rot0, pos0 = forward_kinematics(zero, rest_j, parents)
+        h_rest, _ = rigid(rot0, pos0, rest_j, rest_v)
+    h_rest_np = h_rest[0].cpu().numpy().astype(np.float64)
+    torso = [H36M17.index(n) for n in ("left_hip", "right_hip", "left_shoulder", "right_shoulder", "spine")]
+    pelvis = H36M17.index("pelvis")
+    have = finite[:, torso].all(axis=1) & finite[:, pelvis]
+    if not have.any():
+        raise Pose2RigError("no frame shows the torso (hips, shoulders, spine) to place the body on")
+    near = np.array([np.flatnonzero(have)[np.argmin(np.abs(np.flatnonzero(have) - t))] for t in range(t_all)])
+    orient0 = np.stack([_torso_turn(h_rest_np[torso], x[near[t], torso]) for t in range(t_all)])
+    root0 = _find_root(parents)
+    rest_root = rest_j[0, root0].cpu().numpy().astype(np.float64)
+    trans0 = np.stack([x[near[t], pelvis] - orient0[t] @ (h_rest_np[pelvis] - rest_root) - rest_root
+                       for t in range(t_all)])
+    pose_init = np.zeros((t_all, j_count, 3))
+    pose_init[:, root0] = _matrix_to_axis_angle(orient0)
+    hinge_idx, hinge_ax = hinge_axes(model, rest_j[0].cpu().numpy().astype(np.float64))
+    hinge_axis = torch.as_tensor(hinge_ax, dtype=f32, device=dev)
+
+    def terms(pose: torch.Tensor, beta: torch.Tensor, trans: torch.Tensor, sel: slice | np.ndarray,
+              smooth: bool, rest: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        rj, rv = model.rest(beta, rigid.vertex_index) if rest is None else rest
+        local = axis_angle_to_matrix(pose)
+        rot, pos = forward_kinematics(local, rj, parents)
+        pos = pos + trans[:, None]
+        h, pts = rigid(rot, pos, rj, rv)
+        d2 = ((h - data[sel]) ** 2).sum(-1)
+        loss = (conf[sel] * _gm(d2, o.sigma)).sum()
+        if pts is not None and p_arr is not None:
+            pd2 = ((pts - pdata[sel]) ** 2).sum(-1)
+            loss = loss + o.w_points * (pconf[sel] * _gm(pd2, o.sigma)).sum()
+        hv = pose[:, hinge_idx]  # (B, 4, 3)
+        along = (hv * hinge_axis).sum(-1)
+        off = hv - along[..., None] * hinge_axis
+        loss = loss + o.w_bend * (torch.nn.functional.softplus(-along / 0.1) * 0.1).pow(2).sum() * 100.0
+        loss = loss + o.w_hinge * (off ** 2).sum()
+        body = [j for j in range(j_count) if j != root0]
+        loss = loss + o.w_pose * (pose[:, body] ** 2).sum() + o.w_shape * (beta ** 2).sum() * pose.shape[0]
+        if smooth and pose.shape[0] > 1:
+            loss = loss + o.w_smooth * ((local[1:] - local[:-1]) ** 2).sum()
+            if pose.shape[0] > 2:
+                acc = trans[2:] - 2 * trans[1:-1] + trans[:-2]
+                loss = loss + o.w_accel * (acc ** 2).sum() * 100.0
+        return loss
+
+    # -- shape stage on a subsample
+    if shape is None and o.shape_iters > 0:
+        sub = np.unique(np.linspace(0, t_all - 1, min(o.shape_frames, t_all)).round().astype(int))
+        sub = sub[finite[sub].sum(axis=1) >= 8] if (finite[sub].sum(axis=1) >= 8).any() else sub
+        pose_s = torch.tensor(pose_init[sub], dtype=f32, device=dev, requires_grad=True)
+        trans_s = torch.tensor(trans0[sub], dtype=f32, device=dev, requires_grad=True)
+        beta = beta0.clone().requires_grad_(True)
+        opt = torch.optim.Adam([pose_s, trans_s, beta], lr=o.lr)
+        for _ in range(o.shape_iters):
+            opt.zero_grad()
+            loss = terms(pose_s, beta, trans_s, sub, smooth=False) / len(sub)
+            loss.backward()
+            opt.step()
+        beta_fit = beta.detach()
+    else:
+        beta_fit = beta0
+
+    # -- pose stage in windows, the shape (so the rest pose) fixed
+    with torch.no_grad():
+        fixed_rest = model.rest(beta_fit, rigid.vertex_index)
+    pose_out = np.array(pose_init, dtype=np.float64)
+    trans_out = np.array(trans0, dtype=np.float64)
+    weight_sum = np.zeros(t_all)
+    acc_pose = np.zeros_like(pose_out)
+    acc_trans = np.zeros_like(trans_out)
+    step = o.window - o.overlap
+    starts = list(range(0, max(t_all - o.overlap, 1), step)) if t_all > o.window else [0]
+    prev_pose: np.ndarray | None = None
+    prev_trans: np.ndarray | None = None
+    prev_end = 0
+    for s in starts:
+        e = min(s + o.window, t_all)
+        init_p = pose_out[s:e].copy()
+        init_t = trans_out[s:e].copy()
+        if prev_pose is not None and prev_end > s:
+            k = prev_end - s
+            init_p[:k] = prev_pose[-k:]
+            init_t[:k] = prev_trans[-k:]  # type: ignore[index]
+        sel = slice(s, e)
+        pose_w = torch.tensor(init_p, dtype=f32, device=dev, requires_grad=True)
+        trans_w = torch.tensor(init_t, dtype=f32, device=dev, requires_grad=True)
+        root_mask = torch.zeros(1, j_count, 1, dtype=f32, device=dev)
+        root_mask[0, root0] = 1.0
+        opt = torch.optim.Adam([pose_w, trans_w], lr=o.lr)
+        for i in range(o.orient_iters + o.pose_iters):
+            opt.zero_grad()
+            loss = terms(pose_w, beta_fit, trans_w, sel, smooth=True, rest=fixed_rest) / (e - s)
+            loss.backward()
+            if i < o.orient_iters:
+                pose_w.grad.mul_(root_mask)  # type: ignore[union-attr]
+            opt.step()
+        pw = pose_w.detach().cpu().numpy().astype(np.float64)
+        tw = trans_w.detach().cpu().numpy().astype(np.float64)
+        w = np.ones(e - s)
+        if s > 0 and o.overlap:
+            k = min(o.overlap, e - s)
+            w[:k] = np.linspace(0.0, 1.0, k + 2)[1:-1]
+        if e < t_all and o.overlap:
+            k = min(o.overlap, e - s)
+            w[-k:] = np.minimum(w[-k:], np.linspace(1.0, 0.0, k + 2)[1:-1])
+        acc_pose[s:e] += w[:, None, None] * pw
+        acc_trans[s:e] += w[:, None] * tw
+        weight_sum[s:e] += w
+        prev_pose, prev_trans, prev_end = pw, tw, e
+        if progress is not None:
+            progress.update(e - s - (o.overlap if e < t_all else 0))  # type: ignore[attr-defined]
+    pose_fit = acc_pose / weight_sum[:, None, None]
+    trans_fit = acc_trans / weight_sum[:, None]
+
+    with torch.no_grad():
+        rj, rv = model.rest(beta_fit, rigid.vertex_index)
+        local = axis_angle_to_matrix(torch.as_tensor(pose_fit, dtype=f32, device=dev))
+        rot, pos = forward_kinematics(local, rj, parents)
+        pos = pos + torch.as_tensor(trans_fit, dtype=f32, device=dev)[:, None]
+        h, _ = rigid(rot, pos, rj, rv)
+    h_np = h.cpu().numpy()
+    err = np.linalg.norm(h_np - x, axis=-1)
+    count = finite.sum(axis=1)
+    per_frame = np.where(count > 0, np.where(finite, err, 0.0).sum(axis=1) / np.maximum(count, 1), np.nan)
+    return BodyFit(
+        kind=model.kind, joint_names=tuple(model.joint_names), parents=parents.copy(),
+        pose=pose_fit.astype(np.float32), shape=beta_fit[0].cpu().numpy().astype(np.float32),
+        translation=trans_fit.astype(np.float32), joints=h_np.astype(np.float32),
+        rotations=rot.cpu().numpy().astype(np.float32), model_joints=pos.cpu().numpy().astype(np.float32),
+        error=per_frame.astype(np.float32), fps=float(fps),
+    )
+
+
+def _find_root(parents: np.ndarray) -> int:
+    roots = np.flatnonzero(np.asarray(parents) < 0)
+    if roots.size != 1:
+        raise Pose2RigError(f"a body model needs exactly one root joint, this one has {roots.size}")
+    return int(roots[0])
