@@ -754,10 +754,10 @@ keypoints, MediaPipe's own world landmarks (Human3.6M-17, hip-centred), ``conver
 and ``convert`` told the camera is level (``camera_pitch=0``; scored with ``level``)."""
 
 CAMERA_METRICS = ("p_mpjpe", "n_mpjpe", "pck3d", "accel", "jitter")
-WORLD_METRICS = ("wa_mpjpe", "w_mpjpe")
+WORLD_METRICS = ("wa_mpjpe", "ga_mpjpe", "w_mpjpe")
 METRIC_HEADERS = {
     "p_mpjpe": "P-MPJPE mm", "n_mpjpe": "N-MPJPE mm", "pck3d": "PCK3D %", "accel": "accel m/s²",
-    "jitter": "jitter 10m/s³", "wa_mpjpe": "WA-MPJPE mm", "w_mpjpe": "W-MPJPE mm",
+    "jitter": "jitter 10m/s³", "wa_mpjpe": "WA-MPJPE mm", "ga_mpjpe": "GA-MPJPE mm", "w_mpjpe": "W-MPJPE mm",
 }
 
 
@@ -820,7 +820,7 @@ def score_clip(
     """
     from pose2rig.evaluate import n_mpjpe, p_mpjpe, pck3d, scale_align
     from pose2rig.lift import Lifter, lift
-    from pose2rig.motion_metrics import accel_error, jitter, w_mpjpe, wa_mpjpe
+    from pose2rig.motion_metrics import accel_error, ga_mpjpe, jitter, w_mpjpe, wa_mpjpe
     from pose2rig.options import ConvertOptions
     from pose2rig.pipeline import convert
     from pose2rig.skeletons import world_landmarks_to_h36m17
@@ -886,6 +886,7 @@ def score_clip(
             "accel": accel_error(masked, truth_masked, fps) if t >= 3 else float("nan"),
             "jitter": jitter(masked, fps) if t >= 4 else float("nan"),
             "wa_mpjpe": wa_mpjpe(world, truth_world),
+            "ga_mpjpe": ga_mpjpe(world, truth_world),
             "w_mpjpe": w_mpjpe(world, truth_world),
         }
     return {
@@ -1068,10 +1069,11 @@ def tilt_table(scores: list[dict[str, object]], bands: tuple[tuple[float, float]
     """Markdown: per band of true pitch, the clips, the pitch ``convert`` found, the floor's
     tilt in its world (median, max) and with a level camera assumed, the pitch the legs show
     (:func:`body_pitch`) on the truth, MediaPipe's world landmarks and the lifter, and the
-    pooled WA-MPJPE of ``convert`` and of the level camera."""
+    pooled WA- and GA-MPJPE of ``convert`` and of the level camera."""
     lines = ["| true pitch (deg, + down) | clips | pitch found (mean) | floor tilt, convert (median, max) | floor tilt, "
              "level camera (median) | pitch the legs show: truth / MediaPipe / lifter (mean) | "
-             "WA-MPJPE convert / level (mm, pooled) |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "WA-MPJPE convert / level (mm, pooled) | GA-MPJPE convert / level (mm, pooled) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for lo, hi in bands:
         band = [s for s in scores if lo <= float(s["pitch"]) < hi]  # type: ignore[arg-type]
         if not band:
@@ -1079,15 +1081,15 @@ def tilt_table(scores: list[dict[str, object]], bands: tuple[tuple[float, float]
         tilt = np.array([float(s["floor_tilt"]) for s in band])  # type: ignore[arg-type]
         lvl = np.array([float(s["level_tilt"]) for s in band])  # type: ignore[arg-type]
         w = np.array([float(s["scored"]) for s in band])  # type: ignore[arg-type]
-        wa = [np.average([s["methods"][m]["wa_mpjpe"] for s in band], weights=w)  # type: ignore[index]
-              if all(m in s["methods"] for s in band) else float("nan")  # type: ignore[operator]
-              for m in ("lifter", "lifter, level camera")]
+        wa, ga = ([np.average([s["methods"][m][metric] for s in band], weights=w)  # type: ignore[index]
+                   if all(m in s["methods"] for s in band) else float("nan")  # type: ignore[operator]
+                   for m in ("lifter", "lifter, level camera")] for metric in ("wa_mpjpe", "ga_mpjpe"))
         found = np.mean([float(s["camera_pitch"]) for s in band])  # type: ignore[arg-type]
         legs = [np.mean([float(s["body_pitch"][k]) for s in band if "body_pitch" in s]  # type: ignore[index]
                         or [np.nan]) for k in ("truth", "mediapipe world", "lifter")]
         lines.append(f"| {lo:g} to {hi:g} | {len(band)} | {found:.1f} | {np.median(tilt):.1f}, {tilt.max():.1f} | "
                      f"{np.nanmedian(lvl) if np.isfinite(lvl).any() else float('nan'):.1f} | "
-                     f"{legs[0]:.1f} / {legs[1]:.1f} / {legs[2]:.1f} | {wa[0]:.1f} / {wa[1]:.1f} |")
+                     f"{legs[0]:.1f} / {legs[1]:.1f} / {legs[2]:.1f} | {wa[0]:.1f} / {wa[1]:.1f} | {ga[0]:.1f} / {ga[1]:.1f} |")
     return "\n".join(lines)
 
 

@@ -96,7 +96,7 @@ class POSE2RIG_PG_lift(bpy.types.PropertyGroup):
     # The library's camera_pitch is a number or None: a switch "given" and the number in degrees
     camera_pitch_given: BoolProperty(
         name="Give Camera Pitch", default=jobs.DEFAULTS["camera_pitch"] is not None,
-        description="Give the camera's pitch below; off: found from the floor under the feet",
+        description="Give the camera's pitch below; off: found from the video (MediaPipe's 3D legs)",
     )
     camera_pitch: FloatProperty(
         name="Camera Pitch", min=-jobs.CAMERA_PITCH_LIMIT, max=jobs.CAMERA_PITCH_LIMIT,
@@ -302,7 +302,7 @@ class VIEW3D_PT_pose2rig_lift(bpy.types.Panel):
         row.prop(s, "camera_pitch_given", text="")
         sub = row.row()
         sub.active = s.camera_pitch_given
-        sub.prop(s, "camera_pitch", text="Given (degrees down)" if s.camera_pitch_given else "From the floor")
+        sub.prop(s, "camera_pitch", text="Given (degrees down)" if s.camera_pitch_given else "From the video")
         layout.prop(s, "set_scene_fps")
         layout.prop(s, "set_frame_range")
         job = _job

@@ -15,7 +15,7 @@ the library's defaults): the panel's default height, smoothing and root motion (
 preset's: the add-on keys an armature in Blender), and the clean-up's switches (every boolean
 field of ``CleanOptions``, with its default and its help from the class's ``Attributes:`` block,
 the same text ``pose2rig convert --help`` shows) and the camera's pitch (``WorldOptions``' default,
-None: found from the floor, and its help), so that the add-on agrees with ``pose2rig convert``
+None: found from the video, and its help), so that the add-on agrees with ``pose2rig convert``
 even where the library is absent (executable mode). That module needs only the standard library;
 it is read from this checkout.
 """

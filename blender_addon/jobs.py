@@ -25,7 +25,7 @@ is keyed in its own rotation mode. The scene's frame rate and frame range change
 The clean-up's switches (:data:`CLEAN_SWITCHES`: the boolean fields of
 ``pose2rig.options.CleanOptions``, written into ``defaults.py`` by the build) reach the library as
 ``ConvertOptions.from_flat(swaps=False, ...)`` and the executable as ``--no-swaps ...``; the
-camera's pitch (None: found from the floor) as ``from_flat(camera_pitch=...)`` and
+camera's pitch (None: found from the video) as ``from_flat(camera_pitch=...)`` and
 ``--camera-pitch DEG``.
 
 Only the main thread touches ``bpy`` data: reader and worker threads handle plain Python values.
@@ -133,7 +133,7 @@ def checked_camera_pitch(pitch: float | None) -> float | None:
     if isinstance(pitch, bool) or not isinstance(pitch, (int, float)) or not math.isfinite(pitch) \
             or abs(pitch) > CAMERA_PITCH_LIMIT:
         raise LiftError(f"Camera pitch must be a number of degrees from {-CAMERA_PITCH_LIMIT:g} to "
-                        f"{CAMERA_PITCH_LIMIT:g} (positive looking down), or None to find it from the floor; "
+                        f"{CAMERA_PITCH_LIMIT:g} (positive looking down), or None to find it from the video; "
                         f"got {pitch!r}")
     return float(pitch)
 
@@ -186,7 +186,7 @@ class Request:
     set_scene_fps: bool  # the scene takes the animation's frame rate
     set_frame_range: bool  # the scene takes the animation's frame range
     clean: dict[str, bool]  # every clean-up switch (CLEAN_SWITCHES) -> on/off
-    camera_pitch: float | None = None  # degrees, positive looking down; None: found from the floor
+    camera_pitch: float | None = None  # degrees, positive looking down; None: found from the video
 
 
 def convert_arguments(request: Request, npz: str | os.PathLike[str]) -> list[str]:
@@ -585,8 +585,8 @@ def start(
         clean: clean-up steps to switch on or off, by name (:data:`CLEAN_SWITCHES`, e.g.
             ``{"foot_lock": False}``); those not named keep their defaults.
         camera_pitch: the camera's pitch in degrees, positive looking down (0: level), at most
-            :data:`CAMERA_PITCH_LIMIT` either way; None (default): found from the floor under
-            the feet.
+            :data:`CAMERA_PITCH_LIMIT` either way; None (default): found from the video
+            (MediaPipe's 3D legs).
         backend: ``"AUTO"`` (the library when importable, else the executable), ``"LIBRARY"``
             or ``"EXECUTABLE"``.
         executable: the ``pose2rig`` command for the executable backend; default: on PATH.

@@ -59,6 +59,7 @@ __all__ = [
     "accel_error",
     "contact_scores",
     "foot_sliding",
+    "ga_mpjpe",
     "ground_contacts",
     "jitter",
     "roc_auc",
@@ -66,6 +67,7 @@ __all__ = [
     "w_mpjpe",
     "wa_mpjpe",
     "world_mpjpe",
+    "yaw_similarity",
 ]
 
 CONTACT_HEIGHT = 0.05
@@ -261,9 +263,27 @@ def _paired_frames(pred: np.ndarray, gt: np.ndarray, what: str) -> tuple[np.ndar
     return p[keep], g[keep]
 
 
-def _chunk_errors(pred: np.ndarray, gt: np.ndarray, chunk: int, fit_frames: int | None, what: str) -> float:
+def yaw_similarity(p: np.ndarray, g: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """``(k, R, t)`` minimising ``|k R p + t - g|`` over points ``(N, 3)`` with ``R`` a turn
+    about +Y only (up kept up): scale, heading and translation, least squares."""
+    p = np.asarray(p, dtype=np.float64)
+    g = np.asarray(g, dtype=np.float64)
+    mp, mg = p.mean(0), g.mean(0)
+    x, y = p - mp, g - mg
+    h = x[:, [0, 2]].T @ y[:, [0, 2]]
+    a = np.arctan2(h[0, 1] - h[1, 0], h[0, 0] + h[1, 1])
+    c, s = np.cos(a), np.sin(a)
+    r = np.array([[c, 0.0, -s], [0.0, 1.0, 0.0], [s, 0.0, c]])
+    den = float((x * x).sum())
+    k = float(((x @ r.T) * y).sum() / den) if den > 0 else 1.0
+    return k, r, mg - k * (r @ mp)
+
+
+def _chunk_errors(pred: np.ndarray, gt: np.ndarray, chunk: int, fit_frames: int | None, what: str,
+                  *, upright: bool = False) -> float:
     """Mean over joints and frames (mm) of ``pred`` mapped onto ``gt`` chunk by chunk by the
-    similarity transform fitted on each chunk's first ``fit_frames`` frames (all when None)."""
+    similarity transform fitted on each chunk's first ``fit_frames`` frames (all when None);
+    ``upright``: the rotation only about +Y (:func:`yaw_similarity`)."""
     if int(chunk) != chunk or chunk < 1:
         raise Pose2RigError(f"{what}: chunk must be a positive number of frames, got {chunk}")
     p, g = _paired_frames(pred, gt, what)
@@ -271,7 +291,8 @@ def _chunk_errors(pred: np.ndarray, gt: np.ndarray, chunk: int, fit_frames: int 
     for start in range(0, p.shape[0], int(chunk)):
         pc, gc = p[start:start + int(chunk)], g[start:start + int(chunk)]
         fit = slice(None) if fit_frames is None else slice(0, fit_frames)
-        k, r, t = similarity_transform(pc[fit].reshape(-1, 3), gc[fit].reshape(-1, 3), scale=True)
+        align = yaw_similarity if upright else (lambda a, b: similarity_transform(a, b, scale=True))
+        k, r, t = align(pc[fit].reshape(-1, 3), gc[fit].reshape(-1, 3))
         aligned = k * (pc @ r.T) + t
         errors.append(np.linalg.norm(aligned - gc, axis=-1).mean(axis=-1))  # (frames,)
     return float(np.concatenate(errors).mean() * 1000.0)
@@ -284,6 +305,14 @@ def wa_mpjpe(pred: np.ndarray, gt: np.ndarray, *, chunk: int = WORLD_CHUNK) -> f
     module's doc: GVHMR's and WHAM's ``global_align_joints``). Frames with a NaN joint in either
     are dropped before chunking."""
     return _chunk_errors(pred, gt, chunk, None, "wa_mpjpe")
+
+
+def ga_mpjpe(pred: np.ndarray, gt: np.ndarray, *, chunk: int = WORLD_CHUNK) -> float:
+    """Gravity-aligned WA-MPJPE in mm: as :func:`wa_mpjpe` (whole 100-frame chunks) but the
+    alignment keeps +Y up (scale, a turn about +Y, a translation: :func:`yaw_similarity`), so a
+    tilted world -- a camera's pitch not undone -- counts, as it does for a user whose character
+    leans. pose2rig's own measure, not the papers'."""
+    return _chunk_errors(pred, gt, chunk, None, "ga_mpjpe", upright=True)
 
 
 def w_mpjpe(pred: np.ndarray, gt: np.ndarray, *, chunk: int = WORLD_CHUNK) -> float:

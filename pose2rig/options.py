@@ -230,7 +230,8 @@ class WorldOptions:
             file is rebuilt); off: the character stays in place. Default per preset (ground for
             unreal and unity, on for blender).
         camera_pitch: The camera's pitch in degrees, positive looking down (0: level). Default:
-            found from the floor under the feet; given, the floor is only lifted to height 0.
+            read from MediaPipe's 3D legs (the floor under the feet where there are none); given,
+            the floor is only lifted to height 0.
     """
 
     root_motion: Literal["on", "ground", "off"] | None = None

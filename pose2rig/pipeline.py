@@ -155,7 +155,7 @@ def convert(
     from pose2rig.detect import detect_video
     from pose2rig.lift import lift, load_lifter
     from pose2rig.video import probe
-    from pose2rig.world import camera_pitch, extremities
+    from pose2rig.world import camera_pitch, extremities, landmark_pitch
 
     video = Path(video)
     o = options if options is not None else ConvertOptions()
@@ -202,7 +202,9 @@ def convert(
         target_fps = o.export.fps if o.export.fps is not None else (info.fps if info.variable_frame_rate else None)
         if target_fps is not None:
             lifted = resample(lifted, fps=target_fps)
-        cam, world, rotation, translation, cleanup = clean_world(lifted, o, lifter)
+        found = landmark_pitch(kp.world33) if kp.world33 is not None else None
+        cam, world, rotation, translation, cleanup = clean_world(
+            lifted, o, lifter, landmark_pitch=None if found is None else float(np.degrees(found)))
         ends = extremities(cam, rotation=rotation)
     # files and previews show a pose on every frame: long gaps hold the nearest seen pose
     held = hold_missing_frames(world) if target is not None or {"bvh", "preview"} & wanted.keys() else world
@@ -441,6 +443,7 @@ def _read_source(src: Path, o: ConvertOptions) -> tuple[PoseSequence, dict[str, 
 
 def clean_world(
     camera: PoseSequence, options: ConvertOptions | None = None, lifter: Lifter | None = None,
+    *, landmark_pitch: float | None = None,
 ) -> tuple[PoseSequence, PoseSequence, np.ndarray, np.ndarray, CleanResult]:
     """Lifted camera-frame poses -> the clean-up (:func:`pose2rig.clean.clean_motion`) in the
     world frame, as :func:`convert` and :func:`retarget_file` run it.
@@ -452,8 +455,9 @@ def clean_world(
     in gaps up to ``options.clean.max_gap``, 0 in longer gaps (with a warning). Root motion
     ``off`` then pins the pelvis (:func:`pose2rig.world.remove_travel`). With
     ``options.world.camera_pitch`` the camera is taken as pitched by that much and the floor is
-    only lifted to y = 0; without it the floor's fitted tilt levels the world (the camera's pitch
-    and roll).
+    only lifted to y = 0; without it, ``landmark_pitch`` (degrees: the pitch MediaPipe's 3D legs
+    show, :func:`pose2rig.world.landmark_pitch`) is taken the same way where given, and else the
+    floor's fitted tilt levels the world (the camera's pitch and roll).
 
     Returns:
         ``(camera_pose, world_pose, rotation, translation, cleanup)``: the cleaned poses in
@@ -465,7 +469,8 @@ def clean_world(
     from pose2rig.world import camera_pitch, remove_travel, world_transform
 
     o = options if options is not None else ConvertOptions()
-    pitch = o.world.camera_pitch
+    given = o.world.camera_pitch
+    pitch = given if given is not None else landmark_pitch
     rot, trans = world_transform(camera, pitch=0.0 if pitch is None else np.radians(pitch))
     p = camera.joints.astype(np.float64) @ rot.T + trans
     scores = _plausibility(p, lifter)
@@ -481,7 +486,8 @@ def clean_world(
     trans2 = m[:3, :3] @ trans + m[:3, 3]
     found = np.degrees(camera_pitch(rot2))
     log.info("camera pitched %.1f degrees %s (%s)", abs(found), "down" if found >= 0 else "up",
-             "as given" if pitch is not None else "from the floor" if o.clean.floor else "taken as level")
+             "as given" if given is not None else "from MediaPipe's 3D legs" if pitch is not None
+             else "from the floor" if o.clean.floor else "taken as level")
     conf = _filled_confidence(camera.confidence, res.filled, camera.fps, o.clean.max_gap)
     world = camera.replace(joints=res.joints.astype(np.float32), space="world", confidence=conf)
     cam = camera.replace(joints=((res.joints - trans2) @ rot2).astype(np.float32), confidence=conf)

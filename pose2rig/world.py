@@ -27,10 +27,10 @@ import numpy as np
 from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.geometry import CAMERA_TO_YUP, rotation_between
 from pose2rig.options import DEFAULT_ROOT_MOTION, root_motion_mode
-from pose2rig.skeletons import ANKLE_HEIGHT
+from pose2rig.skeletons import ANKLE_HEIGHT, MEDIAPIPE33
 from pose2rig.types import PoseSequence, Skeleton
 
-__all__ = ["SOLE_ABOVE_FLOOR", "camera_pitch", "extremities", "foot_directions", "hand_lines", "remove_travel",
+__all__ = ["LANDMARK_PITCH_GAIN", "SOLE_ABOVE_FLOOR", "camera_pitch", "landmark_pitch", "extremities", "foot_directions", "hand_lines", "remove_travel",
            "to_world", "world_transform"]
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,39 @@ def camera_pitch(rotation: np.ndarray) -> float:
     is ``(0, -cos pitch, -sin pitch)`` for a camera with no roll."""
     r = np.asarray(rotation, dtype=np.float64)
     return float(-np.arcsin(np.clip(r[1, 2], -1.0, 1.0)))
+
+
+LANDMARK_PITCH_GAIN = 1.1
+"""How much MediaPipe's 3D legs under-show the camera's pitch: the least-squares gain (1.09)
+between the pitch its legs show and the true pitch over 24 rendered CMU clips (the tuning set;
+``bench/render_eval.py``, pitch -10 to 30 degrees), rounded."""
+
+
+def landmark_pitch(world33: np.ndarray, *, gain: float = LANDMARK_PITCH_GAIN, min_frames: int = 5) -> float | None:
+    """The camera's pitch (radians, positive looking down) that MediaPipe's world landmarks show,
+    or None with fewer than ``min_frames`` frames showing both hips and ankles.
+
+    BlazePose's world landmarks ``(T, 33, 3)`` (camera axes: x right, y down, z away; metres,
+    hip-centred: :attr:`pose2rig.types.Keypoints2D.world33`) are regressed from the image, so
+    unlike a lifter that sees only 2D points they carry the view's elevation (the top of the
+    head, the soles) -- most of it: the mean unit direction from the mid-ankles to the mid-hips
+    over the clip, read as world up ``(0, -cos p, -sin p)``, shows about 1/1.1 of the true pitch,
+    hence ``gain``. The legs, not the torso: people stand on straight-ish legs but lean and bow
+    the torso. Measured on rendered Bandai-1 footage in docs/BENCHMARKS.md (a median error of a
+    few degrees; a clip that crouches or sits throughout shows its legs' lean instead)."""
+    w = np.asarray(world33, dtype=np.float64)
+    if w.ndim != 3 or w.shape[1:] != (33, 3):
+        raise ArgumentError(f"{{world33}} must be (T, 33, 3), got {w.shape}", "world33")
+    ix = MEDIAPIPE33.index
+    hips = 0.5 * (w[:, ix("left_hip")] + w[:, ix("right_hip")])
+    ankles = 0.5 * (w[:, ix("left_ankle")] + w[:, ix("right_ankle")])
+    legs = hips - ankles
+    n = np.linalg.norm(legs, axis=-1)
+    ok = np.isfinite(n) & (n > 1e-6)
+    if ok.sum() < min_frames:
+        return None
+    u = (legs[ok] / n[ok, None]).mean(axis=0)
+    return float(gain * np.arctan2(-u[2], -u[1]))
 
 
 def _pitched(pitch: float) -> np.ndarray:

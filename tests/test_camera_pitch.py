@@ -139,3 +139,42 @@ def test_cli_flag_parses_and_rejects_90(tmp_path) -> None:
     assert len(lines) == 1 and "--camera-pitch must be between -90 and 90 degrees" in lines[0]
     good = subprocess.run([*cmd, "--camera-pitch", "24.5"], capture_output=True, text=True)
     assert good.returncode != 0 and "camera-pitch" not in good.stderr
+
+
+def mediapipe_world(pitch_deg: float, frames: int = 12) -> np.ndarray:
+    """MediaPipe world landmarks ``(T, 33, 3)`` (camera axes, hip-centred) of a body standing on
+    straight legs, seen by a camera pitched ``pitch_deg``: only hips and ankles set, the rest NaN."""
+    from pose2rig.skeletons import MEDIAPIPE33
+
+    r = pitched_view(pitch_deg)
+    w = np.full((frames, 33, 3), np.nan)
+    ix = MEDIAPIPE33.index
+    for side, x in (("left", 0.1), ("right", -0.1)):
+        w[:, ix(f"{side}_hip")] = r @ np.array([x, 0.0, 0.0])
+        w[:, ix(f"{side}_ankle")] = r @ np.array([x, -0.85, 0.0])
+    return w
+
+
+@pytest.mark.parametrize("pitch", [-10.0, 0.0, 12.0, 28.0])
+def test_landmark_pitch_reads_straight_legs(pitch: float) -> None:
+    from pose2rig.world import LANDMARK_PITCH_GAIN, landmark_pitch
+
+    w = mediapipe_world(pitch)
+    assert np.degrees(landmark_pitch(w, gain=1.0)) == pytest.approx(pitch, abs=1e-9)
+    assert np.degrees(landmark_pitch(w)) == pytest.approx(LANDMARK_PITCH_GAIN * pitch, abs=1e-9)
+    w[:8] = np.nan  # frames without the subject carry nothing; too few frames: no answer
+    assert np.degrees(landmark_pitch(w, gain=1.0, min_frames=4)) == pytest.approx(pitch, abs=1e-9)
+    assert landmark_pitch(w, min_frames=5) is None
+    with pytest.raises(ArgumentError, match="world33"):
+        landmark_pitch(w[:, :17])
+
+
+def test_clean_world_takes_the_landmark_pitch_unless_one_is_given() -> None:
+    """The pitch MediaPipe's legs show levels the world like a given pitch (no floor tilt fitted,
+    even where the feet rest along one line); a given pitch overrides it."""
+    seq, _, planted = filmed(25.0, "line")
+    _, _, rot, trans, res = clean_world(seq, ConvertOptions(), landmark_pitch=25.0)
+    assert heights_tilt(planted @ rot.T + trans) < 1e-6
+    assert res.floor is not None and res.floor.method == "level"
+    _, _, rot, _, _ = clean_world(seq, ConvertOptions.from_flat(camera_pitch=10.0), landmark_pitch=25.0)
+    assert np.degrees(camera_pitch(rot)) == pytest.approx(10.0, abs=1e-9)

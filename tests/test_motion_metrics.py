@@ -206,3 +206,19 @@ def test_root_translation_error_is_percent_of_the_true_path_after_rigid_alignmen
     assert root_translation_error(1.1 * gt, gt) == pytest.approx(100 * 0.1 * (30 / 11) / 10)
     with pytest.raises(Pose2RigError, match="does not move"):
         root_translation_error(gt, np.zeros_like(gt))
+
+
+def test_ga_mpjpe_sees_a_tilt_that_wa_mpjpe_aligns_away():
+    from pose2rig.motion_metrics import ga_mpjpe, wa_mpjpe, yaw_similarity
+
+    rng = np.random.default_rng(0)
+    gt = rng.normal(size=(30, 17, 3)) + np.array([0.0, 1.0, 0.0])
+    a = np.radians(20.0)
+    tilt = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(a), -np.sin(a)], [0.0, np.sin(a), np.cos(a)]])
+    yaw = np.array([[np.cos(1.0), 0.0, np.sin(1.0)], [0.0, 1.0, 0.0], [-np.sin(1.0), 0.0, np.cos(1.0)]])
+    turned = 1.3 * gt @ yaw.T + [2.0, 0.5, -1.0]  # scale, heading, shift: no error either way
+    assert ga_mpjpe(turned, gt) < 1e-6 and wa_mpjpe(turned, gt) < 1e-6
+    tilted = gt @ tilt.T
+    assert wa_mpjpe(tilted, gt) < 1e-6 and ga_mpjpe(tilted, gt) > 100.0
+    k, r, t = yaw_similarity(turned.reshape(-1, 3), gt.reshape(-1, 3))
+    assert k == pytest.approx(1 / 1.3) and np.allclose(r[1], [0.0, 1.0, 0.0])
