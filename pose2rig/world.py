@@ -30,7 +30,7 @@ from pose2rig.options import DEFAULT_ROOT_MOTION, root_motion_mode
 from pose2rig.skeletons import ANKLE_HEIGHT, MEDIAPIPE33
 from pose2rig.types import PoseSequence, Skeleton
 
-__all__ = ["LANDMARK_PITCH_GAIN", "SOLE_ABOVE_FLOOR", "camera_pitch", "landmark_pitch", "extremities", "foot_directions", "hand_lines", "remove_travel",
+__all__ = ["LANDMARK_PITCH_GAIN", "LANDMARK_PITCH_RANGE", "SOLE_ABOVE_FLOOR", "camera_pitch", "landmark_pitch", "extremities", "foot_directions", "hand_lines", "remove_travel",
            "to_world", "world_transform"]
 
 log = logging.getLogger(__name__)
@@ -82,13 +82,24 @@ def camera_pitch(rotation: np.ndarray) -> float:
     return float(-np.arcsin(np.clip(r[1, 2], -1.0, 1.0)))
 
 
-LANDMARK_PITCH_GAIN = 1.1
-"""How much MediaPipe's 3D legs under-show the camera's pitch: the least-squares gain (1.09)
-between the pitch its legs show and the true pitch over 24 rendered CMU clips (the tuning set;
-``bench/render_eval.py``, pitch -10 to 30 degrees), rounded."""
+LANDMARK_PITCH_GAIN = 1.13
+"""How much MediaPipe's 3D legs under-show the camera's pitch: the least-squares gain (through
+0) between the pitch its legs show (knees at 130 degrees or straighter) and the true pitch over
+24 rendered CMU clips (the tuning set; ``bench/render_eval.py``, pitch -10 to 30 degrees). The
+knee limit was chosen there too: 130 gave the smallest median and worst error of 0, 120, 130,
+140, 150 and 160 degrees (|error| median 3.8, 90th percentile 8.9 degrees), and it keeps a squat
+(``tfjs_pose_squats``: -9.5 degrees with every frame, 1.0 with the limit) from reading as a
+camera looking up."""
 
 
-def landmark_pitch(world33: np.ndarray, *, gain: float = LANDMARK_PITCH_GAIN, min_frames: int = 5) -> float | None:
+LANDMARK_PITCH_RANGE = (-15.0, 35.0)
+"""Degrees (positive looking down): :func:`landmark_pitch` readings outside are not used (the
+benchmark measured it on -10 to 30 degrees; beyond, a dancer's raised leg reads 37 degrees on a
+clip filmed about level)."""
+
+
+def landmark_pitch(world33: np.ndarray, *, gain: float = LANDMARK_PITCH_GAIN, min_frames: int = 5,
+                   min_knee: float = 130.0) -> float | None:
     """The camera's pitch (radians, positive looking down) that MediaPipe's world landmarks show,
     or None with fewer than ``min_frames`` frames showing both hips and ankles.
 
@@ -96,10 +107,12 @@ def landmark_pitch(world33: np.ndarray, *, gain: float = LANDMARK_PITCH_GAIN, mi
     hip-centred: :attr:`pose2rig.types.Keypoints2D.world33`) are regressed from the image, so
     unlike a lifter that sees only 2D points they carry the view's elevation (the top of the
     head, the soles) -- most of it: the mean unit direction from the mid-ankles to the mid-hips
-    over the clip, read as world up ``(0, -cos p, -sin p)``, shows about 1/1.1 of the true pitch,
-    hence ``gain``. The legs, not the torso: people stand on straight-ish legs but lean and bow
-    the torso. Measured on rendered Bandai-1 footage in docs/BENCHMARKS.md (a median error of a
-    few degrees; a clip that crouches or sits throughout shows its legs' lean instead)."""
+    over the frames where neither knee bends much (``min_knee`` degrees or more between thigh
+    and shin), read as world up ``(0, -cos p, -sin p)``, shows about 1/1.13 of the true pitch,
+    hence ``gain``. The legs, not the torso: people stand on straight legs but lean and bow the
+    torso; a squat or a raised knee leans the legs too, hence the knee limit (every frame where
+    fewer than ``min_frames`` pass it). None with fewer than ``min_frames`` frames showing hips
+    and ankles, or a reading outside :data:`LANDMARK_PITCH_RANGE` (with a warning). Measured on rendered Bandai-1 footage in docs/BENCHMARKS.md."""
     w = np.asarray(world33, dtype=np.float64)
     if w.ndim != 3 or w.shape[1:] != (33, 3):
         raise ArgumentError(f"{{world33}} must be (T, 33, 3), got {w.shape}", "world33")
@@ -108,11 +121,27 @@ def landmark_pitch(world33: np.ndarray, *, gain: float = LANDMARK_PITCH_GAIN, mi
     ankles = 0.5 * (w[:, ix("left_ankle")] + w[:, ix("right_ankle")])
     legs = hips - ankles
     n = np.linalg.norm(legs, axis=-1)
-    ok = np.isfinite(n) & (n > 1e-6)
-    if ok.sum() < min_frames:
+    seen = np.isfinite(n) & (n > 1e-6)
+    if seen.sum() < min_frames:
         return None
+    ok = seen.copy()
+    with np.errstate(invalid="ignore"):
+        for side in ("left", "right"):  # knees not bent much: a squat or a raised knee leans the legs
+            knee = w[:, ix(f"{side}_knee")]
+            a, b = w[:, ix(f"{side}_hip")] - knee, w[:, ix(f"{side}_ankle")] - knee
+            cos = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+            ok &= cos <= np.cos(np.radians(min_knee))
+    if ok.sum() < min_frames:  # bent throughout (a stoop, a crouch): every frame, the best there is
+        ok = seen
     u = (legs[ok] / n[ok, None]).mean(axis=0)
-    return float(gain * np.arctan2(-u[2], -u[1]))
+    pitch = float(gain * np.arctan2(-u[2], -u[1]))
+    lo, hi = LANDMARK_PITCH_RANGE
+    if not np.radians(lo) <= pitch <= np.radians(hi):
+        warnings.warn(f"MediaPipe's 3D legs show a camera pitched {np.degrees(pitch):.0f} degrees, outside the "
+                      f"{lo:g} to {hi:g} degrees where that reading was measured; not using it (give the pitch "
+                      "if the camera looked that far up or down)", stacklevel=2)
+        return None
+    return pitch
 
 
 def _pitched(pitch: float) -> np.ndarray:

@@ -151,6 +151,7 @@ def mediapipe_world(pitch_deg: float, frames: int = 12) -> np.ndarray:
     ix = MEDIAPIPE33.index
     for side, x in (("left", 0.1), ("right", -0.1)):
         w[:, ix(f"{side}_hip")] = r @ np.array([x, 0.0, 0.0])
+        w[:, ix(f"{side}_knee")] = r @ np.array([x, -0.45, 0.0])
         w[:, ix(f"{side}_ankle")] = r @ np.array([x, -0.85, 0.0])
     return w
 
@@ -167,6 +168,32 @@ def test_landmark_pitch_reads_straight_legs(pitch: float) -> None:
     assert landmark_pitch(w, min_frames=5) is None
     with pytest.raises(ArgumentError, match="world33"):
         landmark_pitch(w[:, :17])
+
+
+def test_landmark_pitch_leaves_out_bent_knees_unless_every_frame_bends() -> None:
+    """Frames with a knee bent past 130 degrees (a squat: the legs lean back) carry nothing
+    while enough straight frames remain; a clip bent throughout uses every frame."""
+    from pose2rig.skeletons import MEDIAPIPE33
+    from pose2rig.world import landmark_pitch
+
+    w = mediapipe_world(12.0, frames=12)
+    ix = MEDIAPIPE33.index
+    r = pitched_view(12.0)
+    for side, x in (("left", 0.1), ("right", -0.1)):  # frames 0-5 squat: knees forward, hips back
+        w[:6, ix(f"{side}_hip")] = r @ np.array([x, 0.0, -0.35])
+        w[:6, ix(f"{side}_knee")] = r @ np.array([x, -0.4, 0.1])
+    assert np.degrees(landmark_pitch(w, gain=1.0)) == pytest.approx(12.0, abs=1e-9)
+    bent = np.degrees(landmark_pitch(w[:6], gain=1.0, min_frames=5))
+    assert abs(bent - 12.0) > 5.0  # only bent frames: all of them, leaning
+
+
+def test_landmark_pitch_outside_the_measured_range_is_not_used() -> None:
+    from pose2rig.world import landmark_pitch
+
+    with pytest.warns(UserWarning, match="outside"):
+        assert landmark_pitch(mediapipe_world(40.0), gain=1.0) is None
+    with pytest.warns(UserWarning, match="outside"):
+        assert landmark_pitch(mediapipe_world(-20.0), gain=1.0) is None
 
 
 def test_clean_world_takes_the_landmark_pitch_unless_one_is_given() -> None:
