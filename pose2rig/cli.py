@@ -25,6 +25,7 @@ from pose2rig import __version__
 from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.options import (
     GROUPS,
+    BodyOptions,
     CleanOptions,
     ConvertOptions,
     DetectOptions,
@@ -267,7 +268,7 @@ def _options_from_dataclass(
 _existing_file = click.Path(exists=False, dir_okay=False, path_type=Path)
 _QUIET = click.option("--quiet", "-q", is_flag=True,
                       help='No progress bars and no "wrote" lines; warnings and errors still show.')
-_CONVERT_OUTPUTS = ("bvh", "npz", "preview", "fbx", "glb", "character_preview", "blend_action")
+_CONVERT_OUTPUTS = ("bvh", "npz", "preview", "fbx", "glb", "character_preview", "blend_action", "body")
 _RETARGET_OUTPUTS = ("fbx", "glb", "bvh", "character_preview", "blend_action")
 
 
@@ -390,6 +391,41 @@ def clean(source: Path, output: Path, quiet: bool, **values: Any) -> None:
     result = clean_file(source, output, ConvertOptions.from_flat(**values), progress=_progress(quiet))
     if not quiet:
         click.echo(f"wrote clean motion: {output} ({len(result.joints)} frames)")
+
+
+@cli.command()
+@click.argument("source", type=_existing_file)
+@click.option("-o", "--output", type=_existing_file, required=True,
+              help="Body file to write (.npz: AMASS-style for SMPL, Anny's parameters otherwise).")
+@click.option("--mesh", type=_existing_file, default=None,
+              help="Also write the fitted body as an animated skinned mesh (.glb; SMPL's pose correctives "
+                   "are left out: glTF has linear blend skinning only).")
+@click.option("--video", type=_existing_file, default=None,
+              help="The clip SOURCE was made from, for --preview.")
+@click.option("--preview", type=_existing_file, default=None,
+              help="Also render the posed body over --video (.mp4), through the pose file's camera "
+                   "(beside the clip where the file has none).")
+@_options_from_dataclass(BodyOptions, exclude=("fit_body",))
+@_QUIET
+@_VERBOSE
+def fit(source: Path, output: Path, mesh: Path | None, video: Path | None, preview: Path | None, quiet: bool,
+        **values: Any) -> None:
+    """Fit a body model (Anny, or SMPL with --smpl-model) to the 3D motion in SOURCE: a pose
+    .npz from convert --npz, clean or lift (camera-frame joints are cleaned and put in the
+    world first), or a BVH."""
+    from pose2rig.pipeline import fit_file
+
+    _setup_logging(quiet)
+    result = fit_file(source, output, ConvertOptions.from_flat(**values), progress=_progress(quiet), mesh=mesh,
+                      video=video, preview=preview)
+    if not quiet:
+        err = [e for e in result.error.tolist() if e == e]  # NaN: frames without joints
+        mean = f", mean joint error {1000 * sum(err) / len(err):.1f} mm" if err else ""
+        click.echo(f"wrote body ({result.kind}): {output} ({len(result.error)} frames{mean})")
+        if mesh is not None:
+            click.echo(f"wrote mesh: {mesh}")
+        if preview is not None:
+            click.echo(f"wrote preview: {preview}")
 
 
 def _train_command() -> click.Command:

@@ -1,7 +1,8 @@
 """What a conversion does and writes: the one source of its defaults, checks and help text.
 
 :class:`ConvertOptions` groups the options by stage (:class:`DetectOptions`,
-:class:`LiftOptions`, :class:`CleanOptions`, :class:`WorldOptions`, :class:`ExportOptions`);
+:class:`LiftOptions`, :class:`CleanOptions`, :class:`WorldOptions`, :class:`BodyOptions`,
+:class:`ExportOptions`);
 :class:`Outputs` names the files to write. :func:`pose2rig.pipeline.convert` takes both; the
 ``pose2rig convert`` command is generated from these classes (one flag per field, help from the
 ``Attributes:`` blocks below); ``blender_addon/build.py`` writes the add-on panel's defaults from
@@ -33,6 +34,7 @@ from typing import Any, Literal
 from pose2rig.errors import ArgumentError
 
 __all__ = [
+    "BodyOptions",
     "CleanOptions",
     "ConvertOptions",
     "DetectOptions",
@@ -47,6 +49,8 @@ __all__ = [
 ]
 
 SMOOTHING = ("one_euro", "savgol", "none")
+SMPL_GENDERS = ("neutral", "male", "female")
+FIT_DEVICES = ("auto", "cpu", "cuda")
 HEIGHT_RANGE = (0.3, 3.0)
 """Standing heights (metres) that :func:`check_height` accepts."""
 UNITS = ("cm", "m")
@@ -248,6 +252,34 @@ class WorldOptions:
 
 
 @dataclass(frozen=True)
+class BodyOptions:
+    """The body fit (SMPLify-style, :func:`pose2rig.body.fit.fit_body`): a body model's shape,
+    joint rotations and translation from the cleaned world joints.
+
+    Attributes:
+        fit_body: Fit a body model to the cleaned 3D joints (the free Anny model unless
+            smpl_model is given); the body output writes it to a file.
+        smpl_model: Fit SMPL instead of Anny: an SMPL model file (SMPL_NEUTRAL.pkl, male,
+            female, or an .npz of the same arrays) or a folder laid out as smplx expects;
+            needs the smpl extra (pip install pose2rig[smpl]; its license is for
+            non-commercial research only).
+        smpl_gender: Which SMPL model file of a folder (and the gender written in the body
+            file).
+        fit_device: Where the fit runs (auto: cuda where present, else cpu).
+    """
+
+    fit_body: bool = False
+    smpl_model: Path | None = None
+    smpl_gender: Literal["neutral", "male", "female"] = "neutral"
+    fit_device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    def __post_init__(self) -> None:
+        _path(self, "smpl_model")
+        _choice("smpl_gender", self.smpl_gender, SMPL_GENDERS)
+        _choice("fit_device", self.fit_device, FIT_DEVICES)
+
+
+@dataclass(frozen=True)
 class ExportOptions:
     """The character and the files' conventions.
 
@@ -279,6 +311,7 @@ GROUPS: tuple[tuple[str, type], ...] = (
     ("lift", LiftOptions),
     ("clean", CleanOptions),
     ("world", WorldOptions),
+    ("body", BodyOptions),
     ("export", ExportOptions),
 )
 """(attribute of :class:`ConvertOptions`, its class), in the order of the pipeline."""
@@ -310,6 +343,7 @@ class ConvertOptions:
     lift: LiftOptions = field(default_factory=LiftOptions)
     clean: CleanOptions = field(default_factory=CleanOptions)
     world: WorldOptions = field(default_factory=WorldOptions)
+    body: BodyOptions = field(default_factory=BodyOptions)
     export: ExportOptions = field(default_factory=ExportOptions)
 
     def __post_init__(self) -> None:
@@ -366,6 +400,9 @@ class Outputs:
         character_preview: Write a video of the skinned character beside the clip (.mp4).
         blend_action: Write the animation as one Blender action in a .blend file, keyed for the
             rig's armature.
+        body: Write the body fit as .npz (AMASS-style for SMPL, Anny's own parameters
+            otherwise; the fitted joints and bone rotations for both); fits the body even
+            without fit_body.
     """
 
     bvh: Path | None = None
@@ -375,6 +412,7 @@ class Outputs:
     glb: Path | None = None
     character_preview: Path | None = None
     blend_action: Path | None = None
+    body: Path | None = None
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -19,18 +19,22 @@ import numpy as np
 
 from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.io.atomic import check_writable
-from pose2rig.options import ConvertOptions, DetectOptions, LiftOptions, Outputs
+from pose2rig.options import BodyOptions, ConvertOptions, DetectOptions, LiftOptions, Outputs
 from pose2rig.progress import Progress
 from pose2rig.rig import Rig, RigAnimation
 from pose2rig.types import Keypoints2D, PoseSequence, Skeleton
 
 if TYPE_CHECKING:
+    from pose2rig.body.fit import BodyFit, FitOptions
+    from pose2rig.body.io import BodyFile
+    from pose2rig.body.model import BodyModel
     from pose2rig.clean import CleanResult
     from pose2rig.lift import Lifter
     from pose2rig.retarget.mapping import RigMapping
 
-__all__ = ["ConvertResult", "clean_file", "clean_world", "convert", "detect_keypoints", "hold_missing_frames", "lift_keypoints",
-           "load_character", "retarget_file"]
+__all__ = ["ConvertResult", "body_preview", "clean_file", "clean_world", "convert", "detect_keypoints", "fit_file",
+           "fit_pose", "hold_missing_frames", "lift_keypoints", "load_body_model", "load_character", "retarget_file",
+           "write_body", "write_body_mesh"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,10 @@ class ConvertResult:
         camera_pitch: the camera's pitch in degrees, positive looking down, in the world of
             ``world_rotation`` (:func:`pose2rig.world.camera_pitch`): the one given as
             ``options.world.camera_pitch``, or the one the floor's tilt showed.
+        body: the body fit (:class:`~pose2rig.body.fit.BodyFit`: the body model's pose, shape
+            and translation, its joints' world rotations, the fitted Human3.6M-17 joints) on
+            ``world_pose``, when ``options.body.fit_body`` or the ``body`` output asked for it;
+            else None.
     """
 
     keypoints: Keypoints2D
@@ -75,6 +83,7 @@ class ConvertResult:
     timings: dict[str, float] = field(default_factory=dict)
     options: ConvertOptions = field(default_factory=ConvertOptions)
     cleanup: CleanResult | None = None
+    body: BodyFit | None = None
 
     @property
     def camera_pitch(self) -> float:
@@ -130,6 +139,7 @@ def convert(
     *,
     progress: Progress = True,
     keypoints: Keypoints2D | None = None,
+    fit_options: FitOptions | None = None,
 ) -> ConvertResult:
     """Convert one video into animation: BVH, FBX or GLB (and optionally an npz and previews).
 
@@ -146,10 +156,15 @@ def convert(
         keypoints: this clip's 2D keypoints when they were detected before (with the same
             ``options.detect``): detection is skipped. The video is still read for its frame
             rate and for previews.
+        fit_options: the body fit's weights and iteration counts
+            (:class:`pose2rig.body.fit.FitOptions`; default: its defaults), where
+            ``options.body.fit_body`` or the ``body`` output asks for the fit
+            (:func:`fit_pose` on the cleaned world joints; :attr:`ConvertResult.body`).
 
     Raises:
         Pose2RigError: bad input (unreadable video, nobody in it, a rig without the bones
-            needed, an output that cannot be written), before any long work where it can tell.
+            needed, a missing or wrong SMPL model file, an output that cannot be written),
+            before any long work where it can tell.
     """
     from pose2rig.clean import fill_gaps, repair_swaps, resample
     from pose2rig.detect import detect_video
@@ -167,6 +182,10 @@ def convert(
             "{rig} needs an output for the character: {fbx}, {glb}, {bvh}, {character_preview} or {blend_action}",
             "rig", "fbx", "glb", "bvh", "character_preview", "blend_action",
         )
+    fit_body = o.body.fit_body or "body" in wanted
+    if o.body.smpl_model is not None and not fit_body:
+        raise ArgumentError("{smpl_model} is the body fit's model: give {fit_body} or {body} too",
+                            "smpl_model", "fit_body", "body")
     for p in wanted.values():
         check_writable(p)
     timings: dict[str, float] = {}
@@ -174,6 +193,10 @@ def convert(
     if use_rig or shows_character:  # read the character first: a bad rig fails before minutes of video work
         with _timed(timings, "rig"):
             target, mapping = load_character(o.export.rig, o.export.rig_map)
+    body_model = None
+    if fit_body:  # and the body model: a wrong SMPL file fails before the video work too
+        with _timed(timings, "body model"):
+            body_model = load_body_model(o.body)
 
     with _timed(timings, "probe"):
         info = probe(video)
@@ -206,6 +229,10 @@ def convert(
         cam, world, rotation, translation, cleanup = clean_world(
             lifted, o, lifter, landmark_pitch=None if found is None else float(np.degrees(found)))
         ends = extremities(cam, rotation=rotation)
+    body = None
+    if body_model is not None:
+        with _timed(timings, "body fit"):
+            body = fit_pose(world, body_model, o.body, fit_options=fit_options, progress=progress)
     # files and previews show a pose on every frame: long gaps hold the nearest seen pose
     held = hold_missing_frames(world) if target is not None or {"bvh", "preview"} & wanted.keys() else world
 
@@ -230,6 +257,8 @@ def convert(
             save_pose(wanted["npz"], cam, world_pose=world,
                       extra={**cleanup.as_arrays(), "world_rotation": rotation, "world_translation": translation,
                              "camera_pitch": np.float64(np.degrees(camera_pitch(rotation)))})
+        if "body" in wanted and body is not None:
+            write_body(wanted["body"], body, o.body)
     if "preview" in wanted:
         from pose2rig.render import render_preview
         from pose2rig.video import open_video
@@ -245,6 +274,7 @@ def convert(
     return ConvertResult(
         keypoints=kp, camera_pose=cam, world_pose=world, world_rotation=rotation, world_translation=translation,
         extremities=ends, animation=animation, outputs=wanted, timings=timings, options=o, cleanup=cleanup,
+        body=body,
     )
 
 
@@ -656,6 +686,304 @@ def _world_maps_camera(arrays: dict[str, np.ndarray]) -> bool:
     mapped = cam @ np.asarray(arrays["world_rotation"], dtype=np.float64).T + arrays["world_translation"]
     ok = np.isfinite(mapped) & np.isfinite(world)
     return cam.shape == world.shape and ok.any() and bool(np.abs(mapped[ok] - world[ok]).max() < 1e-3)
+
+
+def load_body_model(options: BodyOptions | None = None) -> BodyModel:
+    """The body model that ``options`` names: SMPL from ``options.smpl_model`` (a model file or
+    folder, :func:`pose2rig.body.smpl.load_smpl_body`, ``smpl_gender``; needs the ``smpl``
+    extra), else Anny (:class:`pose2rig.body.anny.AnnyBody`, no file; the first one on a
+    machine builds Anny's cache, with a message), on ``options.fit_device``.
+
+    Raises:
+        Pose2RigError: a missing or wrong SMPL model file (saying where users obtain one), no
+            ``smpl`` extra, ``fit_device`` ``cuda`` without a CUDA device.
+    """
+    b = options if options is not None else BodyOptions()
+    device = _fit_device(b.fit_device)
+    if b.smpl_model is not None:
+        from pose2rig.body.smpl import load_smpl_body
+
+        model = load_smpl_body(b.smpl_model, gender=b.smpl_gender)
+    else:
+        from pose2rig.body.anny import AnnyBody
+
+        model = AnnyBody(device=device)
+    log.info("body model: %s (%d joints, %d vertices) on %s", model.kind, model.num_joints, model.num_vertices,
+             device)
+    return model.to(device)
+
+
+def _fit_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` where torch sees a CUDA device, else ``"cpu"``; ``"cuda"``
+    without one is an error naming ``fit_device``."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ArgumentError("{fit_device} is cuda but torch finds no CUDA device; use cpu or auto", "fit_device")
+    return device
+
+
+def fit_pose(
+    pose: PoseSequence,
+    model: BodyModel,
+    options: BodyOptions | None = None,
+    *,
+    fit_options: FitOptions | None = None,
+    progress: Progress = True,
+) -> BodyFit:
+    """Fit ``model`` to a world-frame Human3.6M-17 ``pose`` (:func:`pose2rig.body.fit.fit_body`:
+    its joints, weighted by their confidence; NaN joints carry no weight).
+
+    ``fit_options``: weights and iteration counts (:class:`~pose2rig.body.fit.FitOptions`),
+    its ``device`` replaced by ``options.fit_device``. MediaPipe's extra points (heels, toes,
+    knuckles) are not used yet: a pose file holds them only as 2D pixels (``landmarks33``), and
+    the 2D reprojection term is a later piece.
+    """
+    import dataclasses
+
+    from pose2rig.body.fit import FitOptions, fit_body
+    from pose2rig.progress import progress_bar
+    from pose2rig.skeletons import H36M17
+
+    if pose.space != "world" or pose.skeleton != H36M17:
+        raise ArgumentError(f"{{pose}} must be world-frame Human3.6M-17 joints, got {pose.space}-frame "
+                            f"{pose.skeleton.name}", "pose")
+    b = options if options is not None else BodyOptions()
+    fo = dataclasses.replace(fit_options or FitOptions(), device=_fit_device(b.fit_device))
+    with progress_bar(total=pose.num_frames, desc=f"body fit ({model.kind})", unit="frame",
+                      progress=progress) as bar:
+        fit = fit_body(model, pose.joints, confidence=pose.confidence, fps=pose.fps, options=fo, progress=bar)
+    err = fit.error[np.isfinite(fit.error)]
+    if err.size:
+        log.info("body fit: %s, mean joint error %.1f mm (worst frame %.1f mm)", model.kind,
+                 1000 * float(err.mean()), 1000 * float(err.max()))
+    return fit
+
+
+def write_body(path: str | Path, fit: BodyFit, options: BodyOptions | None = None) -> Path:
+    """Write ``fit`` as a body file (:func:`pose2rig.body.io.write_body_npz`: AMASS-style for
+    SMPL with ``options.smpl_gender``, Anny's parameters with its shape names), atomically."""
+    from pose2rig.body.io import write_body_npz
+
+    b = options if options is not None else BodyOptions()
+    names = None
+    if fit.kind == "anny":
+        from pose2rig.body.anny import SHAPE_NAMES
+
+        names = SHAPE_NAMES
+    return write_body_npz(path, fit, gender=b.smpl_gender, shape_names=names)
+
+
+def fit_file(
+    source: str | Path,
+    output: str | Path,
+    options: ConvertOptions | None = None,
+    *,
+    fit_options: FitOptions | None = None,
+    progress: Progress = True,
+    mesh: str | Path | None = None,
+    video: str | Path | None = None,
+    preview: str | Path | None = None,
+) -> BodyFit:
+    """Fit a body model to the motion in ``source`` and write the body file ``output``
+    (:func:`write_body`); returns the :class:`~pose2rig.body.fit.BodyFit`.
+
+    ``source``: a pose2rig ``.npz`` read as :func:`retarget_file` reads it: its world-frame
+    joints as they are (``convert --npz``'s, after the clean-up; ``pose2rig clean``'s),
+    camera-frame joints (``lift``'s) put in the world and cleaned as :func:`convert` does
+    (``options.clean``, ``options.world``), 2D keypoints lifted first; or a BVH mapped onto
+    Human3.6M-17. ``options.body`` picks the model (Anny, or SMPL from ``smpl_model``) and the
+    device; ``detect.start``/``end`` and ``export.fps`` cut and resample the source as for
+    :func:`retarget_file`. ``fit_options``: as :func:`fit_pose` takes them.
+
+    ``mesh``: also write the fitted body as an animated skinned ``.glb`` (:func:`write_body_mesh`).
+    ``video`` and ``preview``: also render the posed body over ``video`` (the clip ``source`` was
+    made from) into the ``.mp4`` ``preview`` (:func:`body_preview`, placed on the clip through
+    the pose file's camera).
+
+    Raises:
+        Pose2RigError: a source that is missing or neither ``.npz`` nor ``.bvh``, a file without
+            joints, an output that is not ``.npz`` (``mesh``: ``.glb``; ``preview``: ``.mp4``) or
+            cannot be written, ``preview`` without ``video`` or the reverse, an unreadable
+            ``video``, a missing or wrong SMPL model file (before the source is read); nothing
+            is written then.
+    """
+    src, out = Path(source), Path(output)
+    o = options if options is not None else ConvertOptions()
+    suffix = src.suffix.lower()
+    if suffix not in (".npz", ".bvh"):
+        raise ArgumentError(f"{{source}} {src} must be a pose2rig .npz or a .bvh file, got "
+                            f"{suffix or 'no extension'!r}", "source")
+    if not src.is_file():
+        raise ArgumentError(f"{{source}} {src} does not exist", "source")
+    if out.suffix.lower() != ".npz":
+        raise ArgumentError(f"{{output}} {out} must be an .npz file, got {out.suffix or 'no extension'!r}", "output")
+    check_writable(out)
+    if preview is not None and video is None:
+        raise ArgumentError("{preview} draws the body over the clip: give {video} too, the clip the pose file "
+                            "was made from", "preview", "video")
+    if video is not None and preview is None:
+        raise ArgumentError("{video} is read only for {preview}: give {preview} too", "video", "preview")
+    for name, path, ext in (("mesh", mesh, ".glb"), ("preview", preview, ".mp4")):
+        if path is not None:
+            if Path(path).suffix.lower() != ext:
+                raise ArgumentError(f"{{{name}}} {path} must be a {ext} file, got "
+                                    f"{Path(path).suffix or 'no extension'!r}", name)
+            check_writable(Path(path))
+    if video is not None:  # an unreadable clip fails before the fit
+        from pose2rig.video import probe
+
+        probe(video)
+    if suffix == ".npz":  # a file that holds no poses fails before the body model is built
+        from pose2rig.io.npz import contents
+
+        contents(src)
+    model = load_body_model(o.body)
+    world, _ = _read_source(src, o)
+    fit = fit_pose(world, model, o.body, fit_options=fit_options, progress=progress)
+    write_body(out, fit, o.body)
+    if mesh is not None or preview is not None:
+        from pose2rig.body.io import read_body_npz
+
+        body = read_body_npz(out)
+        if mesh is not None:
+            write_body_mesh(mesh, body, model)
+        if preview is not None:
+            body_preview(preview, video, body, model, pose_file=src if suffix == ".npz" else None,
+                         timestamps=world.timestamps, progress=progress)
+    return fit
+
+
+def write_body_mesh(path: str | Path, body: BodyFile | str | Path, model: BodyModel) -> Path:
+    """Write a body fit as an animated skinned ``.glb`` (:func:`pose2rig.io.gltf.write_glb`), atomically.
+
+    The file holds one bone per model joint, the model's rest mesh for the fitted shape skinned
+    to them (SMPL's own weights, Anny's summed onto its driven joints, 4 per vertex), and the
+    fit's motion as one animation keyed per frame (:func:`pose2rig.body.mesh.body_animation`);
+    Blender and :func:`pose2rig.io.gltf.read_glb_animation` read it. SMPL's pose correctives
+    (``posedirs``) are not in it: glTF skins by linear blend skinning alone.
+
+    Args:
+        path: the ``.glb`` to write.
+        body: the body fit (:class:`~pose2rig.body.io.BodyFile`, or its ``.npz``).
+        model: the body model it was fitted with (:func:`load_body_model`).
+
+    Raises:
+        Pose2RigError: a path that is not ``.glb``, a model that is not the body's.
+    """
+    from pose2rig.body.io import read_body_npz
+    from pose2rig.body.mesh import body_animation
+    from pose2rig.io.gltf import write_glb
+
+    p = Path(path)
+    if p.suffix.lower() != ".glb":
+        raise ArgumentError(f"{{path}} {p} must be a .glb file, got {p.suffix or 'no extension'!r}", "path")
+    b = body if not isinstance(body, (str, Path)) else read_body_npz(body)
+    return write_glb(body_animation(b, model), p, name="body_fit")
+
+
+def body_preview(
+    path: str | Path,
+    video: str | Path,
+    body: BodyFile | str | Path,
+    model: BodyModel,
+    *,
+    pose_file: str | Path | None = None,
+    timestamps: np.ndarray | None = None,
+    progress: Progress = True,
+) -> str:
+    """Render the posed body mesh over ``video`` into the ``.mp4`` ``path``, atomically; returns
+    the codec (:func:`pose2rig.render_character.render_character_overlay`).
+
+    The fit's world is the pose file's (``convert --npz``'s): where ``pose_file`` holds its
+    ``camera_matrix`` and the map ``p_world = world_rotation @ p_camera + world_translation``
+    (and its world joints are its camera joints through that map: not so where root motion
+    was removed), the body is drawn over each frame through that camera, at the clip's size
+    (the intrinsics scaled where the clip's size is not the pose file's ``image_size``).
+    Otherwise (a ``lift`` or BVH source, root motion removed, no pose file) there is no camera
+    for the world: the body is drawn beside the clip from the character preview's following
+    camera (:func:`~pose2rig.render_character.render_character_preview`), with a warning.
+
+    Frames: the body's frame ``t`` is at ``timestamps[t]`` on the clip's clock (default: the
+    pose file's ``timestamps`` where it has as many frames as the body, else its first one
+    ``+ t / fps``); the preview holds the clip's frames over the body's time span, each showing
+    the nearest body frame. A clip with another number of frames over that span than the pose
+    file (not the clip it was made from, or a pose file resampled to another rate) is refused,
+    not resampled.
+
+    Args:
+        path: the ``.mp4`` to write.
+        video: the clip the pose file was made from.
+        body: the body fit (:class:`~pose2rig.body.io.BodyFile`, or its ``.npz``).
+        model: the body model it was fitted with.
+        pose_file: the pose ``.npz`` the body was fitted to, or None.
+        timestamps: ``(T,)`` seconds, the body frames' times on the clip.
+        progress: show a progress bar.
+
+    Raises:
+        Pose2RigError: an unreadable clip, a clip that does not match the pose file's frames,
+            a model that is not the body's.
+    """
+    from pose2rig.body.io import read_body_npz
+    from pose2rig.body.mesh import body_animation
+    from pose2rig.video import open_video
+
+    b = body if not isinstance(body, (str, Path)) else read_body_npz(body)
+    t_count = b.num_frames
+    arrays: dict[str, np.ndarray] = {}
+    if pose_file is not None:
+        from pose2rig.io.npz import read_arrays
+
+        arrays = read_arrays(pose_file)
+    pose_times = None
+    if "timestamps" in arrays:
+        pose_times = np.asarray(arrays["timestamps"], dtype=np.float64).reshape(-1)
+    elif "joints3d_world" in arrays or "joints3d" in arrays:
+        frames_in = len(arrays["joints3d_world" if "joints3d_world" in arrays else "joints3d"])
+        pose_times = np.arange(frames_in) / float(np.asarray(arrays.get("fps", b.fps)))
+    if timestamps is not None:
+        times = np.asarray(timestamps, dtype=np.float64).reshape(-1)
+    elif pose_times is not None and len(pose_times) == t_count:
+        times = pose_times
+    else:
+        times = (0.0 if pose_times is None else float(pose_times[0])) + np.arange(t_count) / b.fps
+    if times.shape != (t_count,) or not np.isfinite(times).all():
+        raise ArgumentError(f"{{timestamps}} must be ({t_count},) finite seconds, got {times.shape}", "timestamps")
+    half = 0.5 / b.fps
+    start, end = max(0.0, float(times[0]) - half), float(times[-1]) + half
+    expected = t_count if pose_times is None else int(np.count_nonzero((pose_times >= start) & (pose_times < end)))
+
+    camera = None
+    if {"camera_matrix", "world_rotation", "world_translation"} <= arrays.keys() and _world_maps_camera(arrays):
+        k = np.asarray(arrays["camera_matrix"], dtype=np.float64)
+        pose = np.eye(4)
+        pose[:3, :3] = np.asarray(arrays["world_rotation"], dtype=np.float64)
+        pose[:3, 3] = np.asarray(arrays["world_translation"], dtype=np.float64)
+        camera = (k, pose, np.asarray(arrays.get("image_size", ()), dtype=np.float64).reshape(-1))
+    animation = body_animation(b, model)
+    with open_video(video, start=start, end=end) as frames:
+        if len(frames) != expected:
+            raise ArgumentError(
+                f"{{video}} {video} has {len(frames)} frames from {start:.3f} to {end:.3f} s where the pose file "
+                f"has {expected}: give the clip the pose file was made from (a resampled pose file is not "
+                "matched)", "video")
+        info = frames.info
+        if camera is None:
+            from pose2rig.render_character import render_character_preview
+
+            log.warning("%s: no camera for the body's world (camera_matrix, world_rotation and "
+                        "world_translation, as convert --npz writes them, with root motion kept): the body "
+                        "is drawn beside the clip", pose_file if pose_file is not None else "no pose file")
+            return render_character_preview(path, animation, frames=frames, progress=progress)
+        from pose2rig.render_character import render_character_overlay
+
+        k, pose, image_size = camera
+        if image_size.shape == (2,) and np.all(image_size > 0):
+            k = np.diag([info.width / image_size[0], info.height / image_size[1], 1.0]) @ k
+        return render_character_overlay(path, animation, frames, camera_matrix=k, camera_to_world=pose,
+                                        frame_times=times, fps=info.fps, progress=progress)
 
 
 def _window(times: np.ndarray, start: float | None, end: float | None, *, fps: float) -> np.ndarray:

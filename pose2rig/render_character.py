@@ -9,6 +9,9 @@ Convention:
       even where a long detection gap's held pose jumps to the next seen one.
     - A checkered floor at the lowest rest-pose vertex shows the travel.
     - Output frames are BGR uint8 (OpenCV's order), like every other pose2rig image.
+    - :func:`render_character_overlay` draws the character over the clip instead, through the
+      clip's own camera (its intrinsics and its pose in the world, OpenCV axes): no floor, no
+      follow camera.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from pose2rig.rig import RigAnimation
 if TYPE_CHECKING:
     from pose2rig.video import Frame
 
-__all__ = ["CharacterRenderer", "render_character_preview"]
+__all__ = ["CharacterRenderer", "render_character_overlay", "render_character_preview"]
 
 log = logging.getLogger(__name__)
 
@@ -194,3 +197,118 @@ def render_character_preview(
         return writer.codec
     finally:
         renderer.close()
+
+
+def _opengl_pose(camera_to_world: np.ndarray) -> np.ndarray:
+    """``(4, 4)`` an OpenCV camera's pose in the world (x right, y down, z forward) as pyrender's
+    OpenGL camera pose (x right, y up, looking down -z)."""
+    pose = np.array(camera_to_world, dtype=np.float64)
+    pose[:3, :3] = pose[:3, :3] @ np.diag([1.0, -1.0, -1.0])
+    return pose
+
+
+def render_character_overlay(
+    path: str | Path,
+    animation: RigAnimation,
+    frames: Iterable[Frame],
+    *,
+    camera_matrix: np.ndarray,
+    camera_to_world: np.ndarray,
+    frame_times: np.ndarray | None = None,
+    fps: float | None = None,
+    opacity: float = 0.75,
+    progress: Progress = True,
+) -> str:
+    """Write the skinned character drawn over the source clip, seen through the clip's camera.
+
+    Args:
+        path: output ``.mp4``, written atomically; the clip's frames at their size.
+        animation: the character's animation in the world frame.
+        frames: the clip's frames (:func:`pose2rig.video.open_video`).
+        camera_matrix: ``(3, 3)`` the camera's intrinsics in the frames' pixels (OpenCV).
+        camera_to_world: ``(4, 4)`` the camera's pose: ``p_world = R @ p_camera + t`` with
+            OpenCV camera axes (x right, y down, z forward).
+        frame_times: ``(T,)`` seconds: each animation frame's time on the clip's clock (each
+            clip frame shows the nearest); default the first frame's time ``+ t / fps``.
+        fps: the output's frame rate (default the animation's).
+        opacity: the body's opacity over the picture, 0..1.
+        progress: show a progress bar.
+
+    Returns:
+        The codec used, ``"h264"`` or ``"mp4v"``.
+    """
+    from pose2rig.video import VideoWriter
+
+    if animation.rig.mesh is None:
+        raise Pose2RigError(f"rig {animation.rig.name!r} has no skinned mesh to preview")
+    k = np.asarray(camera_matrix, dtype=np.float64)
+    pose = np.asarray(camera_to_world, dtype=np.float64)
+    if k.shape != (3, 3) or not np.isfinite(k).all() or pose.shape != (4, 4) or not np.isfinite(pose).all():
+        raise Pose2RigError(f"overlay: camera_matrix must be finite (3, 3) and camera_to_world (4, 4), "
+                            f"got {k.shape} and {pose.shape}")
+    if not 0.0 <= opacity <= 1.0:
+        raise Pose2RigError(f"overlay: opacity must be within 0..1, got {opacity}")
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    logging.getLogger("OpenGL").setLevel(logging.WARNING)
+    import pyrender
+    import trimesh
+
+    mesh = animation.rig.mesh
+    skinning = animation.skinning_matrices()
+    n = animation.num_frames
+    items = iter(frames)
+    first = next(items, None)
+    if first is None:
+        raise Pose2RigError("character overlay: the clip has no frames")
+    times = (np.asarray(frame_times, dtype=np.float64) if frame_times is not None
+             else float(first.time) + np.arange(n) / animation.fps)
+    if times.shape != (n,):
+        raise Pose2RigError(f"overlay: frame_times must be ({n},), got {times.shape}")
+    h, w = first.image.shape[:2]
+    scene = pyrender.Scene(bg_color=[0.0, 0.0, 0.0, 0.0], ambient_light=[0.35, 0.35, 0.35])
+    gl_pose = _opengl_pose(pose)
+    scene.add(pyrender.IntrinsicsCamera(fx=k[0, 0], fy=k[1, 1], cx=k[0, 2], cy=k[1, 2], znear=0.05, zfar=100.0),
+              pose=gl_pose)
+    scene.add(pyrender.DirectionalLight(color=np.ones(3), intensity=3.0), pose=gl_pose)
+    material = pyrender.MetallicRoughnessMaterial(baseColorFactor=[0.72, 0.55, 0.45, 1.0], metallicFactor=0.0,
+                                                  roughnessFactor=0.7)
+    try:
+        renderer = pyrender.OffscreenRenderer(w, h)
+    except Exception as e:  # noqa: BLE001 (EGL/OpenGL raise many types)
+        raise Pose2RigError(
+            f"cannot open an offscreen OpenGL context for the overlay ({type(e).__name__}: {e}); "
+            "it needs EGL (Debian: libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libgbm1)"
+        ) from None
+    body = None
+
+    def compose(time: float, image: np.ndarray) -> np.ndarray:
+        nonlocal body
+        t = int(np.clip(np.searchsorted(times, time), 1, n - 1)) if n > 1 else 0
+        if n > 1 and abs(times[t - 1] - time) <= abs(times[t] - time):
+            t -= 1
+        verts = skin_frame(mesh, skinning[t])
+        if body is not None:
+            scene.remove_node(body)
+        body = scene.add(pyrender.Mesh.from_trimesh(trimesh.Trimesh(verts, mesh.faces, process=False),
+                                                    material=material, smooth=True))
+        color, _ = renderer.render(scene, flags=pyrender.RenderFlags.RGBA)
+        if image.shape[:2] != (h, w):
+            raise Pose2RigError(f"overlay: the clip's frames change size ({image.shape[1]}x{image.shape[0]}, "
+                                f"first {w}x{h})")
+        a = opacity * color[..., 3:4].astype(np.float32) / 255.0
+        out = image.astype(np.float32) * (1.0 - a) + color[..., 2::-1].astype(np.float32) * a
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+    try:
+        total = len(frames) if hasattr(frames, "__len__") else None  # type: ignore[arg-type]
+        with progress_bar(total=total, desc="body preview", progress=progress) as bar, VideoWriter(
+            path, fps=fps or animation.fps, size=(w, h)
+        ) as writer:
+            writer.write(compose(float(first.time), np.asarray(first.image)))
+            bar.update(1)
+            for f in items:
+                writer.write(compose(float(f.time), np.asarray(f.image)))
+                bar.update(1)
+        return writer.codec
+    finally:
+        renderer.delete()

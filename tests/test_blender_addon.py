@@ -443,7 +443,10 @@ def test_library_mode_keys_every_frame_on_every_mapped_bone_and_changes_the_scen
     root = mpfb2_rig.index("Root")
     body = [j for j in range(mpfb2_rig.num_bones) if j != root]
     print(f"largest difference in bone heads between the runs: {np.abs(heads_off - heads_on)[:, body].max():.3f} m")
-    assert np.abs(heads_off - heads_on)[:, body].max() < 0.05
+    # 0.040 m while each run fitted its own floor tilt, 0.061 m since both take the camera's pitch
+    # from MediaPipe's legs (1.0 degree here) and only lift the floor: the clean-up's floor and
+    # foot locking still run at each rate
+    assert np.abs(heads_off - heads_on)[:, body].max() < 0.075
     # ground: the Root on the floor (the object stands at z = 0, turned about z only), the pelvis moves
     assert np.abs(heads_on[:, root, 2]).max() < 1e-4 and ('pose.bones["pelvis"].location', 2) in on
     assert ('pose.bones["pelvis"].location', 2) not in off

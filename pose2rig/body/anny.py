@@ -141,6 +141,12 @@ def _load_anny(cache_dir: Path | None = None):
         import anny.paths
     except ImportError as e:  # pragma: no cover - a main dependency
         raise Pose2RigError(f"the Anny body model needs the anny package (pip install anny==0.6.2): {e}") from e
+    try:  # Warp prints its start-up banner on stdout at info level: it would mix with a command's output
+        import warp
+
+        warp.config.log_level = max(warp.config.log_level, warp.LOG_WARNING)
+    except (ImportError, AttributeError):  # pragma: no cover - another warp version
+        pass
     folder = cache_dir or anny_cache_dir()
     anny.paths.set_anny_cache_path(folder)
     ready = anny_cache_ready(folder)

@@ -4,7 +4,11 @@ The fit finds one shape per clip and, per frame, the pose (local rotations) and 
 :class:`~pose2rig.body.model.BodyModel` whose Human3.6M-17 joints match the lifted ones:
 
 1. **Initialisation**: translation from the data's pelvis; the global orientation per frame from
-   the torso (hips and shoulders, a Procrustes turn of the model's rest torso onto the data's).
+   the torso (hips and shoulders, a Procrustes turn of the model's rest torso onto the data's);
+   the upper arms, forearms, thighs and shins along the data's bones by the knee/elbow-plane
+   rule (elbows and knees as hinges, bent in the plane of their limb; :func:`_limb_init`): the
+   fit then starts in the basin of the hands' and feet's true twist, which a start from rest
+   often misses.
 2. **Shape** on a subsample of frames (``shape_frames``, evenly spread): shape, pose and
    translation together.
 3. **Pose** in overlapping windows of ``window`` frames (memory stays bounded on long clips), the
@@ -12,17 +16,22 @@ The fit finds one shape per clip and, per frame, the pose (local rotations) and 
    window starts from the previous window's solution where they overlap and from the
    initialisation elsewhere; overlapping frames are blended linearly.
 
-Objective (summed over frames, torch, Adam):
+Objective (summed over frames, torch, Adam with its rate decayed along a cosine from ``lr`` to
+``lr * lr_end`` in each stage):
 
 - data: Geman-McClure ``rho(e) = e^2 s^2 / (e^2 + s^2)`` (SMPLify's robust term) of each joint's
   distance ``e`` to the lifted joint, weighted by its confidence;
 - MediaPipe's extra points (heels, toes, index and pinky knuckles) where given in 3D, the same
   robust term;
+- the directions of the limb bones (``1 - cos`` of the angle to the lifted bone, :data:`LIMB_BONES`);
 - the bending prior of SMPLify for knees and elbows generalised to any backend: the component of
   the joint's local rotation along its natural flexion axis (``child bone x flexion direction``,
   knees flexing backwards, elbows forwards, at rest) pays ``exp(-angle)`` -like
   ``softplus(-angle / 0.1)^2`` when it bends the wrong way, and the knee's and elbow's rotation
-  off that axis pays an L2 (they are hinges);
+  about the third axis (normal to the flexion axis and the child bone: abduction) pays an L2
+  (they are hinges); their twist about the forearm/shin stays free (pronation, tibial
+  rotation: what the hand and foot points show), and the wrists and ankles pay an L2 on their
+  own rotation about the forearm/shin, so a hand's or foot's twist goes to the bone above;
 - an L2 pose prior (joint rotations toward rest), an L2 shape prior;
 - temporal smoothness: squared differences of consecutive local rotations (as matrices) and
   second differences of the translation.
@@ -72,9 +81,18 @@ class FitOptions:
         orient_iters: iterations fitting global orientation and translation alone, per window.
         pose_iters: iterations fitting the whole pose, per window.
         lr: Adam's learning rate (radians for rotations, metres for translation).
+        lr_end: the rate at each stage's last step, a fraction of ``lr`` (cosine decay).
         w_points: weight of MediaPipe's extra points against the joints.
         w_bend: weight of the knee/elbow bending prior.
-        w_hinge: weight of knee/elbow rotation off the hinge axis.
+        w_hinge: weight of knee/elbow rotation about the axis normal to both the hinge axis and
+            the forearm/shin (abduction; the twist about the forearm/shin itself, pronation and
+            tibial rotation, pays only the pose prior).
+        w_dir: weight of the limb bones' directions (upper arms, forearms, thighs, shins):
+            ``1 - cos`` of the angle between each fitted and given Human3.6M-17 limb bone, so
+            the limbs point the data's way even while the torso above still moves them.
+        w_end_twist: weight of the rotation of the wrists, ankles and the joints below them
+            (hands, feet, toes) about the forearm/shin axis (the hand's and foot's twist belongs
+            to the forearm and shin).
         w_pose: weight of the L2 pose prior.
         w_shape: weight of the L2 shape prior.
         w_smooth: weight of the rotation smoothness (per frame pair).
@@ -90,9 +108,12 @@ class FitOptions:
     orient_iters: int = 20
     pose_iters: int = 100
     lr: float = 0.05
+    lr_end: float = 0.02
     w_points: float = 0.5
     w_bend: float = 1e-2
     w_hinge: float = 1e-3
+    w_end_twist: float = 1e-2
+    w_dir: float = 0.1
     w_pose: float = 1e-4
     w_shape: float = 2e-4
     w_smooth: float = 3e-3
@@ -213,6 +234,18 @@ HINGES = {
 }
 """Knees flex backwards (-Z), elbows forwards (+Z), the body at rest facing +Z."""
 
+LIMB_BONES = np.array([[H36M17.index(a), H36M17.index(b)] for s in ("left", "right") for a, b in (
+    (f"{s}_hip", f"{s}_knee"), (f"{s}_knee", f"{s}_ankle"), (f"{s}_shoulder", f"{s}_elbow"), (f"{s}_elbow", f"{s}_wrist"))])
+"""``(8, 2)`` Human3.6M-17 limb bones (joint, child) the direction term compares."""
+
+JOINT_ALIASES = {
+    "left_knee": ("lowerleg01.L",), "right_knee": ("lowerleg01.R",),
+    "left_ankle": ("foot.L",), "right_ankle": ("foot.R",),
+    "left_elbow": ("lowerarm01.L",), "right_elbow": ("lowerarm01.R",),
+    "left_wrist": ("wrist.L",), "right_wrist": ("wrist.R",),
+}
+"""The names :data:`HINGES` uses (SMPL's) -> the same joints in the other backends (Anny's)."""
+
 
 def hinge_axes(model: BodyModel, rest_joints: np.ndarray) -> tuple[list[int], np.ndarray]:
     """The knee and elbow joint indices and their natural flexion axes ``(4, 3)`` (unit, rest
@@ -220,13 +253,33 @@ def hinge_axes(model: BodyModel, rest_joints: np.ndarray) -> tuple[list[int], np
     bends the joint the natural way."""
     idx, axes = [], []
     for joint, (child, flex) in HINGES.items():
-        j = _find(model, joint)
-        c = _find(model, child)
+        j = _find(model, joint, *JOINT_ALIASES.get(joint, ()))
+        c = _find(model, child, *JOINT_ALIASES.get(child, ()))
         bone = rest_joints[c] - rest_joints[j]
         axis = np.cross(bone / np.linalg.norm(bone), np.asarray(flex))
         idx.append(j)
         axes.append(axis / np.linalg.norm(axis))
     return idx, np.asarray(axes)
+
+
+def _hinge_bones(model: BodyModel, rest_joints: np.ndarray) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The wrists and ankles (the hinges' children) and every joint below them (hands, feet,
+    toes), and for each the unit rest direction ``(K, 3)`` of the forearm or shin above: the
+    twist axis of the hands and feet; and the four forearms' and shins' directions ``(4, 3)``."""
+    parents = np.asarray(model.parents)
+    idx, dirs, bones = [], [], []
+    for joint, (child, _) in HINGES.items():
+        j = _find(model, joint, *JOINT_ALIASES.get(joint, ()))
+        c = _find(model, child, *JOINT_ALIASES.get(child, ()))
+        bone = rest_joints[c] - rest_joints[j]
+        bones.append(bone / np.linalg.norm(bone))
+        below = [c]
+        for k in range(c + 1, len(parents)):  # parents come first
+            if parents[k] in below:
+                below.append(k)
+        idx += below
+        dirs += [bone / np.linalg.norm(bone)] * len(below)
+    return idx, np.asarray(dirs), np.asarray(bones)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,9 +300,22 @@ class _Rigid:
         self.vertex_index = np.unique(np.concatenate([vcols, *pv]).astype(np.int64)) if (vcols.size or pv) \
             else np.zeros(0, dtype=np.int64)
         pos = {v: i for i, v in enumerate(self.vertex_index)}
-        self.weights_v = torch.as_tensor(w[:, j + self.vertex_index], dtype=torch.float32, device=device)
         self.point_rows = [torch.as_tensor([pos[int(v)] for v in p], device=device) for p in pv]
-        self.vertex_joint = torch.as_tensor(np.asarray(model.vertex_joint)[self.vertex_index], device=device)
+        vj = np.asarray(model.vertex_joint)[self.vertex_index]
+        self.vertex_joint = torch.as_tensor(vj, device=device)
+        # Each output (the 17 rows, then the points) as weights over the carried vertices
+        # (N, V'), and those weights summed per carrying joint (N, J): the carried vertices
+        # collapse onto their joints, sum_v a_v (p_j(v) + R_j(v) o_v) = sum_j A_j p_j + R_j O_j,
+        # so no frame pays per vertex.
+        a = np.zeros((17 + len(pv), self.vertex_index.size))
+        a[:17] = w[:, j + self.vertex_index]
+        for i, p in enumerate(pv):
+            a[17 + i, [pos[int(v)] for v in p]] = 1.0 / len(p)
+        a_joint = np.zeros((a.shape[0], j))
+        np.add.at(a_joint.T, vj, a.T)
+        self.vertex_weights = torch.as_tensor(a, dtype=torch.float32, device=device)
+        self.joint_weights = torch.as_tensor(a_joint, dtype=torch.float32, device=device)
+        self.num_joints = j
 
     def __call__(self, rot: torch.Tensor, joints: torch.Tensor, rest_j: torch.Tensor, rest_v: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -257,11 +323,73 @@ class _Rigid:
         if self.vertex_index.size == 0:
             return h, None
         vj = self.vertex_joint
-        offset = rest_v - rest_j[:, vj]  # (1, V', 3)
-        verts = joints[:, vj] + (rot[:, vj] @ offset[..., None].expand(rot.shape[0], -1, 3, 1))[..., 0]
-        h = h + torch.einsum("kv,bvc->bkc", self.weights_v, verts)
-        pts = torch.stack([verts[:, r].mean(dim=1) for r in self.point_rows], dim=1) if self.point_rows else None
-        return h, pts
+        offset = rest_v - rest_j[:, vj]  # (R, V', 3), R = 1 (one shape) or B
+        weighted = self.vertex_weights[None, :, :, None] * offset[:, None]  # (R, N, V', 3)
+        o = weighted.new_zeros(offset.shape[0], weighted.shape[1], self.num_joints, 3).index_add(2, vj, weighted)
+        out = torch.einsum("nj,bjc->bnc", self.joint_weights, joints)
+        out = out + (torch.einsum("bjcd,njd->bnc", rot, o[0]) if o.shape[0] == 1
+                     else torch.einsum("bjcd,bnjd->bnc", rot, o))
+        pts = out[:, 17:] if self.point_rows else None
+        return h + out[:, :17], pts
+
+
+def _limb_init(model: BodyModel, rest: np.ndarray, x: np.ndarray, orient: np.ndarray,
+               hinge_idx: list[int], hinge_ax: np.ndarray) -> dict[int, np.ndarray]:
+    """Local rotations ``joint -> (T, 3, 3)`` that put the upper arms, forearms, thighs and
+    shins along the data's bones, the rest of the body at rest under the root's ``orient (T, 3,
+    3)``: the upper arm (thigh) maps its rest direction onto the data's and the elbow's (knee's)
+    hinge axis onto the normal of the limb's bend plane (the knee/elbow-plane rule; toward the
+    smallest turn's axis as the limb straightens, from 10 to 25 degrees of bend), the forearm
+    (shin) then takes the smallest turn onto its bone: a hinge bend. Frames or limbs without
+    data keep rest. ``x (T, 17, 3)``: the data (NaN where missing)."""
+    from pose2rig.geometry import frame_from_vectors, rotation_between
+
+    w = np.asarray(model.h36m_weights)[:, : model.num_joints]
+    one_hot = {k: int(np.argmax(w[k])) for k in range(17) if np.isclose(w[k].max(), 1.0) and np.isclose(w[k].sum(), 1.0)}
+    parents = np.asarray(model.parents)
+    out: dict[int, np.ndarray] = {}
+    for hinge, axis in zip(hinge_idx, hinge_ax):
+        upper = int(parents[hinge])
+        names = [h for h, j in one_hot.items() if j in (upper, hinge)]
+        lower = [c for c in range(model.num_joints) if parents[c] == hinge]
+        if upper < 0 or len(names) != 2 or not lower:
+            continue
+        k_up = next(h for h in names if one_hot[h] == upper)
+        k_hi = next(h for h in names if one_hot[h] == hinge)
+        k_lo = [h for h, j in one_hot.items() if j in lower and H36M17.parents[h] == k_hi]
+        if not k_lo:
+            continue
+        end = one_hot[k_lo[0]]
+        u, f = x[:, k_hi] - x[:, k_up], x[:, k_lo[0]] - x[:, k_hi]
+        ok = np.isfinite(u).all(-1) & np.isfinite(f).all(-1) & (np.linalg.norm(u, axis=-1) > 1e-6) \
+            & (np.linalg.norm(f, axis=-1) > 1e-6)
+        if not ok.any():
+            continue
+        u, f, par = u[ok], f[ok], orient[ok]  # the chain above the upper joint at rest
+        d_up, d_lo = rest[hinge] - rest[upper], rest[end] - rest[hinge]
+        g_swing = rotation_between(par @ d_up, u) @ par
+        n = np.cross(u / np.linalg.norm(u, axis=-1, keepdims=True), f / np.linalg.norm(f, axis=-1, keepdims=True))
+        bend = np.degrees(np.arctan2(np.linalg.norm(n, axis=-1), (u * f).sum(-1) / np.linalg.norm(u, axis=-1)
+                                     / np.linalg.norm(f, axis=-1)))
+        blend = np.clip((bend - 10.0) / 15.0, 0.0, 1.0)[:, None]
+        a_swing = g_swing @ axis
+        a_world = blend * n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-9) + (1 - blend) * a_swing
+        a_world = np.where(np.linalg.norm(a_world, axis=-1, keepdims=True) < 0.3, a_swing, a_world)
+        g_up = frame_from_vectors(u, a_world, "xy") @ np.swapaxes(frame_from_vectors(d_up, axis, "xy"), -1, -2)
+        g_hi = rotation_between(g_up @ d_lo, f) @ g_up
+        eye = np.broadcast_to(np.eye(3), (len(x), 3, 3))
+        out[upper], out[hinge] = eye.copy(), eye.copy()
+        out[upper][ok] = np.swapaxes(par, -1, -2) @ g_up
+        out[hinge][ok] = np.swapaxes(g_up, -1, -2) @ g_hi
+    return out
+
+
+def _anneal(opt: torch.optim.Optimizer, o: FitOptions, i: int, n: int) -> None:
+    """Adam's learning rate at step ``i`` of ``n``: cosine from ``lr`` down to ``lr * lr_end``
+    (a constant rate leaves Adam circling the minimum at about the rate's size)."""
+    lr = o.lr * (o.lr_end + (1.0 - o.lr_end) * 0.5 * (1.0 + np.cos(np.pi * i / max(n - 1, 1))))
+    for g in opt.param_groups:
+        g["lr"] = lr
 
 
 def _gm(sq: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -369,6 +497,12 @@ def fit_body(
     pose_init[:, root0] = _matrix_to_axis_angle(orient0)
     hinge_idx, hinge_ax = hinge_axes(model, rest_j[0].cpu().numpy().astype(np.float64))
     hinge_axis = torch.as_tensor(hinge_ax, dtype=f32, device=dev)
+    for j, local0 in _limb_init(model, rest_j[0].cpu().numpy().astype(np.float64), x, orient0,
+                                hinge_idx, hinge_ax).items():
+        pose_init[:, j] = _matrix_to_axis_angle(local0)
+    end_idx, end_ax, limb_ax = _hinge_bones(model, rest_j[0].cpu().numpy().astype(np.float64))
+    hinge_bone = torch.as_tensor(end_ax, dtype=f32, device=dev)
+    hinge_abduct = torch.as_tensor(np.cross(hinge_ax, limb_ax), dtype=f32, device=dev)
 
     def terms(pose: torch.Tensor, beta: torch.Tensor, trans: torch.Tensor, sel: slice | np.ndarray,
               smooth: bool, rest: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
@@ -384,9 +518,16 @@ def fit_body(
             loss = loss + o.w_points * (pconf[sel] * _gm(pd2, o.sigma)).sum()
         hv = pose[:, hinge_idx]  # (B, 4, 3)
         along = (hv * hinge_axis).sum(-1)
-        off = hv - along[..., None] * hinge_axis
+        off = (hv * hinge_abduct).sum(-1)
         loss = loss + o.w_bend * (torch.nn.functional.softplus(-along / 0.1) * 0.1).pow(2).sum() * 100.0
         loss = loss + o.w_hinge * (off ** 2).sum()
+        loss = loss + o.w_end_twist * ((pose[:, end_idx] * hinge_bone).sum(-1) ** 2).sum()
+        if o.w_dir > 0:
+            dm = h[:, LIMB_BONES[:, 1]] - h[:, LIMB_BONES[:, 0]]
+            dd = data[sel][:, LIMB_BONES[:, 1]] - data[sel][:, LIMB_BONES[:, 0]]
+            cos = (dm * dd).sum(-1) / (dm.norm(dim=-1) * dd.norm(dim=-1) + 1e-9)
+            wc = conf[sel][:, LIMB_BONES[:, 0]] * conf[sel][:, LIMB_BONES[:, 1]]
+            loss = loss + o.w_dir * (wc * (1.0 - cos)).sum()
         body = [j for j in range(j_count) if j != root0]
         loss = loss + o.w_pose * (pose[:, body] ** 2).sum() + o.w_shape * (beta ** 2).sum() * pose.shape[0]
         if smooth and pose.shape[0] > 1:
@@ -404,7 +545,8 @@ def fit_body(
         trans_s = torch.tensor(trans0[sub], dtype=f32, device=dev, requires_grad=True)
         beta = beta0.clone().requires_grad_(True)
         opt = torch.optim.Adam([pose_s, trans_s, beta], lr=o.lr)
-        for _ in range(o.shape_iters):
+        for i in range(o.shape_iters):
+            _anneal(opt, o, i, o.shape_iters)
             opt.zero_grad()
             loss = terms(pose_s, beta, trans_s, sub, smooth=False) / len(sub)
             loss.backward()
@@ -441,6 +583,7 @@ def fit_body(
         root_mask[0, root0] = 1.0
         opt = torch.optim.Adam([pose_w, trans_w], lr=o.lr)
         for i in range(o.orient_iters + o.pose_iters):
+            _anneal(opt, o, i, o.orient_iters + o.pose_iters)
             opt.zero_grad()
             loss = terms(pose_w, beta_fit, trans_w, sel, smooth=True, rest=fixed_rest) / (e - s)
             loss.backward()
