@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from pose2rig.io.mocap import load_bvh_as_h36m17
-from pose2rig.motion_metrics import WORLD_CHUNK, wa_mpjpe
+from pose2rig.motion_metrics import ga_mpjpe, wa_mpjpe
 from pose2rig.options import ConvertOptions
 from pose2rig.skeletons import H36M17
 from pose2rig.types import Camera, Keypoints2D, PoseSequence
@@ -130,29 +130,11 @@ def floor_tilt(points: np.ndarray) -> float:
     return float(np.degrees(np.arctan(np.hypot(coef[0], coef[1]))))
 
 
-def _yaw_similarity(p: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """``p (N, 3)`` aligned onto ``g`` by scale, a turn about +Y and a translation (least squares)."""
-    mp, mg = p.mean(0), g.mean(0)
-    x, y = p - mp, g - mg
-    h = x[:, [0, 2]].T @ y[:, [0, 2]]  # 2 x 2 over the horizontal axes
-    a = np.arctan2(h[0, 1] - h[1, 0], h[0, 0] + h[1, 1])  # the best rotation of (x, z) onto (x', z')
-    c, s = np.cos(a), np.sin(a)
-    r = np.array([[c, 0.0, -s], [0.0, 1.0, 0.0], [s, 0.0, c]])
-    xr = x @ r.T
-    k = float((xr * y).sum() / (x * x).sum())
-    return k * xr + mg
-
-
 def chunked(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
     """WA-MPJPE (:func:`pose2rig.motion_metrics.wa_mpjpe`: a similarity alignment per 100-frame
-    chunk) and GA-MPJPE, the same with an alignment that keeps +Y up (scale, a turn about +Y, a
-    translation), which a tilted world cannot hide from; mm."""
-    ga = []
-    for a in range(0, len(gt), WORLD_CHUNK):
-        p, g = pred[a:a + WORLD_CHUNK], gt[a:a + WORLD_CHUNK]
-        al = _yaw_similarity(p.reshape(-1, 3), g.reshape(-1, 3)).reshape(p.shape)
-        ga.append(np.linalg.norm(al - g, axis=-1).mean(axis=-1))
-    return wa_mpjpe(pred, gt), 1000 * float(np.concatenate(ga).mean())
+    chunk) and GA-MPJPE (:func:`pose2rig.motion_metrics.ga_mpjpe`: the same with +Y kept up),
+    which a tilted world cannot hide from; mm."""
+    return wa_mpjpe(pred, gt), ga_mpjpe(pred, gt)
 
 
 def body_pitch(camera_joints: np.ndarray) -> float:

@@ -68,7 +68,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pose2rig.body.model import BodyModel, BodyOutput
+from pose2rig.body.model import BodyModel, BodyOutput, forward_kinematics
 from pose2rig.errors import ArgumentError, Pose2RigError
 
 __all__ = ["JOINTS", "SHAPE_BASE", "SHAPE_NAMES", "AnnyBody", "anny_cache_dir", "anny_cache_ready", "build_cache"]
@@ -215,6 +215,7 @@ class AnnyBody(BodyModel):
         self.joint_names = tuple(name for name, _ in JOINTS)
         jindex = {name: j for j, name in enumerate(self.joint_names)}
         self.parents = np.array([-1 if p is None else jindex[p] for _, p in JOINTS], dtype=np.int64)
+        self._root = int(np.flatnonzero(self.parents < 0)[0])
         self.num_shape = len(SHAPE_NAMES)
         self.shape_names = SHAPE_NAMES
 
@@ -332,17 +333,8 @@ class AnnyBody(BodyModel):
         rest = torch.einsum("jk,bkd->bjd", self._head_avg, heads).expand(b, -1, -1)  # (B, J, 3)
 
         local = roma.rotvec_to_rotmat(pose)  # (B, J, 3, 3)
-        rots: list[torch.Tensor] = []
-        points: list[torch.Tensor] = []
-        for j, p in enumerate(self.parents):
-            if p < 0:
-                rots.append(local[:, j])
-                points.append(torch.zeros_like(rest[:, j]))  # the root at the origin
-            else:
-                rots.append(rots[p] @ local[:, j])
-                points.append(points[p] + (rots[p] @ (rest[:, j] - rest[:, p])[..., None])[..., 0])
-        world = torch.stack(rots, dim=1)  # (B, J, 3, 3)
-        joints = torch.stack(points, dim=1)
+        world, joints = forward_kinematics(local, rest, self.parents)  # (B, J, 3, 3), (B, J, 3)
+        joints = joints - rest[:, self._root : self._root + 1]  # the root at the origin
         out_vertices = None
         if vertices:
             from anny.skinning.warp_skinning import linear_blend_skinning

@@ -28,7 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["BodyModel", "BodyOutput"]
+from pose2rig.errors import Pose2RigError
+
+__all__ = ["BodyModel", "BodyOutput", "axis_angle_to_matrix", "forward_kinematics"]
 
 
 @dataclass
@@ -114,3 +116,59 @@ class BodyModel(torch.nn.Module):
             raise ValueError("the extra points need the vertices: call with vertices=True")
         return {k: out.vertices[:, torch.as_tensor(v, device=out.vertices.device)].mean(dim=1)
                 for k, v in self.point_vertices.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# kinematics shared by the backends and the fit
+
+
+def axis_angle_to_matrix(v: torch.Tensor) -> torch.Tensor:
+    """``(..., 3)`` axis-angle -> ``(..., 3, 3)`` rotation matrices (Rodrigues; smooth at 0)."""
+    theta2 = (v * v).sum(-1, keepdim=True)
+    theta = torch.sqrt(theta2 + 1e-12)
+    small = theta2 < 1e-8
+    a = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)
+    b = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / (theta2 + 1e-12))
+    x, y, z = v.unbind(-1)
+    zero = torch.zeros_like(x)
+    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(*v.shape[:-1], 3, 3)
+    eye = torch.eye(3, dtype=v.dtype, device=v.device).expand(k.shape)
+    return eye + a[..., None] * k + b[..., None] * (k @ k)
+
+
+def _levels(parents: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Joints grouped by depth in the tree: ``[(joints, their parents), ...]`` from the root's
+    children down (the root alone is depth 0)."""
+    parents = np.asarray(parents)
+    depth = np.zeros(len(parents), dtype=np.int64)
+    for j, p in enumerate(parents):
+        if p >= j and p >= 0:
+            raise Pose2RigError("a body model's joints must come after their parents")
+        depth[j] = 0 if p < 0 else depth[p] + 1
+    return [(np.flatnonzero(depth == d), parents[depth == d]) for d in range(1, int(depth.max()) + 1)]
+
+
+def forward_kinematics(local: torch.Tensor, rest_joints: torch.Tensor, parents: np.ndarray
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """World rotations ``(B, J, 3, 3)`` and joint positions ``(B, J, 3)`` (no translation) from
+    local rotations ``(B, J, 3, 3)`` in world-aligned rest axes and rest joints ``(B or 1, J, 3)``
+    (SMPL's kinematics; parents before children; one batched step per depth of the tree)."""
+    b, j = local.shape[:2]
+    parents = np.asarray(parents)
+    rest_joints = rest_joints.expand(b, j, 3)
+    bones = rest_joints - rest_joints[:, np.maximum(parents, 0)]
+    root = np.flatnonzero(parents < 0)
+    rots_list = [None] * j
+    pos_list = [None] * j
+    for r in root:
+        rots_list[r] = local[:, r]
+        pos_list[r] = rest_joints[:, r]
+    for joints, pars in _levels(parents):
+        pr = torch.stack([rots_list[p] for p in pars], dim=1)  # (B, n, 3, 3)
+        pp = torch.stack([pos_list[p] for p in pars], dim=1)
+        r = pr @ local[:, joints]
+        x = pp + (pr @ bones[:, joints, :, None])[..., 0]
+        for k, jj in enumerate(joints):
+            rots_list[jj] = r[:, k]
+            pos_list[jj] = x[:, k]
+    return torch.stack(rots_list, dim=1), torch.stack(pos_list, dim=1)  # type: ignore[arg-type]

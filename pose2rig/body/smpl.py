@@ -55,7 +55,7 @@ import os
 import numpy as np
 import torch
 
-from pose2rig.body.model import BodyModel, BodyOutput
+from pose2rig.body.model import BodyModel, BodyOutput, forward_kinematics
 from pose2rig.body.smpl_file import SMPL_JOINT_NAMES, SmplArrays, read_smpl_model
 from pose2rig.errors import ArgumentError, Pose2RigError
 
@@ -164,7 +164,6 @@ class SmplBody(BodyModel):
             names = smplx.joint_names.JOINT_NAMES
             self.joint_names = tuple(names[:22] + (names[25:55] if arrays.kind == "smplh" else names[22:55]))
         self.parents = arrays.parents
-        self._parent_list = [int(p) for p in self.parents]
         self.num_shape = num_shape
         self.faces = arrays.f
         self.num_vertices = arrays.num_vertices
@@ -196,18 +195,14 @@ class SmplBody(BodyModel):
         betas = self._check(pose, shape, translation)
         b, j = pose.shape[:2]
         local = smplx_lbs.batch_rodrigues(pose.reshape(-1, 3)).view(b, j, 3, 3)
-        world = [local[:, 0]]
-        for i in range(1, j):
-            world.append(world[self._parent_list[i]] @ local[:, i])
-        rotations = torch.stack(world, dim=1)
+        rest = self.joint_template + torch.einsum("bs,jcs->bjc", betas, self.joint_shapedirs)
+        rotations, joints = forward_kinematics(local, rest, self.parents)
         s = self.smpl
         if vertices:
             verts, joints = smplx_lbs.lbs(betas, pose.reshape(b, -1), s.v_template, s.shapedirs,
                                           s.posedirs, s.J_regressor, s.parents, s.lbs_weights)
             verts = verts + translation[:, None]
         else:
-            rest = self.joint_template + torch.einsum("bs,jcs->bjc", betas, self.joint_shapedirs)
-            joints, _ = smplx_lbs.batch_rigid_transform(local, rest, s.parents, dtype=pose.dtype)
             verts = None
         return BodyOutput(joints=joints + translation[:, None], rotations=rotations, vertices=verts)
 
