@@ -39,7 +39,8 @@ Figures (means over frames, then over clips; mm and degrees):
 
 - joint: distance of the fitted Human3.6M-17 joints to the exact (noise-free) truth;
 - swing: the angle between the fitted and true direction of every bone of the model's tree
-  (parent joint -> child joint, bones of 1 cm or more), mean over bones (and the worst bone);
+  (parent joint -> child joint, bones of 1 cm or more), mean over bones (and the worst bone,
+  named ``parent>child`` with its clip: the bone whose mean over a clip's frames is largest);
 - vertex: distance of the fitted mesh to the true one, vertices whose ``vertex_joint`` is a hand
   or foot joint (SMPL: wrists, hands, ankles, feet; Anny: wrists, feet, toes) left out; with the
   shape fitted, and with the true shape given to ``fit_body(..., shape=...)``;
@@ -312,14 +313,15 @@ def _wrap(a: np.ndarray) -> np.ndarray:
     return (a + np.pi) % (2 * np.pi) - np.pi
 
 
-def scores(model: BodyModel, truth: Truth, fit: BodyFit, *, twist: bool = True) -> dict[str, float]:
-    """``joint`` (mm), ``swing`` / ``swing_max`` (deg, mean over bones / the worst bone), ``vertex``
+def scores(model: BodyModel, truth: Truth, fit: BodyFit, *, twist: bool = True) -> dict[str, float | str]:
+    """``joint`` (mm), ``swing`` / ``swing_max`` (deg, mean over bones / the worst bone, named in
+    ``swing_bone`` as ``parent>child``), ``vertex``
     (mm, hands and feet left out), and with ``twist`` per role ``twist <role>`` / ``rule <role>``
     (deg) (see the module doc)."""
     names = list(model.joint_names)
     parents = np.asarray(model.parents)
-    out: dict[str, float] = {"joint": 1000 * float(np.linalg.norm(fit.joints - truth.h36m, axis=-1).mean())}
-    per_bone = []
+    out: dict[str, float | str] = {"joint": 1000 * float(np.linalg.norm(fit.joints - truth.h36m, axis=-1).mean())}
+    per_bone, bone_names = [], []
     for c in range(len(names)):
         p = parents[c]
         if p < 0:
@@ -329,8 +331,10 @@ def scores(model: BodyModel, truth: Truth, fit: BodyFit, *, twist: bool = True) 
         a = _unit(truth.joints[:, c] - truth.joints[:, p])
         b = _unit(fit.model_joints[:, c] - fit.model_joints[:, p])
         per_bone.append(np.degrees(np.arccos(np.clip((a * b).sum(-1), -1, 1))).mean())
+        bone_names.append(f"{names[p]}>{names[c]}")
     out["swing"] = float(np.mean(per_bone))
     out["swing_max"] = float(np.max(per_bone))
+    out["swing_bone"] = bone_names[int(np.argmax(per_bone))]
     fitted, _ = _forward(model, fit.pose.astype(np.float64), fit.shape, fit.translation.astype(np.float64))
     keep = ~np.isin(np.asarray(model.vertex_joint), [names.index(n) for n in HANDS_FEET[model.kind]])
     out["vertex"] = 1000 * float(np.linalg.norm(fitted["vertices"][:, keep] - truth.vertices[:, keep], axis=-1).mean())
@@ -357,7 +361,7 @@ def noisy_input(truth: Truth, noise_m: float, rng: np.random.Generator) -> tuple
 
 
 def run_clip(model: BodyModel, truth: Truth, noise_m: float, rng: np.random.Generator,
-             options: FitOptions) -> dict[str, float]:
+             options: FitOptions) -> dict[str, float | str]:
     """One clip at one noise level: the fit with the shape estimated and with the true shape."""
     h, pts = noisy_input(truth, noise_m, rng)
     t0 = time.perf_counter()
@@ -367,7 +371,7 @@ def run_clip(model: BodyModel, truth: Truth, noise_m: float, rng: np.random.Gene
     t2 = time.perf_counter()
     s_est = scores(model, truth, est, twist=False)
     s_true = scores(model, truth, known)
-    out = {"joint": s_est["joint"], "swing": s_est["swing"], "swing_max": s_est["swing_max"],
+    out = {"joint": s_est["joint"], "swing": s_est["swing"], "swing_max": s_est["swing_max"], "swing_bone": s_est["swing_bone"],
            "vertex est": s_est["vertex"], "vertex true": s_true["vertex"], "joint true": s_true["joint"],
            "swing true": s_true["swing"], "fps": len(h) / (t1 - t0), "fps true": len(h) / (t2 - t1)}
     out.update({k: v for k, v in s_true.items() if k.startswith(("twist", "rule"))})
@@ -378,14 +382,15 @@ def run_clip(model: BodyModel, truth: Truth, noise_m: float, rng: np.random.Gene
 # report
 
 
-def tables(results: dict[tuple[str, float], list[dict[str, float]]]) -> str:
-    rows = ["| model | noise (mm) | clips | joint (mm) | swing (deg, mean / worst bone) | vertex, shape fitted (mm) "
-            "| vertex, true shape (mm) | joint, true shape (mm) | fit fps |",
-            "|---|---|---|---|---|---|---|---|---|"]
+def tables(results: dict[tuple[str, float], list[dict[str, float | str]]], clips: list[str]) -> str:
+    rows = ["| model | noise (mm) | clips | joint (mm) | swing (deg, mean / worst bone) | worst bone (clip) "
+            "| vertex, shape fitted (mm) | vertex, true shape (mm) | joint, true shape (mm) | fit fps |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for (kind, noise), rs in results.items():
-        m = {k: float(np.mean([r[k] for r in rs])) for k in rs[0]}
-        worst = max(r["swing_max"] for r in rs)
-        rows.append(f"| {kind} | {1000 * noise:g} | {len(rs)} | {m['joint']:.1f} | {m['swing']:.2f} / {worst:.1f} "
+        m = {k: float(np.mean([r[k] for r in rs])) for k in rs[0] if k != "swing_bone"}
+        w = int(np.argmax([r["swing_max"] for r in rs]))
+        rows.append(f"| {kind} | {1000 * noise:g} | {len(rs)} | {m['joint']:.1f} | {m['swing']:.2f} / "
+                    f"{rs[w]['swing_max']:.1f} | {rs[w]['swing_bone']} ({clips[w]}) "
                     f"| {m['vertex est']:.1f} | {m['vertex true']:.1f} | {m['joint true']:.1f} | {m['fps']:.0f} |")
     rows += ["", "Twist error (deg, mean |twist| of the true-shape fit against the truth) of the fit and of the "
              "knee/elbow-plane rule:", "",
@@ -399,12 +404,14 @@ def tables(results: dict[tuple[str, float], list[dict[str, float]]]) -> str:
     return "\n".join(rows)
 
 
-def per_clip(results: dict[tuple[str, float], list[dict[str, float]]], clips: list[str]) -> str:
-    rows = ["| model | noise (mm) | clip | joint (mm) | swing (deg) | vertex, true shape (mm) | forearm twist: fit / rule |",
-            "|---|---|---|---|---|---|---|"]
+def per_clip(results: dict[tuple[str, float], list[dict[str, float | str]]], clips: list[str]) -> str:
+    rows = ["| model | noise (mm) | clip | joint (mm) | swing (deg) | worst bone (deg) | vertex, true shape (mm) "
+            "| forearm twist: fit / rule |",
+            "|---|---|---|---|---|---|---|---|"]
     for (kind, noise), rs in results.items():
         for name, r in zip(clips, rs):
             rows.append(f"| {kind} | {1000 * noise:g} | {name} | {r['joint']:.1f} | {r['swing']:.2f} | "
+                        f"{r['swing_bone']} {r['swing_max']:.1f} | "
                         f"{r['vertex true']:.1f} | {r['twist forearm']:.1f} / {r['rule forearm']:.1f} |")
     return "\n".join(rows)
 
@@ -428,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     clips = load_clips(args.cmu, args.bandai, args.frames)
     noises = [float(x) / 1000 for x in args.noise_mm.split(",")]
     options = FitOptions(device=args.device)
-    results: dict[tuple[str, float], list[dict[str, float]]] = {}
+    results: dict[tuple[str, float], list[dict[str, float | str]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for mi, kind in enumerate(args.models.split(",")):
             model = make_model(kind, Path(tmp))
@@ -439,8 +446,9 @@ def main(argv: list[str] | None = None) -> int:
                     r = run_clip(model, truth, noise, np.random.default_rng([args.seed, mi, ci, ni, 1]), options)
                     results.setdefault((kind, noise), []).append(r)
                     print(f"{kind} {name} noise {1000 * noise:g} mm: " +
-                          ", ".join(f"{k} {v:.2f}" for k, v in r.items()), flush=True)
-    table = tables(results)
+                          ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()),
+                          flush=True)
+    table = tables(results, [n for n, _ in clips])
     print(table)
     print()
     print(per_clip(results, [n for n, _ in clips]))

@@ -328,7 +328,9 @@ def convert(video: Path, quiet: bool, **values: Any) -> None:
 @_VERBOSE
 def retarget(source: Path, quiet: bool, **values: Any) -> None:
     """Move the motion in SOURCE onto a character: any .npz that pose2rig writes (convert's,
-    lift's, detect's, convert's keypoints cache: 2D keypoints are lifted first) or any BVH."""
+    lift's, detect's, convert's keypoints cache: 2D keypoints are lifted first; a body file of
+    fit's or convert --body's: the fitted joints, with the limbs' twist and the feet's heading
+    from the fitted bones) or any BVH."""
     from pose2rig.pipeline import retarget_file
 
     _setup_logging(quiet)

@@ -265,17 +265,28 @@ class BodyOptions:
             non-commercial research only).
         smpl_gender: Which SMPL model file of a folder (and the gender written in the body
             file).
+        pose_prior: SMPLify's Gaussian-mixture pose prior for the SMPL fit (gmm_08.pkl from
+            SMPLify's download, non-commercial license, or an .npz of its means, covars and
+            weights); it replaces the L2 pose prior. Needs smpl_model.
         fit_device: Where the fit runs (auto: cuda where present, else cpu).
     """
 
     fit_body: bool = False
     smpl_model: Path | None = None
     smpl_gender: Literal["neutral", "male", "female"] = "neutral"
+    pose_prior: Path | None = None
     fit_device: Literal["auto", "cpu", "cuda"] = "auto"
 
     def __post_init__(self) -> None:
         _path(self, "smpl_model")
+        _path(self, "pose_prior")
+        if self.pose_prior is not None and self.smpl_model is None:
+            raise ArgumentError("{pose_prior} is a mixture over SMPL's body pose: give {smpl_model} too "
+                                "(the default Anny model has its own joints)", "pose_prior", "smpl_model")
         _choice("smpl_gender", self.smpl_gender, SMPL_GENDERS)
+        if self.smpl_gender != "neutral" and self.smpl_model is None:
+            raise ArgumentError("{smpl_gender} picks an SMPL model file: give {smpl_model} too (the default "
+                                "Anny model takes no gender)", "smpl_gender", "smpl_model")
         _choice("fit_device", self.fit_device, FIT_DEVICES)
 
 

@@ -25,7 +25,7 @@ from pose2rig.rig import Rig, RigAnimation
 from pose2rig.types import Keypoints2D, PoseSequence, Skeleton
 
 if TYPE_CHECKING:
-    from pose2rig.body.fit import BodyFit, FitOptions
+    from pose2rig.body.fit import BodyFit, FitOptions, ImageTerm
     from pose2rig.body.io import BodyFile
     from pose2rig.body.model import BodyModel
     from pose2rig.clean import CleanResult
@@ -232,7 +232,10 @@ def convert(
     body = None
     if body_model is not None:
         with _timed(timings, "body fit"):
-            body = fit_pose(world, body_model, o.body, fit_options=fit_options, progress=progress)
+            maps = _camera_map(cam, world, rotation, translation)  # None with root motion removed
+            body = fit_pose(world, body_model, o.body, fit_options=fit_options, progress=progress,
+                            world_rotation=None if maps is None else rotation,
+                            world_translation=None if maps is None else translation)
     # files and previews show a pose on every frame: long gaps hold the nearest seen pose
     held = hold_missing_frames(world) if target is not None or {"bvh", "preview"} & wanted.keys() else world
 
@@ -240,9 +243,14 @@ def convert(
     if target is not None:
         from pose2rig.retarget import retarget
 
+        twist = None
+        if body is not None:  # the fitted bones give the limbs their twist
+            from pose2rig.body.twist import body_twist
+
+            twist = body_twist(body)
         with _timed(timings, "retarget"):
             animation = retarget(held, target, mapping=mapping, root_motion=o.root_motion, extremities=ends,
-                                 add_root="blend_action" not in wanted)
+                                 add_root="blend_action" not in wanted, twist=twist)
         with _timed(timings, "export"):
             _write_character(animation, wanted, o, use_rig=use_rig, action_name=video.stem)
     with _timed(timings, "export"):
@@ -349,7 +357,9 @@ def retarget_file(
 ) -> RigAnimation:
     """Move the motion in ``source`` onto a character; returns its :class:`~pose2rig.rig.RigAnimation`.
 
-    ``source``: any ``.npz`` that pose2rig writes, or any BVH mapped onto Human3.6M-17. A pose
+    ``source``: any ``.npz`` that pose2rig writes, or any BVH mapped onto Human3.6M-17. A body
+    file (``pose2rig fit``'s, ``convert --body``'s) gives its fitted joints, and its fitted bones
+    give the limbs their twist and the feet their heading (``retarget(twist=...)``); a pose
     file's world-frame poses (``convert``'s npz) are used as they are; camera-frame poses
     (``lift``'s npz) go through the same world transform as :func:`convert`; 2D keypoints
     (``detect``'s npz, ``convert``'s detection cache) are first lifted as :func:`lift_keypoints`
@@ -371,6 +381,7 @@ def retarget_file(
             the bones needed, an output that cannot be written; before the long work.
     """
     from pose2rig.retarget import retarget
+    from pose2rig.retarget.character import TWIST_PARTS
 
     o = options if options is not None else ConvertOptions()
     wanted = outputs.items()
@@ -385,10 +396,11 @@ def retarget_file(
     for p in wanted.values():
         check_writable(p)
     src = Path(source)
-    world, ends = _read_source(src, o)
+    world, ends, _ = _read_source(src, o)
+    twist = {k: ends.pop(k) for k in TWIST_PARTS if k in ends}  # a body file's
     target, mapping = load_character(o.export.rig, o.export.rig_map)
     animation = retarget(hold_missing_frames(world), target, mapping=mapping, root_motion=o.root_motion,
-                         extremities=ends or None, add_root="blend_action" not in wanted)
+                         extremities=ends or None, add_root="blend_action" not in wanted, twist=twist or None)
     _write_character(animation, wanted, o, use_rig=True, action_name=src.stem)
     if "character_preview" in wanted:
         from pose2rig.render_character import render_character_preview
@@ -397,12 +409,20 @@ def retarget_file(
     return animation
 
 
-def _read_source(src: Path, o: ConvertOptions) -> tuple[PoseSequence, dict[str, np.ndarray]]:
-    """A retarget source as ``(world, extremities)``: its world-frame poses and the feet and
+def _read_source(src: Path, o: ConvertOptions
+                 ) -> tuple[PoseSequence, dict[str, np.ndarray], tuple[np.ndarray, np.ndarray] | None]:
+    """A retarget source as ``(world, extremities, camera_map)``: its world-frame poses and the feet and
     hands directions in that frame (:func:`pose2rig.world.extremities` of its camera-frame
-    poses, a BVH's foot headings, or ``{}``), cut to ``start``/``end`` and resampled as
-    ``options`` say. Camera-frame poses are cut and resampled before they are put in the
-    world, as :func:`convert` does; a file's own world-frame poses keep its world."""
+    poses, a BVH's foot headings, a body file's feet and, keyed by the parts of
+    :data:`pose2rig.retarget.character.TWIST_PARTS`, its limbs' twist references
+    (:func:`pose2rig.body.twist.body_twist`), or ``{}``), cut to ``start``/``end`` and
+    resampled as ``options`` say. A body file (``pose2rig fit``'s) gives its fitted
+    Human3.6M-17 joints. Camera-frame poses are cut and resampled before they are put in the
+    world, as :func:`convert` does; a file's own world-frame poses keep its world.
+    ``camera_map``: ``(world_rotation, world_translation)``, ``p_world = world_rotation @
+    p_camera + world_translation``, where the world poses are the camera-frame ones through it
+    (:func:`_camera_map`; a pose file's stored map, or the clean-up's), else None."""
+    from pose2rig.body.io import is_body_npz
     from pose2rig.clean import resample
     from pose2rig.world import extremities
 
@@ -410,18 +430,31 @@ def _read_source(src: Path, o: ConvertOptions) -> tuple[PoseSequence, dict[str, 
     camera: PoseSequence | None = None
     world: PoseSequence | None = None
     ends: dict[str, np.ndarray] = {}
+    camera_map: tuple[np.ndarray, np.ndarray] | None = None
     if suffix == ".bvh":
         from pose2rig.io.bvh import read_bvh
         from pose2rig.io.mocap import bvh_foot_headings, load_bvh_as_h36m17
 
         world = load_bvh_as_h36m17(src)
         ends = bvh_foot_headings(read_bvh(src), world.joints)
+    elif suffix == ".npz" and is_body_npz(src):  # a body fit: its joints, its feet and the limbs' twist
+        from pose2rig.body.io import read_body_npz
+        from pose2rig.body.twist import body_extremities, body_twist
+        from pose2rig.skeletons import H36M17
+
+        body = read_body_npz(src)
+        world = PoseSequence(body.joints, H36M17, body.fps, np.arange(body.num_frames) / body.fps, space="world")
+        ends = {**body_extremities(body), **body_twist(body)}
     elif suffix == ".npz":
-        from pose2rig.io.npz import contents, load_pose, read_array
+        from pose2rig.io.npz import contents, load_pose, read_array, read_arrays
 
         kinds = contents(src)
         if "world" in kinds:
             world = load_pose(src, space="world")
+            arrays = read_arrays(src)
+            if _world_maps_camera(arrays):  # the 2D term of the body fit needs the camera in this world
+                camera_map = (np.asarray(arrays["world_rotation"], np.float64),
+                              np.asarray(arrays["world_translation"], np.float64))
             if "camera" in kinds:  # the whole clip's directions, in the file's world frame
                 cam = load_pose(src, space="camera")
                 if cam.num_frames != world.num_frames:
@@ -466,9 +499,9 @@ def _read_source(src: Path, o: ConvertOptions) -> tuple[PoseSequence, dict[str, 
     if poses.space == "camera":
         from pose2rig.lift import load_lifter
 
-        cam, world, rotation, _, _ = clean_world(poses, o, load_lifter(o.lift.checkpoint))
-        return world, extremities(cam, rotation=rotation)
-    return poses, ends
+        cam, world, rotation, translation, _ = clean_world(poses, o, load_lifter(o.lift.checkpoint))
+        return world, extremities(cam, rotation=rotation), _camera_map(cam, world, rotation, translation)
+    return poses, ends, camera_map
 
 
 def clean_world(
@@ -676,6 +709,15 @@ def clean_file(
     return res
 
 
+def _camera_map(cam: PoseSequence, world: PoseSequence, rotation: np.ndarray, translation: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(rotation, translation)`` where ``world``'s joints are ``cam``'s through ``p_world =
+    rotation @ p_camera + translation`` (:func:`_world_maps_camera`), else None."""
+    arrays = {"world_rotation": rotation, "world_translation": translation, "joints3d": cam.joints,
+              "joints3d_world": world.joints}
+    return (rotation, translation) if _world_maps_camera(arrays) else None
+
+
 def _world_maps_camera(arrays: dict[str, np.ndarray]) -> bool:
     """Whether a pose file's world joints are its camera joints through its stored
     ``world_rotation`` and ``world_translation`` (to 1 mm; not so where root motion was removed)."""
@@ -696,7 +738,8 @@ def load_body_model(options: BodyOptions | None = None) -> BodyModel:
 
     Raises:
         Pose2RigError: a missing or wrong SMPL model file (saying where users obtain one), no
-            ``smpl`` extra, ``fit_device`` ``cuda`` without a CUDA device.
+            ``smpl`` extra, ``fit_device`` ``cuda`` without a CUDA device, a ``pose_prior``
+            file that is not a Gaussian mixture over the SMPL model's body pose.
     """
     b = options if options is not None else BodyOptions()
     device = _fit_device(b.fit_device)
@@ -704,6 +747,10 @@ def load_body_model(options: BodyOptions | None = None) -> BodyModel:
         from pose2rig.body.smpl import load_smpl_body
 
         model = load_smpl_body(b.smpl_model, gender=b.smpl_gender)
+        if b.pose_prior is not None:  # a wrong prior fails before the source is read
+            from pose2rig.body.prior import load_gmm_prior
+
+            load_gmm_prior(b.pose_prior).check_model(model)
     else:
         from pose2rig.body.anny import AnnyBody
 
@@ -725,6 +772,12 @@ def _fit_device(device: str) -> str:
     return device
 
 
+UNSEEN_WEIGHT = 0.05
+"""The body fit's data weight of the joints on frames the clean-up filled (every joint's confidence
+0, finite): enough to keep those frames on the filled motion (the demo clip's backflip, 27 unseen frames: 38.8 -> 25.8 mm
+mean joint error), too little to pull the seen frames."""
+
+
 def fit_pose(
     pose: PoseSequence,
     model: BodyModel,
@@ -732,14 +785,27 @@ def fit_pose(
     *,
     fit_options: FitOptions | None = None,
     progress: Progress = True,
+    world_rotation: np.ndarray | None = None,
+    world_translation: np.ndarray | None = None,
 ) -> BodyFit:
     """Fit ``model`` to a world-frame Human3.6M-17 ``pose`` (:func:`pose2rig.body.fit.fit_body`:
-    its joints, weighted by their confidence; NaN joints carry no weight).
+    its joints, weighted by their confidence, :data:`UNSEEN_WEIGHT` on frames the clean-up filled
+    where nobody was seen; NaN joints carry no weight).
 
     ``fit_options``: weights and iteration counts (:class:`~pose2rig.body.fit.FitOptions`),
-    its ``device`` replaced by ``options.fit_device``. MediaPipe's extra points (heels, toes,
-    knuckles) are not used yet: a pose file holds them only as 2D pixels (``landmarks33``), and
-    the 2D reprojection term is a later piece.
+    its ``device`` replaced by ``options.fit_device``.
+
+    ``world_rotation (3, 3)``, ``world_translation (3,)``: the map ``p_world = world_rotation @
+    p_camera + world_translation`` from ``pose.camera``'s frame to ``pose``'s world (as
+    :func:`convert` and its pose file hold it, root motion kept). With them, ``pose.camera``
+    and ``pose.landmarks33``, the fit adds the 2D reprojection term on MediaPipe's landmarks
+    (:meth:`pose2rig.body.fit.ImageTerm.from_landmarks33`: hips, knees, ankles, shoulders,
+    elbows, wrists, and the heels, toes, index and pinky knuckles, which fix the feet's and
+    hands' twist), each weighted by its visibility times its joint's confidence in ``pose``
+    (the ankle's for the feet's points, the wrist's for the hands'), weighted by
+    ``fit_options.w_2d`` (0 turns it off). Without them, or where ``pose``'s joints land far
+    from the landmarks through that camera (median over 5% of the image's diagonal: not the
+    same frame), the fit runs on the 3D joints alone and says why in the log.
     """
     import dataclasses
 
@@ -752,14 +818,70 @@ def fit_pose(
                             f"{pose.skeleton.name}", "pose")
     b = options if options is not None else BodyOptions()
     fo = dataclasses.replace(fit_options or FitOptions(), device=_fit_device(b.fit_device))
+    prior = None
+    if b.pose_prior is not None:
+        from pose2rig.body.prior import load_gmm_prior
+
+        prior = load_gmm_prior(b.pose_prior)
     with progress_bar(total=pose.num_frames, desc=f"body fit ({model.kind})", unit="frame",
                       progress=progress) as bar:
-        fit = fit_body(model, pose.joints, confidence=pose.confidence, fps=pose.fps, options=fo, progress=bar)
+        # frames nobody was seen in, which the clean-up filled (held or interpolated, every joint's
+        # confidence 0), keep a small weight: with none, nothing holds them and Adam's scale-free
+        # steps drift them toward the priors' rest. A single unseen joint on a seen frame keeps 0.
+        filled = np.isfinite(pose.joints).all(axis=-1) & (pose.confidence <= 0).all(axis=1, keepdims=True)
+        weight = np.where(filled, UNSEEN_WEIGHT, pose.confidence)
+        fit = fit_body(model, pose.joints, confidence=weight, fps=pose.fps, options=fo, progress=bar,
+                       pose_prior=prior, image=_image_term(pose, world_rotation, world_translation, fo.w_2d))
     err = fit.error[np.isfinite(fit.error)]
     if err.size:
         log.info("body fit: %s, mean joint error %.1f mm (worst frame %.1f mm)", model.kind,
                  1000 * float(err.mean()), 1000 * float(err.max()))
     return fit
+
+
+def _image_term(pose: PoseSequence, world_rotation: np.ndarray | None, world_translation: np.ndarray | None,
+                weight: float) -> ImageTerm | None:
+    """The body fit's 2D term for world-frame ``pose`` (see :func:`fit_pose`), or None (logged)."""
+    from dataclasses import replace
+
+    from pose2rig.body.fit import ImageTerm
+    from pose2rig.skeletons import H36M17
+
+    missing = [what for what, have in (("landmarks33", pose.landmarks33 is not None),
+                                       ("camera", pose.camera is not None),
+                                       ("world map", world_rotation is not None and world_translation is not None))
+               if not have]
+    if weight <= 0 or missing:
+        log.info("body fit: no 2D term (%s)", "w_2d is 0" if weight <= 0 else "no " + ", ".join(missing))
+        return None
+    assert pose.landmarks33 is not None and pose.camera is not None
+    image = ImageTerm.from_landmarks33(pose.landmarks33, pose.camera.matrix, np.asarray(world_rotation),
+                                       np.asarray(world_translation))
+    # each landmark's weight: its visibility times its joint's confidence (the points': the
+    # ankle's or the wrist's), so frames the clean-up marked unseen carry none
+    side = [n.split("_")[0] for n in image.names]
+    joint = [n if n in H36M17.joint_names else f"{s}_ankle" if n.endswith(("_heel", "_foot_index")) else f"{s}_wrist"
+             for n, s in zip(image.names, side)]
+    image = replace(image, confidence=image.confidence * pose.confidence[:, [H36M17.index(j) for j in joint]])
+    body = [i for i, n in enumerate(image.names) if n in H36M17.joint_names]
+    x = pose.joints[:, [H36M17.index(image.names[i]) for i in body]].astype(np.float64)
+    cam = x @ image.rotation.T + image.translation
+    with np.errstate(invalid="ignore", divide="ignore"):
+        uv = cam[..., :2] / cam[..., 2:] @ image.camera_matrix[:2, :2].T + image.camera_matrix[:2, 2]
+        err = np.linalg.norm(uv - image.pixels[:, body], axis=-1)
+    use = (image.confidence[:, body] > 0) & np.isfinite(err) & (cam[..., 2] > 0)
+    diagonal = float(np.hypot(*pose.camera.image_size))
+    if not use.any():
+        log.info("body fit: no 2D term (no landmark seen on a frame with joints)")
+        return None
+    median = float(np.median(err[use]))
+    if median > 0.05 * diagonal:
+        log.warning("body fit: no 2D term: the joints land %.0f px (median) from MediaPipe's landmarks through "
+                    "the camera, not the same frame (root motion removed?)", median)
+        return None
+    log.info("body fit: 2D term on %d landmarks over %d of %d frames (the joints %.1f px from them, median)",
+             len(image.names), int((image.confidence > 0).any(axis=1).sum()), pose.num_frames, median)
+    return image
 
 
 def write_body(path: str | Path, fit: BodyFit, options: BodyOptions | None = None) -> Path:
@@ -841,8 +963,10 @@ def fit_file(
 
         contents(src)
     model = load_body_model(o.body)
-    world, _ = _read_source(src, o)
-    fit = fit_pose(world, model, o.body, fit_options=fit_options, progress=progress)
+    world, _, camera_map = _read_source(src, o)
+    rotation, translation = camera_map if camera_map is not None else (None, None)
+    fit = fit_pose(world, model, o.body, fit_options=fit_options, progress=progress, world_rotation=rotation,
+                   world_translation=translation)
     write_body(out, fit, o.body)
     if mesh is not None or preview is not None:
         from pose2rig.body.io import read_body_npz

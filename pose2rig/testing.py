@@ -28,6 +28,7 @@ __all__ = [
     "tpose_rig",
     "tpose_sequence",
     "walk_sequence",
+    "write_synthetic_gmm",
     "write_synthetic_smpl",
 ]
 
@@ -515,4 +516,39 @@ def malicious_pickle(path: str | os.PathLike[str], marker: str | os.PathLike[str
     model = {"v_template": np.zeros((4, 3)), "f": _Payload()}
     p = Path(path)
     p.write_bytes(pickle.dumps(model, protocol=2))
+    return p
+
+
+def write_synthetic_gmm(path: str | os.PathLike[str], *, kind: str = "pkl", means: np.ndarray | None = None,
+                        covars: np.ndarray | None = None, weights: np.ndarray | None = None,
+                        components: int = 2, dim: int = 69, seed: int = 0) -> Path:
+    """Write a Gaussian-mixture pose prior in the layout of SMPLify's ``gmm_08.pkl`` (``kind``
+    ``"pkl"``: a Python 2 protocol-2 pickle, latin1 byte strings, of a dict of float64 numpy
+    arrays ``means (K, D)``, ``covars (K, D, D)``, ``weights (K,)``) or as an ``.npz`` of the
+    same arrays (``kind="npz"``). Arrays not given are drawn from ``seed``: ``K = components``
+    means of about 0.1 rad, covariances ``A A^T / D`` plus a diagonal of 0.01 to 0.05 rad^2,
+    weights positive summing to 1. Returns the path."""
+    if kind not in ("npz", "pkl"):
+        raise ArgumentError(f"{{kind}} must be 'npz' or 'pkl', got {kind!r}", "kind")
+    rng = np.random.default_rng(seed)
+    if means is None:
+        means = 0.1 * rng.standard_normal((components, dim))
+    means = np.asarray(means, dtype=np.float64)
+    k, d = means.shape
+    if covars is None:
+        a = 0.1 * rng.standard_normal((k, d, d))
+        covars = a @ np.swapaxes(a, 1, 2) / d + np.stack([np.diag(rng.uniform(0.01, 0.05, d)) for _ in range(k)])
+    if weights is None:
+        weights = rng.uniform(0.5, 1.0, k)
+        weights = weights / weights.sum()
+    gmm = {"means": means, "covars": np.asarray(covars, dtype=np.float64),
+           "weights": np.asarray(weights, dtype=np.float64)}
+    p = Path(path)
+    if kind == "npz":
+        with open(p, "wb") as fh:
+            np.savez(fh, **gmm)
+        return p
+    buf = io.BytesIO()
+    _Python2Pickler(buf, protocol=2).dump(gmm)
+    p.write_bytes(buf.getvalue())
     return p

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -162,3 +164,26 @@ def test_one_frame_clip():
     _, _, h, _ = _motion(model, 1, seed=4)
     fit = fit_body(model, h, options=FAST)
     assert fit.joints.shape == (1, 17, 3) and np.linalg.norm(fit.joints - h, axis=-1).mean() < 0.02
+
+
+@pytest.mark.parametrize("w_limit", [1.0, 0.0])
+def test_fit_keeps_the_neck_within_its_anatomical_limit(w_limit):
+    """Data whose neck is turned 110 degrees (past its 60-degree limit, :data:`JOINT_LIMITS`):
+    with the limits the fit's neck stays near 60 degrees; without them (``w_limit=0``) it
+    follows the data past it."""
+    from pose2rig.body.fit import JOINT_LIMITS
+
+    assert JOINT_LIMITS[("neck", "neck01", "head")] == 60.0
+    model = StickBody()
+    pose, trans, _, _ = _motion(model, 30, seed=3)
+    neck = H36M17.index("neck")
+    pose[:, neck] = np.radians(110.0) * np.array([1.0, 0.0, 0.0])
+    with torch.no_grad():
+        out = model(torch.as_tensor(pose, dtype=torch.float32), torch.zeros(1, 2), torch.as_tensor(trans, dtype=torch.float32))
+        h = model.h36m17(out).numpy()
+    fit = fit_body(model, h, shape=np.zeros(2), options=dataclasses.replace(FAST, w_limit=w_limit))
+    angle = np.degrees(np.linalg.norm(fit.pose[:, neck], axis=-1))
+    if w_limit:
+        assert angle.max() < 72.0, angle.max()
+    else:
+        assert angle.mean() > 90.0, angle.mean()

@@ -154,6 +154,9 @@ def test_cli_names_its_flags_in_errors(tmp_path, smpl_motion):
     assert res.exit_code == 1 and "--output" in res.stderr and "must be an .npz file" in res.stderr
     res = _run(tmp_path / "pose.csv", "-o", tmp_path / "body.npz")
     assert res.exit_code == 1 and "SOURCE" in res.stderr and "must be a pose2rig .npz or a .bvh" in res.stderr
+    res = _run(src, "-o", tmp_path / "body.npz", "--smpl-gender", "male")  # Anny takes no gender: not ignored
+    assert res.exit_code == 1 and "--smpl-gender" in res.stderr and "--smpl-model" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "body.npz").exists()
 
 
 # ----------------------------------------------------------------------------- convert --fit-body
@@ -202,3 +205,22 @@ def test_convert_without_fit_body_fits_nothing_and_smpl_model_alone_is_refused(t
     assert res.exit_code == 1
     assert res.stderr.strip() == "error: --smpl-model is the body fit's model: give --fit-body or --body too"
     assert not (tmp_path / "a.npz").exists()
+
+
+@pytest.mark.parametrize("floor", [True, False])
+def test_frames_nobody_was_seen_in_stay_on_the_filled_joints(tmp_path, smpl_file, smpl_motion, floor, monkeypatch):
+    """The clip's last frames unseen (every confidence 0) but filled by the clean-up: the fit
+    keeps them on the filled joints (:data:`pose2rig.pipeline.UNSEEN_WEIGHT`); with no weight at
+    all (the floor set to 0 here) nothing holds them and they drift."""
+    import pose2rig.pipeline as pipeline
+
+    if not floor:
+        monkeypatch.setattr(pipeline, "UNSEEN_WEIGHT", 0.0)
+    conf = np.ones(smpl_motion.shape[:2], np.float32)
+    conf[-4:] = 0.0
+    src = tmp_path / "pose.npz"
+    write_arrays(src, {"joints3d_world": smpl_motion, "fps": np.float64(30), "confidence": conf})
+    fit = fit_file(src, tmp_path / "body.npz", ConvertOptions.from_flat(smpl_model=smpl_file), fit_options=QUICK,
+                   progress=False)
+    err = np.linalg.norm(fit.joints[-4:] - smpl_motion[-4:], axis=-1).mean()
+    assert (err < 0.015) if floor else (err > 0.03), err

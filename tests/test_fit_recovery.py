@@ -2,8 +2,11 @@
 of CMU ``scaled_131_02`` (30 fps) posing the synthetic SMPL-format model and Anny, through
 ``bench/fit_recovery.py``'s pose maker and metrics, with the fit's default options (``FitOptions()``).
 
-Goals pinned (no noise): joint error under 5 mm and mean bone swing error under 5 degrees with
-the shape fitted; vertex error (hands and feet left out) under 15 mm with the true shape given.
+Goals pinned (no noise), tighter than the issue's (joint 5 mm, swing 5 degrees, vertex 15 mm) to
+what holds on this clip (2026-12-07: SMPL 1.2 mm / 1.7 degrees / 7.4 mm, Anny 2.7 / 1.9 / 5.8):
+joint error under 3.5 mm and mean bone swing error under 2.5 degrees with the shape fitted;
+vertex error (hands and feet left out) under 10 mm with the true shape given. And the fit's start
+(no iteration): the limbs along the data's bones, the torso near it.
 """
 
 from __future__ import annotations
@@ -63,10 +66,30 @@ def test_fit_recovers_real_motion(posed):
     model, truth, _ = posed
     est = fr.fit_body(model, truth.h36m, points=truth.points)
     s = fr.scores(model, truth, est, twist=False)
-    assert s["joint"] < 5.0, s
-    assert s["swing"] < 5.0, s
+    assert s["joint"] < 3.5, s
+    assert s["swing"] < 2.5, s
     known = fr.fit_body(model, truth.h36m, points=truth.points, shape=truth.shape)
     k = fr.scores(model, truth, known)
-    assert k["vertex"] < 15.0, k
+    assert k["vertex"] < 10.0, k
     # the hand points give the forearm's twist: closer to the truth than the plane rule's
     assert k["twist forearm"] < k["rule forearm"], k
+
+
+def test_start_lays_the_limbs_along_the_data_and_the_torso_near_it(posed):
+    """The analytic start alone (true shape, no iteration): the legs on the data (the root's
+    turn and the thighs' and shins' directions exact), each arm offset from the data only by its
+    shoulder's offset (the upper arm's and forearm's directions exact, the error all in the
+    torso), and the shoulders within 50 mm on average (the spine and the clavicles laid along the
+    data's spine and shoulder line)."""
+    model, truth, _ = posed
+    start = fr.fit_body(model, truth.h36m, points=truth.points, shape=truth.shape,
+                        options=fr.FitOptions(orient_iters=0, pose_iters=0))
+    off = start.joints - truth.h36m  # (T, 17, 3)
+    legs = [H36M17.index(f"{s}_{j}") for s in ("left", "right") for j in ("hip", "knee", "ankle")]
+    assert 1000 * np.linalg.norm(off[:, legs], axis=-1).mean() < 1.0
+    for side in ("left", "right"):
+        shoulder = off[:, H36M17.index(f"{side}_shoulder")]
+        assert 1000 * np.linalg.norm(shoulder, axis=-1).mean() < 50.0, side
+        for j in ("elbow", "wrist"):
+            d = off[:, H36M17.index(f"{side}_{j}")] - shoulder
+            assert 1000 * np.linalg.norm(d, axis=-1).max() < 1.0, (side, j)

@@ -260,7 +260,33 @@ def test_mannequin_rest_written_and_read_skins_identically(mannequin, tmp_path):
         assert np.abs(skin_frame(a.rig.mesh, a.skinning_matrices()[1]) - mannequin.mesh.vertices).max() < 1e-5
 
 
-def test_writer_keeps_the_four_largest_influences(tmp_path):
+def test_writer_keeps_up_to_eight_influences_in_two_sets(tmp_path):
+    """A vertex with 10 influences keeps its 8 largest (JOINTS_0/1, WEIGHTS_0/1), renormalised;
+    a mesh with at most 4 per vertex writes one set only."""
+    n = 10
+    rest = np.tile(np.eye(4), (n, 1, 1))
+    rest[:, 1, 3] = np.arange(n) * 0.1
+    vertices = np.array([[0.0, 0.0, 0.0], [0.1, 0.5, 0.0], [0.0, 0.9, 0.1]])
+    weights = np.tile(np.arange(n, 0, -1, dtype=np.float64), (3, 1))
+    weights /= weights.sum(axis=1, keepdims=True)
+    joints = np.tile(np.arange(n)[::-1], (3, 1))  # the largest weight on the last bone
+    weights = weights[:, ::-1]
+    mesh = SkinnedMesh(vertices, np.array([[0, 1, 2]]), joints, weights)
+    rig = Rig("chain", tuple(f"b{i}" for i in range(n)), (-1, *range(n - 1)), rest, mesh=mesh)
+    out = write_glb(RigAnimation.rest_pose(rig), tmp_path / "k10.glb")
+    attrs = pygltflib.GLTF2().load(str(out)).meshes[0].primitives[0].attributes
+    assert attrs.JOINTS_1 is not None and attrs.WEIGHTS_1 is not None
+    back = load_gltf_rig(out).mesh
+    assert back.joints.shape == (3, 8)
+    names = [load_gltf_rig(out).bone_names[j] for j in back.joints[0]]
+    kept = np.arange(n, 2, -1, dtype=np.float64)
+    assert names == [f"b{i}" for i in range(8)]
+    np.testing.assert_allclose(back.weights[0], kept / kept.sum(), atol=1e-6)
+    small = write_glb(RigAnimation.rest_pose(_synthetic_rig()), tmp_path / "k2.glb")
+    assert getattr(pygltflib.GLTF2().load(str(small)).meshes[0].primitives[0].attributes, "JOINTS_1", None) is None
+
+
+def test_writer_merges_a_bone_listed_twice(tmp_path):
     rig = _synthetic_rig()
     joints = np.array([[0, 1, 2, 3, 1, 2]] * 6)  # bone 1 twice: 0.1 + 0.25 beat bone 0's 0.3
     weights = np.array([[0.3, 0.1, 0.05, 0.2, 0.25, 0.1]] * 6)

@@ -291,6 +291,15 @@ class AnnyBody(BodyModel):
         empty = pheno.new_zeros(pheno.shape[0], 0)
         return self._anny._get_phenotype_blendshape_coefficients(pheno, empty, empty)
 
+    def skin_weights(self) -> np.ndarray:
+        """``(V, J)`` Anny's own skinning weights over its 104 bones, each bone's weight summed
+        onto the driven joint that moves it (:attr:`anny_bone_joint`), as :meth:`forward` skins."""
+        bones = self._anny.vertex_bone_indices.long().cpu().numpy()
+        w = np.zeros((self.num_vertices, self.num_joints))
+        np.add.at(w, (np.arange(self.num_vertices)[:, None], np.asarray(self.anny_bone_joint, dtype=np.int64)[bones]),
+                  self._anny.vertex_bone_weights.detach().cpu().numpy().astype(np.float64))
+        return w
+
     def rest(self, shape: torch.Tensor, vertex_index: np.ndarray | None = None
              ) -> tuple[torch.Tensor, torch.Tensor]:
         """The rest pose of ``shape (B, S)``: joints ``(B, J, 3)`` (the root at the origin) and

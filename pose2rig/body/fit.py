@@ -3,12 +3,16 @@
 The fit finds one shape per clip and, per frame, the pose (local rotations) and translation of a
 :class:`~pose2rig.body.model.BodyModel` whose Human3.6M-17 joints match the lifted ones:
 
-1. **Initialisation**: translation from the data's pelvis; the global orientation per frame from
-   the torso (hips and shoulders, a Procrustes turn of the model's rest torso onto the data's);
-   the upper arms, forearms, thighs and shins along the data's bones by the knee/elbow-plane
-   rule (elbows and knees as hinges, bent in the plane of their limb; :func:`_limb_init`): the
-   fit then starts in the basin of the hands' and feet's true twist, which a start from rest
-   often misses.
+1. **Initialisation**, made per window (no array of the whole clip kept for it): translation
+   from the data's pelvis; the torso (:func:`_torso_init`): the root turned onto the data's
+   torso frame (pelvis -> thorax, the hips' line), the spine's joints each laid along the data's
+   spine, the neck and head onto the nose and head top, the clavicles onto the shoulders (a
+   model with a curved rest spine and several spine joints, Anny's, otherwise starts with the
+   spine at rest and settles in another basin); then the upper arms, forearms, thighs and
+   shins along the data's bones by the knee/elbow-plane rule (elbows and knees as hinges, bent
+   in the plane of their limb; :func:`_limb_init`): the fit then starts in the basin of the
+   hands' and feet's true twist, which a start from rest often misses. The windows start from
+   the fitted shape's rest pose.
 2. **Shape** on a subsample of frames (``shape_frames``, evenly spread): shape, pose and
    translation together.
 3. **Pose** in overlapping windows of ``window`` frames (memory stays bounded on long clips), the
@@ -23,16 +27,28 @@ Objective (summed over frames, torch, Adam with its rate decayed along a cosine 
   distance ``e`` to the lifted joint, weighted by its confidence;
 - MediaPipe's extra points (heels, toes, index and pinky knuckles) where given in 3D, the same
   robust term;
+- 2D reprojection (:class:`ImageTerm`, where given): the fitted joints and points projected
+  through the camera onto MediaPipe's detected landmarks (hips, knees, ankles, shoulders,
+  elbows, wrists, and the heels, toes, index and pinky knuckles, which fix the feet's and
+  hands' twist that 17 joints leave open), the same robust term on the pixel residual divided
+  by the focal length and multiplied by the point's depth (so metres, at any image size),
+  weighted by the landmarks' visibility; depth clamped at 0.1 m (a point behind the camera
+  stays finite);
 - the directions of the limb bones (``1 - cos`` of the angle to the lifted bone, :data:`LIMB_BONES`);
 - the bending prior of SMPLify for knees and elbows generalised to any backend: the component of
   the joint's local rotation along its natural flexion axis (``child bone x flexion direction``,
-  knees flexing backwards, elbows forwards, at rest) pays ``exp(-angle)`` -like
-  ``softplus(-angle / 0.1)^2`` when it bends the wrong way, and the knee's and elbow's rotation
+  knees flexing backwards, elbows forwards, at rest), counted from the straight limb (plus the
+  rest's own bend: Anny's rest elbows are bent 42 degrees), pays ``angle^2`` when it bends the
+  wrong way and nothing otherwise (SMPLify's ``exp`` pushed limbs that were straight in the
+  data to bend), and the knee's and elbow's rotation
   about the third axis (normal to the flexion axis and the child bone: abduction) pays an L2
   (they are hinges); their twist about the forearm/shin stays free (pronation, tibial
   rotation: what the hand and foot points show), and the wrists and ankles pay an L2 on their
   own rotation about the forearm/shin, so a hand's or foot's twist goes to the bone above;
-- an L2 pose prior (joint rotations toward rest), an L2 shape prior;
+- anatomical joint-angle limits (:data:`JOINT_LIMITS`: spine, neck and head, clavicles, wrists,
+  ankles and toes): a rotation from rest past the joint's range pays the square of the excess;
+- an L2 pose prior (joint rotations toward rest), or SMPLify's Gaussian-mixture pose prior where
+  one is given (:mod:`pose2rig.body.prior`); an L2 shape prior;
 - temporal smoothness: squared differences of consecutive local rotations (as matrices) and
   second differences of the translation.
 
@@ -60,10 +76,11 @@ import numpy as np
 import torch
 
 from pose2rig.body.model import BodyModel, axis_angle_to_matrix, forward_kinematics
+from pose2rig.body.prior import GmmPrior
 from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.skeletons import H36M17
 
-__all__ = ["BodyFit", "FitOptions", "axis_angle_to_matrix", "fit_body", "forward_kinematics", "hinge_axes"]
+__all__ = ["IMAGE_LANDMARKS", "JOINT_LIMITS", "BodyFit", "FitOptions", "ImageTerm", "axis_angle_to_matrix", "fit_body", "forward_kinematics", "hinge_axes"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +100,12 @@ class FitOptions:
         lr: Adam's learning rate (radians for rotations, metres for translation).
         lr_end: the rate at each stage's last step, a fraction of ``lr`` (cosine decay).
         w_points: weight of MediaPipe's extra points against the joints.
+        w_2d: weight of the 2D reprojection term (:class:`ImageTerm`) against the joints; 0
+            turns it off.
+        sigma_2d: Geman-McClure scale of the 2D term, metres: each pixel residual is divided
+            by the focal length and multiplied by the model point's depth (its size across the
+            line of sight at the point), so the weight means the same at any image size, focal
+            length and distance.
         w_bend: weight of the knee/elbow bending prior.
         w_hinge: weight of knee/elbow rotation about the axis normal to both the hinge axis and
             the forearm/shin (abduction; the twist about the forearm/shin itself, pronation and
@@ -90,10 +113,16 @@ class FitOptions:
         w_dir: weight of the limb bones' directions (upper arms, forearms, thighs, shins):
             ``1 - cos`` of the angle between each fitted and given Human3.6M-17 limb bone, so
             the limbs point the data's way even while the torso above still moves them.
+        w_limit: weight of the anatomical limits (:data:`JOINT_LIMITS`): the square of each
+            limited joint's rotation from rest past its limit (radians), per frame.
         w_end_twist: weight of the rotation of the wrists, ankles and the joints below them
             (hands, feet, toes) about the forearm/shin axis (the hand's and foot's twist belongs
             to the forearm and shin).
-        w_pose: weight of the L2 pose prior.
+        w_pose: weight of the L2 pose prior (used when no Gaussian-mixture prior is given).
+        w_gmm: weight of SMPLify's Gaussian-mixture pose prior (:mod:`pose2rig.body.prior`, its
+            negative log-likelihood per frame), which replaces the L2 pose prior when given
+            (measured on CMU with a mixture fitted to CMU poses: 1e-4 and more cost joint error on
+            exact joints, 3e-5 is neutral there and lowers the swing error with 10 mm noise).
         w_shape: weight of the L2 shape prior.
         w_smooth: weight of the rotation smoothness (per frame pair).
         w_accel: weight of the translation's second differences.
@@ -110,11 +139,15 @@ class FitOptions:
     lr: float = 0.05
     lr_end: float = 0.02
     w_points: float = 0.5
+    w_2d: float = 1.0
+    sigma_2d: float = 0.05
     w_bend: float = 1e-2
     w_hinge: float = 1e-3
     w_end_twist: float = 1e-2
+    w_limit: float = 1.0
     w_dir: float = 0.1
     w_pose: float = 1e-4
+    w_gmm: float = 3e-5
     w_shape: float = 2e-4
     w_smooth: float = 3e-3
     w_accel: float = 3e-2
@@ -128,6 +161,9 @@ class FitOptions:
             raise ArgumentError(f"{{overlap}} must be in [0, window), got {self.overlap!r}", "overlap")
         if not (self.sigma > 0 and self.lr > 0):
             raise ArgumentError("{sigma} and the learning rate must be positive", "sigma")
+        if not (self.w_2d >= 0 and self.sigma_2d > 0):
+            raise ArgumentError(f"{{w_2d}} must be >= 0 and {{sigma_2d}} > 0, got {self.w_2d!r}, {self.sigma_2d!r}",
+                                "w_2d", "sigma_2d")
 
 
 @dataclass
@@ -161,6 +197,137 @@ class BodyFit:
     fps: float
 
 
+IMAGE_LANDMARKS = (
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+    "left_index", "right_index", "left_pinky", "right_pinky",
+)
+"""MediaPipe 33's landmarks the 2D term uses (:meth:`ImageTerm.from_landmarks33`), each named as
+the fit's output it shows: the first twelve are Human3.6M-17 joints of the same name (the
+Human3.6M-17 2D keypoints the lifter reads are these landmarks), the last eight are the body
+models' extra points (:attr:`~pose2rig.body.model.BodyModel.point_vertices`)."""
+
+_Z_MIN = 0.1
+"""Depth (m) below which a projected point is taken at this depth (behind the camera, or on it)."""
+
+
+@dataclass(frozen=True)
+class ImageTerm:
+    """Detected 2D landmarks the fit's outputs should project onto (the 2D reprojection term).
+
+    Attributes:
+        pixels: ``(T, K, 2)`` float pixels (x right, y down); NaN where missing.
+        confidence: ``(T, K)`` weights in [0, 1]; rows with 0 or with NaN pixels carry no weight.
+        names: ``(K,)`` the fit's output each row shows: a Human3.6M-17 joint name or one of the
+            model's :attr:`~pose2rig.body.model.BodyModel.point_vertices`.
+        camera_matrix: ``(3, 3)`` pinhole intrinsics, pixels.
+        rotation, translation: ``(3, 3)``, ``(3,)`` the world -> camera map ``p_camera =
+            rotation @ p_world + translation`` (OpenCV camera axes: x right, y down, z forward),
+            the world being the frame of the fit's joints.
+    """
+
+    pixels: np.ndarray
+    confidence: np.ndarray
+    names: tuple[str, ...]
+    camera_matrix: np.ndarray
+    rotation: np.ndarray
+    translation: np.ndarray
+
+    def __post_init__(self) -> None:
+        px = np.asarray(self.pixels, dtype=np.float64)
+        names = tuple(str(n) for n in self.names)
+        if px.ndim != 3 or px.shape[1:] != (len(names), 2):
+            raise ArgumentError(f"{{pixels}} must be (T, K, 2) with K = {len(names)} names, got {px.shape}", "pixels")
+        c = np.asarray(self.confidence, dtype=np.float64)
+        if c.shape != px.shape[:2]:
+            raise ArgumentError(f"{{confidence}} must be (T, K) = {px.shape[:2]}, got {c.shape}", "confidence")
+        if len(set(names)) != len(names):
+            raise ArgumentError(f"{{names}} must not repeat a name, got {names}", "names")
+        for key, shape in (("camera_matrix", (3, 3)), ("rotation", (3, 3)), ("translation", (3,))):
+            a = np.asarray(getattr(self, key), dtype=np.float64)
+            if a.shape != shape or not np.isfinite(a).all():
+                raise ArgumentError(f"{{{key}}} must be a finite {shape} array, got shape {a.shape}", key)
+            object.__setattr__(self, key, a)
+        k = self.camera_matrix
+        if not (k[0, 0] > 0 and k[1, 1] > 0 and np.allclose(k[2], [0.0, 0.0, 1.0])):
+            raise ArgumentError("{camera_matrix} must be pinhole intrinsics (fx, fy > 0, last row 0 0 1)",
+                                "camera_matrix")
+        ok = np.isfinite(px).all(axis=-1)
+        c = np.where(ok, np.clip(np.nan_to_num(c), 0.0, 1.0), 0.0)
+        object.__setattr__(self, "pixels", np.where(ok[..., None], px, np.nan))
+        object.__setattr__(self, "confidence", c)
+        object.__setattr__(self, "names", names)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @classmethod
+    def from_landmarks33(
+        cls,
+        landmarks33: np.ndarray,
+        camera_matrix: np.ndarray,
+        world_rotation: np.ndarray,
+        world_translation: np.ndarray,
+        *,
+        names: tuple[str, ...] = IMAGE_LANDMARKS,
+        min_visibility: float = 0.5,
+    ) -> ImageTerm:
+        """The term from MediaPipe's ``landmarks33 (T, 33, 3)`` (x, y pixels, visibility) and the
+        camera -> world map ``p_world = world_rotation @ p_camera + world_translation`` (as
+        :func:`pose2rig.pipeline.convert` and pose files hold it): the landmarks ``names``
+        (:data:`IMAGE_LANDMARKS`), each weighted by its visibility, 0 below ``min_visibility``."""
+        from pose2rig.skeletons import MEDIAPIPE33
+
+        lm = np.asarray(landmarks33, dtype=np.float64)
+        if lm.ndim != 3 or lm.shape[1:] != (33, 3):
+            raise ArgumentError(f"{{landmarks33}} must be (T, 33, 3), got {lm.shape}", "landmarks33")
+        idx = [MEDIAPIPE33.index(n) for n in names]
+        vis = np.nan_to_num(lm[:, idx, 2])
+        rot = np.asarray(world_rotation, dtype=np.float64)
+        trans = np.asarray(world_translation, dtype=np.float64)
+        return cls(pixels=lm[:, idx, :2], confidence=np.where(vis >= min_visibility, vis, 0.0), names=names,
+                   camera_matrix=camera_matrix, rotation=rot.T, translation=-rot.T @ trans)
+
+
+class _Image:
+    """An :class:`ImageTerm` as tensors for the fit: which output each row is, and its loss."""
+
+    def __init__(self, image: ImageTerm, model: BodyModel, frames: int, points: tuple[str, ...],
+                 device: torch.device) -> None:
+        if image.num_frames != frames:
+            raise ArgumentError(f"{{image}} has {image.num_frames} frames, the joints {frames}", "image")
+        unknown = [n for n in image.names if n not in H36M17.joint_names and n not in model.point_vertices]
+        if unknown:
+            raise ArgumentError(f"{{image}} names {unknown}: neither Human3.6M-17 joints nor points of the body "
+                                f"model {model.kind!r}", "image")
+        self.extra = tuple(n for n in image.names if n not in H36M17.joint_names and n not in points)
+        order = (*points, *self.extra)
+        self.rows = torch.as_tensor([H36M17.index(n) if n in H36M17.joint_names else 17 + order.index(n)
+                                     for n in image.names], device=device)
+        f32 = torch.float32
+        self.pixels = torch.as_tensor(np.nan_to_num(image.pixels), dtype=f32, device=device)
+        self.conf = torch.as_tensor(image.confidence, dtype=f32, device=device)
+        k = image.camera_matrix
+        self.k2 = torch.as_tensor(k[:2, :2], dtype=f32, device=device)
+        self.k2_inv = torch.as_tensor(np.linalg.inv(k[:2, :2]), dtype=f32, device=device)
+        self.centre = torch.as_tensor(k[:2, 2], dtype=f32, device=device)
+        self.rotation = torch.as_tensor(image.rotation, dtype=f32, device=device)
+        self.translation = torch.as_tensor(image.translation, dtype=f32, device=device)
+
+    def loss(self, h: torch.Tensor, pts: torch.Tensor | None, sel: slice | np.ndarray, sigma: float) -> torch.Tensor:
+        """Confidence-weighted Geman-McClure of each row's residual in metres at its depth:
+        ``K2^-1 (projected - detected) * z`` (``K2``: the intrinsics' 2 x 2 part; ``z`` the
+        point's depth, held fixed, and clamped to :data:`_Z_MIN` as in the projection)."""
+        out = h if pts is None else torch.cat([h, pts], dim=1)
+        p = out[:, self.rows] @ self.rotation.T + self.translation  # (B, K, 3) camera frame
+        z = p[..., 2:].clamp(min=_Z_MIN)
+        uv = (p[..., :2] / z) @ self.k2.T + self.centre
+        r = ((uv - self.pixels[sel]) @ self.k2_inv.T) * z.detach()
+        return (self.conf[sel] * _gm((r ** 2).sum(-1), sigma)).sum()
+
+
 # ---------------------------------------------------------------------------------------------
 # kinematics
 
@@ -172,6 +339,23 @@ def _find(model: BodyModel, *names: str) -> int:
             return low.index(n.lower())
     raise Pose2RigError(f"body model {model.kind!r} has none of the joints {names}")
 
+
+JOINT_LIMITS: dict[tuple[str, ...], float] = {
+    ("spine1", "spine2", "spine3", "spine05", "spine03", "spine01"): 45.0,
+    ("neck", "neck01", "head"): 60.0,
+    ("left_collar", "right_collar", "clavicle.L", "clavicle.R"): 45.0,
+    ("left_wrist", "right_wrist", "wrist.L", "wrist.R", "left_hand", "right_hand"): 90.0,
+    ("left_ankle", "right_ankle", "foot.L", "foot.R"): 60.0,
+    ("left_foot", "right_foot", "toes.L", "toes.R"): 80.0,
+}
+"""Anatomical joint-angle limits of the fit (by SMPL's and Anny's joint names): the largest
+rotation from rest (degrees, about any axis) of the spine's segments, the neck and head, the
+clavicles, wrists and hands, ankles and toes: the ranges of motion of clinical tables (trunk
+flexion about 90 degrees over three segments, cervical flexion/extension 45-75 and rotation 80
+over two joints, shoulder-girdle elevation 40, wrist flexion 80, ankle plantar flexion 50, toe
+extension 70-90) with a margin. A rotation past its limit pays ``w_limit * excess^2``; within
+it, nothing. The knees and elbows have their bending prior; the hips and shoulders, whose range
+is most of a sphere, none."""
 
 HINGES = {
     # joint: (child joint, natural flexion direction at rest)
@@ -281,11 +465,11 @@ class _Rigid:
         return h + out[:, :17], pts
 
 
-def _limb_init(model: BodyModel, rest: np.ndarray, x: np.ndarray, orient: np.ndarray,
+def _limb_init(model: BodyModel, rest: np.ndarray, x: np.ndarray, world: np.ndarray,
                hinge_idx: list[int], hinge_ax: np.ndarray) -> dict[int, np.ndarray]:
     """Local rotations ``joint -> (T, 3, 3)`` that put the upper arms, forearms, thighs and
-    shins along the data's bones, the rest of the body at rest under the root's ``orient (T, 3,
-    3)``: the upper arm (thigh) maps its rest direction onto the data's and the elbow's (knee's)
+    shins along the data's bones, under the world rotations ``world (T, J, 3, 3)`` of the joints
+    above them (the torso's start, :func:`_torso_init`): the upper arm (thigh) maps its rest direction onto the data's and the elbow's (knee's)
     hinge axis onto the normal of the limb's bend plane (the knee/elbow-plane rule; toward the
     smallest turn's axis as the limb straightens, from 10 to 25 degrees of bend), the forearm
     (shin) then takes the smallest turn onto its bone: a hinge bend. Frames or limbs without
@@ -302,6 +486,7 @@ def _limb_init(model: BodyModel, rest: np.ndarray, x: np.ndarray, orient: np.nda
         lower = [c for c in range(model.num_joints) if parents[c] == hinge]
         if upper < 0 or len(names) != 2 or not lower:
             continue
+        upper_parent = int(parents[upper])
         k_up = next(h for h in names if one_hot[h] == upper)
         k_hi = next(h for h in names if one_hot[h] == hinge)
         k_lo = [h for h, j in one_hot.items() if j in lower and H36M17.parents[h] == k_hi]
@@ -313,7 +498,7 @@ def _limb_init(model: BodyModel, rest: np.ndarray, x: np.ndarray, orient: np.nda
             & (np.linalg.norm(f, axis=-1) > 1e-6)
         if not ok.any():
             continue
-        u, f, par = u[ok], f[ok], orient[ok]  # the chain above the upper joint at rest
+        u, f, par = u[ok], f[ok], world[ok, upper_parent]  # the chain above the upper joint
         d_up, d_lo = rest[hinge] - rest[upper], rest[end] - rest[hinge]
         g_swing = rotation_between(par @ d_up, u) @ par
         n = np.cross(u / np.linalg.norm(u, axis=-1, keepdims=True), f / np.linalg.norm(f, axis=-1, keepdims=True))
@@ -345,13 +530,93 @@ def _gm(sq: torch.Tensor, sigma: float) -> torch.Tensor:
     return s2 * sq / (sq + s2)
 
 
-def _torso_turn(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Rotation (3, 3) taking centred ``src (K, 3)`` onto ``dst (K, 3)`` (Kabsch, no scale)."""
-    a = src - src.mean(axis=0)
-    b = dst - dst.mean(axis=0)
-    u, _, vt = np.linalg.svd(b.T @ a)
-    d = np.sign(np.linalg.det(u @ vt))
-    return u @ np.diag([1.0, 1.0, d]) @ vt
+TORSO_JOINTS = {"neck": ("neck", "neck01"), "head": ("head",), "left_collar": ("left_collar", "clavicle.L"),
+                "right_collar": ("right_collar", "clavicle.R"), "left_shoulder": ("left_shoulder", "upperarm01.L"),
+                "right_shoulder": ("right_shoulder", "upperarm01.R")}
+"""The torso's joints :func:`_torso_init` places, by their names in each backend (SMPL's, Anny's)."""
+
+
+def _torso_init(model: BodyModel, rest: np.ndarray, h_rest: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """World rotations ``(T, J, 3, 3)`` of a start that puts the torso on the data ``x (T, 17,
+    3)`` (Human3.6M-17, the torso's joints finite in every frame), the other joints at rest
+    under their parents; ``rest (J, 3)``: the model's rest joints, ``h_rest (17, 3)`` its rest
+    Human3.6M-17 joints.
+
+    - root: the rotation taking the rest torso's frame (up: pelvis -> thorax, then the hips'
+      left-right axis) onto the data's;
+    - spine (the joints between the root and the neck), each by the smallest turn from its
+      parent that lays its bone (to the next spine joint, or the neck) along the data's spine:
+      the first along pelvis -> spine, the others along spine -> thorax, so a model whose rest
+      spine curves (Anny's lumbar and thoracic curve) starts straightened onto the data's;
+    - neck: its bone (to the head joint) along the data's thorax -> head; the head at rest;
+    - collars (clavicles): their bone along the data's thorax -> shoulder (directions, not
+      positions: a collar's bone is short and its start, at the end of the spine, a few
+      centimetres off wherever the spine bends otherwise than the data's; aiming it at the
+      data's shoulder from there turned SMPL's collars by up to 50 degrees).
+
+    Joints a backend does not have (by :data:`TORSO_JOINTS`' names) keep their parent's rotation.
+    """
+    from pose2rig.geometry import frame_from_vectors, rotation_between
+
+    parents = np.asarray(model.parents)
+    root = _find_root(parents)
+    low = [n.lower() for n in model.joint_names]
+
+    def find(key: str) -> int | None:
+        return next((low.index(n.lower()) for n in TORSO_JOINTS[key] if n.lower() in low), None)
+
+    hx = {n: x[:, H36M17.index(n)] for n in ("pelvis", "left_hip", "right_hip", "spine", "thorax", "head",
+                                              "left_shoulder", "right_shoulder")}
+    hr = {n: h_rest[H36M17.index(n)] for n in hx}
+    neck, head = find("neck"), find("head")
+    if head is not None and (neck is None or parents[head] != neck):
+        head = None
+    spine: list[int] = []
+    if neck is not None:
+        j = int(parents[neck])
+        while j >= 0 and j != root:
+            spine.insert(0, j)
+            j = int(parents[j])
+    next_of = {j: (spine + [neck])[i + 1] for i, j in enumerate(spine)}
+    target: dict[int, np.ndarray] = {j: hx["spine"] - hx["pelvis"] if i == 0 else hx["thorax"] - hx["spine"]
+                                     for i, j in enumerate(spine)}
+    child: dict[int, int] = dict(next_of)
+    if head is not None and neck is not None:
+        target[neck], child[neck] = hx["head"] - hx["thorax"], head
+    for side in ("left", "right"):
+        c, s = find(f"{side}_collar"), find(f"{side}_shoulder")
+        if c is not None and s is not None and parents[s] == c:
+            target[c], child[c] = hx[f"{side}_shoulder"] - hx["thorax"], s
+    t = len(x)
+    world = np.empty((t, len(parents), 3, 3))
+    world[:, root] = frame_from_vectors(hx["thorax"] - hx["pelvis"], hx["left_hip"] - hx["right_hip"], "xy") @ \
+        frame_from_vectors(hr["thorax"] - hr["pelvis"], hr["left_hip"] - hr["right_hip"], "xy").T
+    for j in range(len(parents)):  # parents come first
+        p = int(parents[j])
+        if p < 0:
+            continue
+        world[:, j] = world[:, p]
+        if j not in child:
+            continue
+        bone = rest[child[j]] - rest[j]
+        goal = target[j]
+        ok = (np.linalg.norm(goal, axis=-1) > 1e-6) & np.isfinite(goal).all(-1)
+        if np.linalg.norm(bone) > 1e-6 and ok.any():
+            world[ok, j] = rotation_between(world[ok, p] @ bone, goal[ok]) @ world[ok, p]
+    return world
+
+
+def _rest_flexion(model: BodyModel, rest: np.ndarray, hinge_idx: list[int], hinge_ax: np.ndarray) -> np.ndarray:
+    """``(4,)`` radians: how far each knee and elbow is already bent, the natural way, at rest
+    (the signed angle about its flexion axis from the bone above to the bone below: Anny's rest
+    elbows 42 degrees, knees 8), so that the bending prior measures from the straight limb."""
+    parents = np.asarray(model.parents)
+    out = []
+    for j, axis in zip(hinge_idx, hinge_ax):
+        below = [c for c in range(len(parents)) if parents[c] == j]
+        u, f = rest[j] - rest[parents[j]], rest[below[0]] - rest[j] if below else rest[j] - rest[parents[j]]
+        out.append(np.arctan2(np.dot(np.cross(u, f), axis), np.dot(u, f)))
+    return np.asarray(out)
 
 
 def _matrix_to_axis_angle(r: np.ndarray) -> np.ndarray:
@@ -370,6 +635,8 @@ def fit_body(
     shape: np.ndarray | None = None,
     options: FitOptions | None = None,
     progress: object | None = None,
+    pose_prior: GmmPrior | None = None,
+    image: ImageTerm | None = None,
 ) -> BodyFit:
     """Fit ``model`` to Human3.6M-17 ``joints (T, 17, 3)`` (see the module doc).
 
@@ -384,9 +651,15 @@ def fit_body(
         options: :class:`FitOptions`.
         progress: an object with ``update(n)`` (a :class:`pose2rig.progress` bar), advanced per
             window.
+        pose_prior: SMPLify's Gaussian-mixture pose prior (:func:`pose2rig.body.prior.load_gmm_prior`)
+            over the model's non-root joints, weighted by ``w_gmm`` in place of the L2 pose prior.
+        image: detected 2D landmarks and the camera (:class:`ImageTerm`, one row per frame of
+            ``joints``) for the 2D reprojection term, weighted by ``w_2d`` (0: not used); its
+            point rows need no 3D ``points``.
 
     Raises:
-        Pose2RigError: no finite joint in the clip, wrong shapes.
+        Pose2RigError: no finite joint in the clip, wrong shapes, a ``pose_prior`` over another
+            model's joints.
     """
     o = options or FitOptions()
     x = np.asarray(joints, dtype=np.float64)
@@ -417,38 +690,68 @@ def fit_body(
         pdata = torch.as_tensor(np.where(p_ok[..., None], p_arr, 0.0), dtype=f32, device=dev)
         pconf = torch.as_tensor(p_ok.astype(np.float64), dtype=f32, device=dev)
     model = model.to(dev)
-    rigid = _Rigid(model, names, dev)
+    if pose_prior is not None:
+        pose_prior.check_model(model)
+        pose_prior = pose_prior.to(dev)
+    img = _Image(image, model, t_all, names, dev) if image is not None and o.w_2d > 0 else None
+    rigid = _Rigid(model, names + (img.extra if img is not None else ()), dev)
     j_count = model.num_joints
     parents = np.asarray(model.parents)
 
-    # -- initialisation: the data's pelvis and torso turn per frame (frames without: nearest)
+    # -- initialisation, made per block of frames (the shape subsample, each window) so that no
+    #    array of the whole clip is kept: the torso on the data's (frames without a torso: the
+    #    nearest frame's), then the limbs by the knee/elbow-plane rule
     beta0 = torch.zeros(1, model.num_shape, dtype=f32, device=dev) if shape is None else \
         torch.as_tensor(np.asarray(shape, np.float64).reshape(1, -1), dtype=f32, device=dev)
-    with torch.no_grad():
-        rest_j, rest_v = model.rest(beta0, rigid.vertex_index)
-        zero = torch.zeros(1, j_count, 3, 3, dtype=f32, device=dev) + torch.eye(3, device=dev)
-        rot0, pos0 = forward_kinematics(zero, rest_j, parents)
-        h_rest, _ = rigid(rot0, pos0, rest_j, rest_v)
-    h_rest_np = h_rest[0].cpu().numpy().astype(np.float64)
+    root0 = _find_root(parents)
+
+    def rest_of(beta: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """The model's rest joints ``(J, 3)`` and rest Human3.6M-17 joints ``(17, 3)``."""
+        with torch.no_grad():
+            rj, rv = model.rest(beta, rigid.vertex_index)
+            eye = torch.zeros(1, j_count, 3, 3, dtype=f32, device=dev) + torch.eye(3, device=dev)
+            r0, p0 = forward_kinematics(eye, rj, parents)
+            hr, _ = rigid(r0, p0, rj, rv)
+        return rj[0].cpu().numpy().astype(np.float64), hr[0].cpu().numpy().astype(np.float64)
+
+    rest_np, h_rest_np = rest_of(beta0)
     torso = [H36M17.index(n) for n in ("left_hip", "right_hip", "left_shoulder", "right_shoulder", "spine")]
-    pelvis = H36M17.index("pelvis")
+    pelvis, thorax = H36M17.index("pelvis"), H36M17.index("thorax")
     have = finite[:, torso].all(axis=1) & finite[:, pelvis]
     if not have.any():
         raise Pose2RigError("no frame shows the torso (hips, shoulders, spine) to place the body on")
-    near = np.array([np.flatnonzero(have)[np.argmin(np.abs(np.flatnonzero(have) - t))] for t in range(t_all)])
-    orient0 = np.stack([_torso_turn(h_rest_np[torso], x[near[t], torso]) for t in range(t_all)])
-    root0 = _find_root(parents)
-    rest_root = rest_j[0, root0].cpu().numpy().astype(np.float64)
-    trans0 = np.stack([x[near[t], pelvis] - orient0[t] @ (h_rest_np[pelvis] - rest_root) - rest_root
-                       for t in range(t_all)])
-    pose_init = np.zeros((t_all, j_count, 3))
-    pose_init[:, root0] = _matrix_to_axis_angle(orient0)
-    hinge_idx, hinge_ax = hinge_axes(model, rest_j[0].cpu().numpy().astype(np.float64))
+    have_at = np.flatnonzero(have)
+    after = np.clip(np.searchsorted(have_at, np.arange(t_all)), 0, len(have_at) - 1)
+    before = np.clip(after - 1, 0, len(have_at) - 1)
+    near = np.where(np.abs(have_at[before] - np.arange(t_all)) <= np.abs(have_at[after] - np.arange(t_all)),
+                    have_at[before], have_at[after])
+    torso_rows = [pelvis, thorax, *torso]
+
+    def initial(frames: np.ndarray, rest_np: np.ndarray, h_rest_np: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pose ``(n, J, 3)`` and translation ``(n, 3)`` to start ``frames`` from."""
+        xi = x[frames]  # a copy (fancy index)
+        xi[:, torso_rows] = x[near[frames]][:, torso_rows]
+        mid = 0.5 * (xi[:, H36M17.index("left_shoulder")] + xi[:, H36M17.index("right_shoulder")])
+        xi[:, thorax] = np.where(np.isfinite(xi[:, thorax]), xi[:, thorax], mid)
+        world = _torso_init(model, rest_np, h_rest_np, xi)
+        local = np.swapaxes(world[:, np.maximum(parents, 0)], -1, -2) @ world
+        local[:, root0] = world[:, root0]
+        h_idx, h_ax = hinge_axes(model, rest_np)
+        for j, local_j in _limb_init(model, rest_np, xi, world, h_idx, h_ax).items():
+            local[:, j] = local_j
+        trans = xi[:, pelvis] - world[:, root0] @ (h_rest_np[pelvis] - rest_np[root0]) - rest_np[root0]
+        return _matrix_to_axis_angle(local), trans
+
+    hinge_idx, hinge_ax = hinge_axes(model, rest_np)
     hinge_axis = torch.as_tensor(hinge_ax, dtype=f32, device=dev)
-    for j, local0 in _limb_init(model, rest_j[0].cpu().numpy().astype(np.float64), x, orient0,
-                                hinge_idx, hinge_ax).items():
-        pose_init[:, j] = _matrix_to_axis_angle(local0)
+    hinge_flex0 = torch.as_tensor(_rest_flexion(model, rest_np, hinge_idx, hinge_ax), dtype=f32, device=dev)
+    rest_j = torch.as_tensor(rest_np[None], dtype=f32, device=dev)
     end_idx, end_ax, limb_ax = _hinge_bones(model, rest_j[0].cpu().numpy().astype(np.float64))
+    low_names = [n.lower() for n in model.joint_names]
+    limited = [(low_names.index(n.lower()), np.radians(deg)) for names_, deg in JOINT_LIMITS.items()
+               for n in names_ if n.lower() in low_names]
+    limit_idx = [j for j, _ in limited]
+    limit_rad = torch.as_tensor([r for _, r in limited], dtype=f32, device=dev)
     hinge_bone = torch.as_tensor(end_ax, dtype=f32, device=dev)
     hinge_abduct = torch.as_tensor(np.cross(hinge_ax, limb_ax), dtype=f32, device=dev)
 
@@ -462,14 +765,19 @@ def fit_body(
         d2 = ((h - data[sel]) ** 2).sum(-1)
         loss = (conf[sel] * _gm(d2, o.sigma)).sum()
         if pts is not None and p_arr is not None:
-            pd2 = ((pts - pdata[sel]) ** 2).sum(-1)
+            pd2 = ((pts[:, : len(names)] - pdata[sel]) ** 2).sum(-1)
             loss = loss + o.w_points * (pconf[sel] * _gm(pd2, o.sigma)).sum()
+        if img is not None:
+            loss = loss + o.w_2d * img.loss(h, pts, sel, o.sigma_2d)
         hv = pose[:, hinge_idx]  # (B, 4, 3)
         along = (hv * hinge_axis).sum(-1)
         off = (hv * hinge_abduct).sum(-1)
-        loss = loss + o.w_bend * (torch.nn.functional.softplus(-along / 0.1) * 0.1).pow(2).sum() * 100.0
+        loss = loss + o.w_bend * torch.relu(-(along + hinge_flex0)).pow(2).sum() * 100.0  # from straight
         loss = loss + o.w_hinge * (off ** 2).sum()
         loss = loss + o.w_end_twist * ((pose[:, end_idx] * hinge_bone).sum(-1) ** 2).sum()
+        if limit_idx and o.w_limit > 0:
+            angle = ((pose[:, limit_idx] ** 2).sum(-1) + 1e-12).sqrt()  # (B, L): no NaN gradient at rest
+            loss = loss + o.w_limit * torch.relu(angle - limit_rad).pow(2).sum()
         if o.w_dir > 0:
             dm = h[:, LIMB_BONES[:, 1]] - h[:, LIMB_BONES[:, 0]]
             dd = data[sel][:, LIMB_BONES[:, 1]] - data[sel][:, LIMB_BONES[:, 0]]
@@ -477,7 +785,9 @@ def fit_body(
             wc = conf[sel][:, LIMB_BONES[:, 0]] * conf[sel][:, LIMB_BONES[:, 1]]
             loss = loss + o.w_dir * (wc * (1.0 - cos)).sum()
         body = [j for j in range(j_count) if j != root0]
-        loss = loss + o.w_pose * (pose[:, body] ** 2).sum() + o.w_shape * (beta ** 2).sum() * pose.shape[0]
+        prior = o.w_pose * (pose[:, body] ** 2).sum() if pose_prior is None else \
+            o.w_gmm * pose_prior(pose[:, body]).sum()
+        loss = loss + prior + o.w_shape * (beta ** 2).sum() * pose.shape[0]
         if smooth and pose.shape[0] > 1:
             loss = loss + o.w_smooth * ((local[1:] - local[:-1]) ** 2).sum()
             if pose.shape[0] > 2:
@@ -489,8 +799,9 @@ def fit_body(
     if shape is None and o.shape_iters > 0:
         sub = np.unique(np.linspace(0, t_all - 1, min(o.shape_frames, t_all)).round().astype(int))
         sub = sub[finite[sub].sum(axis=1) >= 8] if (finite[sub].sum(axis=1) >= 8).any() else sub
-        pose_s = torch.tensor(pose_init[sub], dtype=f32, device=dev, requires_grad=True)
-        trans_s = torch.tensor(trans0[sub], dtype=f32, device=dev, requires_grad=True)
+        pose_i, trans_i = initial(sub, rest_np, h_rest_np)
+        pose_s = torch.tensor(pose_i, dtype=f32, device=dev, requires_grad=True)
+        trans_s = torch.tensor(trans_i, dtype=f32, device=dev, requires_grad=True)
         beta = beta0.clone().requires_grad_(True)
         opt = torch.optim.Adam([pose_s, trans_s, beta], lr=o.lr)
         for i in range(o.shape_iters):
@@ -506,11 +817,10 @@ def fit_body(
     # -- pose stage in windows, the shape (so the rest pose) fixed
     with torch.no_grad():
         fixed_rest = model.rest(beta_fit, rigid.vertex_index)
-    pose_out = np.array(pose_init, dtype=np.float64)
-    trans_out = np.array(trans0, dtype=np.float64)
+    rest_fit = (rest_np, h_rest_np) if beta_fit is beta0 else rest_of(beta_fit)  # the windows' start
     weight_sum = np.zeros(t_all)
-    acc_pose = np.zeros_like(pose_out)
-    acc_trans = np.zeros_like(trans_out)
+    acc_pose = np.zeros((t_all, j_count, 3))
+    acc_trans = np.zeros((t_all, 3))
     step = o.window - o.overlap
     starts = list(range(0, max(t_all - o.overlap, 1), step)) if t_all > o.window else [0]
     prev_pose: np.ndarray | None = None
@@ -518,8 +828,7 @@ def fit_body(
     prev_end = 0
     for s in starts:
         e = min(s + o.window, t_all)
-        init_p = pose_out[s:e].copy()
-        init_t = trans_out[s:e].copy()
+        init_p, init_t = initial(np.arange(s, e), *rest_fit)
         if prev_pose is not None and prev_end > s:
             k = prev_end - s
             init_p[:k] = prev_pose[-k:]
@@ -555,22 +864,28 @@ def fit_body(
             progress.update(e - s - (o.overlap if e < t_all else 0))  # type: ignore[attr-defined]
     pose_fit = acc_pose / weight_sum[:, None, None]
     trans_fit = acc_trans / weight_sum[:, None]
+    del acc_pose, acc_trans
 
+    # -- the result, window by window into arrays of the whole clip (float32: what it keeps)
+    joints_fit = np.empty((t_all, 17, 3), dtype=np.float32)
+    rot_fit = np.empty((t_all, j_count, 3, 3), dtype=np.float32)
+    pos_fit = np.empty((t_all, j_count, 3), dtype=np.float32)
     with torch.no_grad():
-        rj, rv = model.rest(beta_fit, rigid.vertex_index)
-        local = axis_angle_to_matrix(torch.as_tensor(pose_fit, dtype=f32, device=dev))
-        rot, pos = forward_kinematics(local, rj, parents)
-        pos = pos + torch.as_tensor(trans_fit, dtype=f32, device=dev)[:, None]
-        h, _ = rigid(rot, pos, rj, rv)
-    h_np = h.cpu().numpy()
-    err = np.linalg.norm(h_np - x, axis=-1)
+        rj, rv = fixed_rest
+        for s in range(0, t_all, o.window):
+            e = min(s + o.window, t_all)
+            local = axis_angle_to_matrix(torch.as_tensor(pose_fit[s:e], dtype=f32, device=dev))
+            rot, pos = forward_kinematics(local, rj, parents)
+            pos = pos + torch.as_tensor(trans_fit[s:e], dtype=f32, device=dev)[:, None]
+            h, _ = rigid(rot, pos, rj, rv)
+            joints_fit[s:e], rot_fit[s:e], pos_fit[s:e] = h.cpu().numpy(), rot.cpu().numpy(), pos.cpu().numpy()
+    err = np.linalg.norm(joints_fit - x, axis=-1)
     count = finite.sum(axis=1)
     per_frame = np.where(count > 0, np.where(finite, err, 0.0).sum(axis=1) / np.maximum(count, 1), np.nan)
     return BodyFit(
         kind=model.kind, joint_names=tuple(model.joint_names), parents=parents.copy(),
         pose=pose_fit.astype(np.float32), shape=beta_fit[0].cpu().numpy().astype(np.float32),
-        translation=trans_fit.astype(np.float32), joints=h_np.astype(np.float32),
-        rotations=rot.cpu().numpy().astype(np.float32), model_joints=pos.cpu().numpy().astype(np.float32),
+        translation=trans_fit.astype(np.float32), joints=joints_fit, rotations=rot_fit, model_joints=pos_fit,
         error=per_frame.astype(np.float32), fps=float(fps),
     )
 

@@ -68,6 +68,7 @@ Convention:
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,8 +84,8 @@ from pose2rig.skeletons import H36M17
 if TYPE_CHECKING:
     from pose2rig.body.fit import BodyFit
 
-__all__ = ["BODY_FORMAT_VERSION", "GENDERS", "SMPL_KINDS", "Y_UP_TO_Z_UP", "BodyFile", "read_body_npz",
-           "write_body_npz"]
+__all__ = ["BODY_FORMAT_VERSION", "GENDERS", "SMPL_KINDS", "Y_UP_TO_Z_UP", "BodyFile", "is_body_npz",
+           "read_body_npz", "write_body_npz"]
 
 BODY_FORMAT_VERSION = 1
 SMPL_KINDS = ("smpl", "smplh", "smplx")
@@ -289,6 +290,18 @@ def _float(data: dict[str, np.ndarray], key: str, p: Path, shape: tuple[int, ...
     if key != "fit_error" and not np.isfinite(a).all():
         raise Pose2RigError(f"{p}: {key} holds NaN or infinite values")
     return a
+
+
+def is_body_npz(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is an ``.npz`` meant as a body file: one that holds ``model_kind`` or
+    ``bone_rotations`` (:func:`read_body_npz` then names whatever else it lacks). False for a
+    missing or unreadable file (its reader says why)."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as data:
+            keys = set(data.files)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return False
+    return bool(keys & {"model_kind", "bone_rotations"})
 
 
 def read_body_npz(path: str | os.PathLike[str]) -> BodyFile:

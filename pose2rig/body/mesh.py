@@ -7,8 +7,10 @@ shape; :func:`body_animation` puts the fit's motion (:meth:`~pose2rig.body.io.Bo
 on it. Every pose2rig exporter and previewer takes the result as it takes a retargeted character
 (:func:`pose2rig.io.gltf.write_glb`, :mod:`pose2rig.render_character`).
 
-Skinning weights (:func:`skin_weights`), each vertex's 4 largest kept and renormalised (what a
-glTF file holds, so the preview shows what the file does):
+Skinning weights (:func:`skin_weights`: the model's own :meth:`~pose2rig.body.model.BodyModel.skin_weights`),
+each vertex's 8 largest kept and renormalised (what the written glTF file holds in two
+``JOINTS_n``/``WEIGHTS_n`` sets, so the preview shows what the file does; SMPL's vertices have at
+most 4 or 5, Anny's at most 4, so nothing is dropped for either):
 
 - SMPL (SMPL-H, SMPL-X): the model's own linear-blend-skinning weights (the model file's
   ``weights``, smplx's ``lbs_weights``) over its joints.
@@ -51,8 +53,9 @@ __all__ = ["INFLUENCES", "body_animation", "body_rig", "skin_weights"]
 
 log = logging.getLogger(__name__)
 
-INFLUENCES = 4
-"""Joints per vertex kept (glTF's ``JOINTS_0``/``WEIGHTS_0``)."""
+INFLUENCES = 8
+"""Joints per vertex kept (:data:`pose2rig.io.gltf.MAX_INFLUENCES`: glTF's ``JOINTS_0``/``WEIGHTS_0``
+and ``JOINTS_1``/``WEIGHTS_1``)."""
 
 _REST_TOLERANCE = 0.005
 """Metres: the body file's rest joints and the model's for its shape may differ by at most this."""
@@ -63,19 +66,7 @@ def skin_weights(model: BodyModel) -> np.ndarray:
     1 (see the module doc: SMPL's own, Anny's summed onto the driven joints, else
     ``vertex_joint``)."""
     v, j = int(model.num_vertices), int(model.num_joints)
-    smpl = getattr(model, "smpl", None)  # pose2rig.body.smpl.SmplBody: smplx's module
-    if smpl is not None and hasattr(smpl, "lbs_weights"):
-        w = smpl.lbs_weights.detach().cpu().numpy().astype(np.float64)
-    elif model.kind == "anny" and hasattr(model, "anny_bone_joint"):
-        anny = model._anny  # pose2rig.body.anny.AnnyBody: Anny's own weights over its bones
-        bones = anny.vertex_bone_indices.long().cpu().numpy()
-        joint_of = np.asarray(model.anny_bone_joint, dtype=np.int64)
-        w = np.zeros((v, j))
-        np.add.at(w, (np.arange(v)[:, None], joint_of[bones]),
-                  anny.vertex_bone_weights.detach().cpu().numpy().astype(np.float64))
-    else:
-        w = np.zeros((v, j))
-        w[np.arange(v), np.asarray(model.vertex_joint, dtype=np.int64)] = 1.0
+    w = np.asarray(model.skin_weights(), dtype=np.float64)
     if w.shape != (v, j):
         raise Pose2RigError(f"{model.kind}: skinning weights are {w.shape}, expected ({v}, {j})")
     total = w.sum(axis=1, keepdims=True)
@@ -113,7 +104,7 @@ def body_rig(body: BodyFile, model: BodyModel, *, name: str | None = None) -> Ri
 
     Returns:
         :meth:`BodyFile.rig` with a :class:`~pose2rig.rig.SkinnedMesh`: ``model.rest(shape)``'s
-        vertices, the model's faces, :func:`skin_weights`' 4 largest per vertex.
+        vertices, the model's faces, :func:`skin_weights`' :data:`INFLUENCES` largest per vertex.
 
     Raises:
         Pose2RigError: a model of another kind or joints than the body's, or one whose rest

@@ -98,6 +98,15 @@ class BodyModel(torch.nn.Module):
         translation. ``forward`` at zero pose gives the same joints."""
         raise NotImplementedError
 
+    def skin_weights(self) -> np.ndarray:
+        """``(V, J)`` linear-blend-skinning weights of the vertices over the model's joints (rows
+        need not be normalised; :func:`pose2rig.body.mesh.skin_weights` normalises them). This
+        default binds each vertex wholly to its :attr:`vertex_joint`; the backends give their
+        own."""
+        w = np.zeros((int(self.num_vertices), self.num_joints))
+        w[np.arange(w.shape[0]), np.asarray(self.vertex_joint, dtype=np.int64)] = 1.0
+        return w
+
     def h36m17(self, out: BodyOutput) -> torch.Tensor:
         """``(B, 17, 3)`` Human3.6M-17 joints of ``out`` (vertices needed where the weights
         use them)."""

@@ -207,6 +207,10 @@ class SmplBody(BodyModel):
         return BodyOutput(joints=joints + translation[:, None], rotations=rotations, vertices=verts)
 
 
+    def skin_weights(self) -> np.ndarray:
+        """``(V, J)`` SMPL's own linear-blend-skinning weights (smplx's ``lbs_weights``)."""
+        return self.smpl.lbs_weights.detach().cpu().numpy().astype(np.float64)
+
     def rest(self, shape: torch.Tensor, vertex_index: np.ndarray | None = None
              ) -> tuple[torch.Tensor, torch.Tensor]:
         """Rest joints ``(B, 24, 3)`` and vertices ``(B, V', 3)`` (``vertex_index`` only) of

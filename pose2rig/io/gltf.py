@@ -820,7 +820,7 @@ def write_glb(animation: RigAnimation, path: str | os.PathLike[str], *, include_
 
     Any other rig (MPFB2, built in memory), ``include_mesh=False`` or ``from_source=False``: the
     file is built from the rig (see the module's Convention): its bones, and its mesh skinned
-    with the 4 largest influences per vertex, without materials.
+    with the 8 largest influences per vertex (:data:`MAX_INFLUENCES`), without materials.
 
     Args:
         animation: the animation and, through its rig, the character.
@@ -1177,13 +1177,16 @@ def _glb_bytes(animation: RigAnimation, *, include_mesh: bool, name: str) -> byt
 def _mesh(pack: _Packer, mesh: SkinnedMesh, num_bones: int) -> pygltflib.Mesh:
     v = mesh.vertices.astype(np.float32)
     f = mesh.faces.astype(np.int64)
-    joints, weights = _top4(mesh.joints, mesh.weights)
+    joints, weights = _top_influences(mesh.joints, mesh.weights)
     attrs = pygltflib.Attributes(
         POSITION=pack.add(v, "VEC3", 5126, target=_ARRAY_BUFFER, bounds=True),
         NORMAL=pack.add(_vertex_normals(v, f), "VEC3", 5126, target=_ARRAY_BUFFER),
-        JOINTS_0=pack.add(joints, "VEC4", 5121 if num_bones <= 256 else 5123, target=_ARRAY_BUFFER),
-        WEIGHTS_0=pack.add(weights, "VEC4", 5126, target=_ARRAY_BUFFER),
     )
+    for n in range(joints.shape[1] // 4):  # JOINTS_0/WEIGHTS_0, and JOINTS_1/WEIGHTS_1 past 4 influences
+        setattr(attrs, f"JOINTS_{n}", pack.add(np.ascontiguousarray(joints[:, 4 * n: 4 * n + 4]), "VEC4",
+                                               5121 if num_bones <= 256 else 5123, target=_ARRAY_BUFFER))
+        setattr(attrs, f"WEIGHTS_{n}", pack.add(np.ascontiguousarray(weights[:, 4 * n: 4 * n + 4]), "VEC4", 5126,
+                                                target=_ARRAY_BUFFER))
     if num_bones > 65536:
         raise Pose2RigError(f"glTF joints are at most 16-bit: {num_bones} bones is too many")
     index_type = 5123 if len(v) < 65535 else 5125  # 65535 is the primitive restart value
@@ -1192,8 +1195,15 @@ def _mesh(pack: _Packer, mesh: SkinnedMesh, num_bones: int) -> pygltflib.Mesh:
     return pygltflib.Mesh(name=mesh.name, primitives=[primitive])
 
 
-def _top4(joints: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The 4 largest influences per vertex, ``(V, 4)`` joints and renormalised float32 weights.
+MAX_INFLUENCES = 8
+"""Influences per vertex a written file keeps at most (two ``JOINTS_n``/``WEIGHTS_n`` sets: glTF
+requires loaders to read one set and allows more; Blender's importer reads them all)."""
+
+
+def _top_influences(joints: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The largest influences per vertex, ``(V, 4n)`` joints and renormalised float32 weights:
+    ``n`` = 1 where no vertex has more than 4 non-zero influences, else as many sets of 4 as the
+    most influenced vertex needs, up to :data:`MAX_INFLUENCES`.
 
     A bone listed twice on one vertex counts once with the summed weight; unused slots get joint 0
     and weight 0."""
@@ -1205,10 +1215,12 @@ def _top4(joints: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarr
             dup = (j[:, a] == j[:, b]) & (w[:, b] > 0)
             w[dup, a] += w[dup, b]
             w[dup, b] = 0.0
-    if k < 4:
-        j = np.pad(j, ((0, 0), (0, 4 - k)))
-        w = np.pad(w, ((0, 0), (0, 4 - k)))
-    order = np.argsort(-w, axis=1, kind="stable")[:, :4]
+    used = int((w > 0).sum(axis=1).max()) if len(w) else 0
+    slots = 4 * min(max(-(-used // 4), 1), MAX_INFLUENCES // 4)
+    if k < slots:
+        j = np.pad(j, ((0, 0), (0, slots - k)))
+        w = np.pad(w, ((0, 0), (0, slots - k)))
+    order = np.argsort(-w, axis=1, kind="stable")[:, :slots]
     j = np.take_along_axis(j, order, axis=1)
     w = np.take_along_axis(w, order, axis=1)
     w /= w.sum(axis=1, keepdims=True)

@@ -27,7 +27,9 @@ Convention:
         * thigh and shin, upper arm and forearm: twist from the limb's plane: the knee or elbow
           hinge axis ``(B - A) x (C - B)``, blended with ``(B - A) x ref`` (``ref`` the torso's
           backward direction for legs and forward for arms) so that a straight limb keeps the
-          torso's twist instead of spinning;
+          torso's twist instead of spinning; or, given a body fit's ``twist``, from the fitted
+          bone: its rest second axis ``(B - A) x ref`` at the body's rest pose, turned by the
+          fitted rotation, against the same rule on the rig's rest pose;
         * feet stay level (their rest pitch and roll against the floor), turned about the
           vertical to the given heel-to-toe heading (``extremities``) or, without one, to
           where the knee points;
@@ -69,7 +71,7 @@ from pose2rig.retarget.mapping import RigMapping, ancestors, map_rig
 from pose2rig.rig import Rig, RigAnimation, SkinnedMesh
 from pose2rig.types import PoseSequence
 
-__all__ = ["ROOT_BONE", "SOURCE_JOINTS", "add_root_bone", "rest_floor", "retarget"]
+__all__ = ["ROOT_BONE", "SOURCE_JOINTS", "TWIST_PARTS", "add_root_bone", "rest_floor", "retarget"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,10 @@ SOURCE_JOINTS: tuple[str, ...] = (
     *(f"{s}_{j}" for j in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist") for s in ("left", "right")),
 )
 """Joints the source pose must name."""
+
+TWIST_PARTS: tuple[str, ...] = tuple(
+    f"{s}_{p}" for s in ("left", "right") for p in ("upper_arm", "forearm", "thigh", "shin"))
+"""Limbs that take their twist from a body fit (``retarget(twist=...)``)."""
 
 ROOT_BONE = "root"
 """Name of the root bone that ``root_motion="ground"`` adds to a rig without one (Unreal's)."""
@@ -156,12 +162,16 @@ def _rig_points(rig: Rig, m: RigMapping) -> dict[str, np.ndarray]:
     return pts
 
 
-def _frames(pts: dict[str, np.ndarray], chain: np.ndarray, fractions: np.ndarray) -> dict[str, np.ndarray]:
+def _frames(pts: dict[str, np.ndarray], chain: np.ndarray, fractions: np.ndarray,
+            twist: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Every part's frame from named points (source ``(T, 3)`` each, or rig rest ``(3,)``).
 
     ``chain``: ``(..., P, 3)`` the torso polyline from the pelvis to the thorax; ``fractions``:
-    ``(B + 1,)`` the spine bones' (hips first) start fractions and 1.
+    ``(B + 1,)`` the spine bones' (hips first) start fractions and 1. ``twist``: second axes
+    for limbs (:data:`TWIST_PARTS`) that replace the hinge rule's; a shin's also tells the foot
+    where the knee points.
     """
+    twist = twist or {}
     hip_axis = pts["left_hip"] - pts["right_hip"]
     sh_axis = pts["left_shoulder"] - pts["right_shoulder"]
     up = pts["thorax"] - pts["pelvis"]
@@ -175,14 +185,37 @@ def _frames(pts: dict[str, np.ndarray], chain: np.ndarray, fractions: np.ndarray
     out["head"] = _frame(pts["head"] - pts["thorax"], sh_axis)
     for s in ("left", "right"):
         n_leg = _hinge(pts[f"{s}_hip"], pts[f"{s}_knee"], pts[f"{s}_ankle"], -forward)
-        out[f"{s}_thigh"] = _frame(pts[f"{s}_knee"] - pts[f"{s}_hip"], n_leg)
-        out[f"{s}_shin"] = _frame(pts[f"{s}_ankle"] - pts[f"{s}_knee"], n_leg)
-        # the foot stays level, turned to where the knee points (no toe points in the source)
-        ahead = np.cross(_unit(n_leg), _UP) + 1e-3 * np.cross(_unit(hip_axis), _UP)
-        out[f"{s}_foot"] = _frame(ahead, np.broadcast_to(_UP, ahead.shape))
         n_arm = _hinge(pts[f"{s}_shoulder"], pts[f"{s}_elbow"], pts[f"{s}_wrist"], forward)
-        out[f"{s}_upper_arm"] = _frame(pts[f"{s}_elbow"] - pts[f"{s}_shoulder"], n_arm)
-        out[f"{s}_forearm"] = _frame(pts[f"{s}_wrist"] - pts[f"{s}_elbow"], n_arm)
+        for part, (a, b), n in _LIMBS:
+            out[f"{s}_{part}"] = _frame(pts[f"{s}_{b}"] - pts[f"{s}_{a}"],
+                                        twist.get(f"{s}_{part}", n_leg if n == "leg" else n_arm))
+        # the foot stays level, turned to where the knee points (no toe points in the source)
+        knee = twist.get(f"{s}_shin", n_leg)
+        ahead = np.cross(_unit(knee), _UP) + 1e-3 * np.cross(_unit(hip_axis), _UP)
+        out[f"{s}_foot"] = _frame(ahead, np.broadcast_to(_UP, ahead.shape))
+    return out
+
+
+_LIMBS = (("thigh", ("hip", "knee"), "leg"), ("shin", ("knee", "ankle"), "leg"),
+          ("upper_arm", ("shoulder", "elbow"), "arm"), ("forearm", ("elbow", "wrist"), "arm"))
+"""The limbs: part, (its start and end joint), leg or arm."""
+
+
+def _rest_twist(pts: dict[str, np.ndarray], parts: list[str]) -> dict[str, np.ndarray]:
+    """The rest second axes of limbs ``parts`` (see ``twist`` in :func:`retarget`) from rest
+    points ``(3,)``: the limb's direction crossed with the rest pose's forward (arms) or
+    backward (legs), forward = ``(unit left-right hip line + unit left-right shoulder line) x
+    (mid-shoulders - mid-hips)``; ``pose2rig.body.twist`` applies the same rule to a body's
+    rest joints."""
+    hips = pts["left_hip"] - pts["right_hip"]
+    shoulders = pts["left_shoulder"] - pts["right_shoulder"]
+    up = 0.5 * (pts["left_shoulder"] + pts["right_shoulder"] - pts["left_hip"] - pts["right_hip"])
+    forward = _unit(np.cross(_unit(hips) + _unit(shoulders), up))
+    out = {}
+    for key in parts:
+        s, part = key.split("_", 1)
+        _, (a, b), n = next(limb for limb in _LIMBS if limb[0] == part)
+        out[key] = _unit(np.cross(pts[f"{s}_{b}"] - pts[f"{s}_{a}"], -forward if n == "leg" else forward))
     return out
 
 
@@ -278,6 +311,7 @@ def retarget(
     root_motion: str | bool = DEFAULT_ROOT_MOTION,
     extremities: dict[str, np.ndarray] | None = None,
     add_root: bool = True,
+    twist: dict[str, np.ndarray] | None = None,
 ) -> RigAnimation:
     """Animate ``rig`` with the motion in ``poses``.
 
@@ -301,6 +335,14 @@ def retarget(
             bone (:func:`add_root_bone`; the animation's rig is then the new one). Off where the
             rig cannot change (an armature in Blender, an action for it): a warning, and the
             hips carry the motion as with ``"on"``.
+        twist: the limbs' twist from a body fit (:func:`pose2rig.body.twist.body_twist`):
+            ``{part: (T, 3)}`` for parts of :data:`TWIST_PARTS`, each frame's world direction
+            of the limb's rest second axis (its rest direction crossed with the rest pose's
+            forward for arms, backward for legs, as the body's rest pose has them), turned by the
+            fitted bone. A given limb's frame takes it as its second axis instead of the knee or
+            elbow plane, and the rig's rest frame the same rule on the rig's rest pose, so the
+            rig is at rest when the body is; a shin's also turns the foot (without a heading in
+            ``extremities``). Other parts keep their rule.
 
     Returns:
         ``RigAnimation`` with one frame per source frame at the source's fps.
@@ -326,8 +368,9 @@ def retarget(
     neck = () if _rigid_chain(carried, m.roles["head"], m.neck) else m.neck
     rig_chain, fractions = _rig_chain(rig, chain_map)
     src_chain = np.stack([src["pelvis"], src["spine"], src["thorax"]], axis=1)
-    f_src = _frames(src, src_chain, fractions)
-    f_rig = _frames(rest_pts, rig_chain, fractions)
+    twist = _check_twist(twist, len(joints))
+    f_src = _frames(src, src_chain, fractions, twist)
+    f_rig = _frames(rest_pts, rig_chain, fractions, _rest_twist(rest_pts, list(twist)))
     delta = {k: f_src[k] @ np.swapaxes(f_rig[k], -1, -2) for k in f_src}  # (T, 3, 3)
     for key, vectors in (extremities or {}).items():
         v = np.asarray(vectors, dtype=np.float64)
@@ -416,6 +459,19 @@ def retarget(
     if mode == "ground":
         anim = _grounded(anim, m, add_root=add_root)
     return anim
+
+
+def _check_twist(twist: dict[str, np.ndarray] | None, t: int) -> dict[str, np.ndarray]:
+    out = {}
+    for key, vectors in (twist or {}).items():
+        v = np.asarray(vectors, dtype=np.float64)
+        if key not in TWIST_PARTS or v.shape != (t, 3):
+            raise Pose2RigError(f"retarget: twist[{key!r}] must be one of {', '.join(TWIST_PARTS)} with shape "
+                                f"({t}, 3), got {v.shape}")
+        if not np.isfinite(v).all() or (np.linalg.norm(v, axis=-1) < 1e-9).any():
+            raise Pose2RigError(f"retarget: twist[{key!r}] holds NaN or zero vectors")
+        out[key] = v
+    return out
 
 
 def _order(rig: Rig, followers: dict[int, int]) -> list[int]:
