@@ -12,6 +12,7 @@ import sys
 import types
 import typing
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,33 @@ def _flags(group: click.Group, ctx: click.Context) -> dict[str, str]:
 
 
 class _Group(click.Group):
-    """Turns library errors into one line and an exit status instead of a traceback."""
+    """Turns library errors into one line and an exit status instead of a traceback, and builds a
+    command whose options come from a heavy module (``eval``'s defaults live in
+    :func:`pose2rig.evaluate.evaluate_checkpoints`) only when that command is run or asked for
+    help: ``pose2rig --help`` imports nothing heavy (no numpy, scipy, torch, MediaPipe)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, Callable[[], click.Command]] = {}
+
+    def add_lazy_command(self, build: Callable[[], click.Command], name: str, help: str) -> None:
+        """Add the command that ``build()`` makes, under ``name``, built on first use; until then a
+        stand-in with the same ``help`` lists it in ``pose2rig --help``."""
+        self.add_command(click.Command(name, help=help))
+        self.lazy[name] = build
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        build = self.lazy.pop(cmd_name, None)
+        if build is not None:
+            self.add_command(build(), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        lazy, self.lazy = self.lazy, {}  # the listing shows the stand-ins' help: nothing is built
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self.lazy = lazy
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -479,12 +506,15 @@ def _signature_defaults(func: Any) -> dict[str, Any]:
             if p.default is not inspect.Parameter.empty}
 
 
+_EVAL_HELP = "Score a lifter beside the constant-depth baseline: MPJPE, P-MPJPE, N-MPJPE, PCK3D."
+
+
 def _eval_command() -> click.Command:
     from pose2rig.evaluate import evaluate_checkpoints
 
     d = _signature_defaults(evaluate_checkpoints)
 
-    @click.command(name="eval")
+    @click.command(name="eval", help=_EVAL_HELP)
     @click.option("--checkpoint", type=_existing_file, help="Lifter checkpoint (default: bundled).")
     @click.option("--reference", type=_existing_file,
                   help="A second checkpoint (e.g. a supervised lifter) scored on the same inputs.")
@@ -510,7 +540,6 @@ def _eval_command() -> click.Command:
     @click.option("--quiet", "-q", is_flag=True, help='The report only: no "wrote" line.')
     @_VERBOSE
     def eval_(quiet: bool, **kwargs: Any) -> None:
-        """Score a lifter beside the constant-depth baseline: MPJPE, P-MPJPE, N-MPJPE, PCK3D."""
         from pose2rig.evaluate import format_report
 
         _setup_logging(quiet)
@@ -522,7 +551,7 @@ def _eval_command() -> click.Command:
     return eval_
 
 
-cli.add_command(_eval_command())
+cli.add_lazy_command(_eval_command, "eval", _EVAL_HELP)  # evaluate imports numpy: built when used
 
 
 def main() -> None:

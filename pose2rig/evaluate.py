@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from pose2rig.errors import ArgumentError, Pose2RigError
-from pose2rig.geometry import procrustes_align
 from pose2rig.lift.codec import DEFAULT_ROLLS, parse_rolls
 
 __all__ = ["ALIGNMENT", "all_metrics", "evaluate_checkpoints", "evaluate_lifter", "evaluation_report", "format_report",
@@ -67,6 +66,8 @@ def mpjpe(pred: np.ndarray, gt: np.ndarray, *, root: Root = 0) -> float:
 
 def p_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
     """Mean per-joint error (metres) after Procrustes alignment with scale, per pose."""
+    from pose2rig.geometry import procrustes_align  # scipy.spatial: not on `pose2rig eval --help`'s path
+
     p, g = _pair(pred, gt)
     return float(np.mean(np.linalg.norm(procrustes_align(p, g, scale=True) - g, axis=-1)))
 

@@ -107,6 +107,58 @@ def continuous_euler_zxy(local: np.ndarray) -> np.ndarray:
     return out
 
 
+def continuous_quat(q: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Quaternions ``(T, ..., 4)`` with signs flipped so consecutive frames agree: a new array.
+
+    ``q`` and ``-q`` are the same rotation; interpolation, finite differences and Blender's
+    F-curves need the one nearer the previous frame. Frame ``t`` is negated when its dot product
+    with frame ``t - 1`` (as given) is negative, and the flips accumulate, so every consecutive
+    pair of the result has a dot product ``>= 0``; frame 0 keeps its sign. Where the dot product
+    is zero or NaN (a missing frame) the frame keeps the sign of the one before it. Works on any
+    vectors along the last axis, not only ``(w, x, y, z)`` (the order does not matter for signs).
+
+    Args:
+        q: ``(..., 4)`` (or ``(..., D)``) float array, time along ``axis``.
+        axis: the time axis (not the last one).
+    """
+    q = np.asarray(q)
+    if axis % q.ndim == q.ndim - 1:
+        raise Pose2RigError(f"continuous_quat: axis must be a time axis, not the last one; got {axis}")
+    x = np.moveaxis(q, axis, 0)
+    if len(x) < 2:
+        return q.copy()
+    flip = np.sum(x[1:] * x[:-1], axis=-1) < 0
+    sign = np.cumprod(np.where(flip, -1.0, 1.0), axis=0)
+    out = x.copy()
+    out[1:] *= sign[..., None]
+    return np.moveaxis(out, 0, axis)
+
+
+def nearest_valid(valid: np.ndarray) -> np.ndarray:
+    """For each frame, the index of the nearest frame where ``valid`` is true: ``(T,)`` int.
+
+    Hold-nearest gap filling (``x[nearest_valid(ok)]``): a valid frame maps to itself, a missing
+    one to the closest valid frame; a missing frame exactly between two valid ones takes the
+    earlier (previous) one. Frames before the first valid frame take the first, frames after the
+    last take the last.
+
+    Args:
+        valid: ``(T,)`` bool, at least one true.
+
+    Raises:
+        Pose2RigError: ``valid`` is not 1-D or has no true entry.
+    """
+    ok = np.asarray(valid, dtype=bool)
+    if ok.ndim != 1 or not ok.any():
+        raise Pose2RigError(f"nearest_valid: expected a (T,) bool array with a true entry; got shape "
+                            f"{ok.shape} with {int(ok.sum())} true")
+    idx = np.flatnonzero(ok)
+    t = np.arange(len(ok))
+    after = idx[np.minimum(np.searchsorted(idx, t, side="left"), len(idx) - 1)]  # first valid >= t (or last)
+    before = idx[np.maximum(np.searchsorted(idx, t, side="right") - 1, 0)]  # last valid <= t (or first)
+    return np.where(np.abs(t - before) <= np.abs(after - t), before, after)
+
+
 def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Smallest rotations taking directions ``a (..., 3)`` onto ``b (..., 3)``: ``(..., 3, 3)``.
 

@@ -110,20 +110,18 @@ def hold_missing_frames(pose: PoseSequence) -> PoseSequence:
     """Fill frames that are still missing after gap filling with the nearest valid frame.
 
     File formats such as BVH need a value on every frame; frames where nobody was seen for long
-    hold the nearest seen pose (confidence stays 0 there, so the npz still tells them apart).
+    hold the nearest seen pose (confidence stays 0 there, so the npz still tells them apart); a
+    frame midway between two seen ones holds the earlier (:func:`pose2rig.geometry.nearest_valid`).
     """
+    from pose2rig.geometry import nearest_valid
+
     joints = pose.joints.copy()
     valid = np.all(np.isfinite(joints), axis=(1, 2))
     if not valid.any():
         raise Pose2RigError("no frame has a complete 3D pose; nothing to export")
     if valid.all():
         return pose
-    idx = np.flatnonzero(valid)
-    nearest = idx[np.clip(np.searchsorted(idx, np.arange(len(valid))), 0, len(idx) - 1)]
-    prev = idx[np.clip(np.searchsorted(idx, np.arange(len(valid)), side="right") - 1, 0, len(idx) - 1)]
-    t = np.arange(len(valid))
-    pick = np.where(np.abs(prev - t) <= np.abs(nearest - t), prev, nearest)
-    joints[~valid] = joints[pick[~valid]]
+    joints[~valid] = joints[nearest_valid(valid)[~valid]]
     log.warning(
         "%d of %d frames had no complete pose; they hold the nearest seen pose",
         int((~valid).sum()),

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from pose2rig.errors import Pose2RigError
-from pose2rig.geometry import CAMERA_TO_YUP
+from pose2rig.geometry import CAMERA_TO_YUP, nearest_valid
 from pose2rig.progress import Progress, progress_bar
 from pose2rig.types import Keypoints2D, PoseSequence, Skeleton
 
@@ -167,12 +167,7 @@ def follow_path(points: np.ndarray, fps: float, *, max_offset: float, seconds: f
     if not ok.any():
         raise Pose2RigError("follow_path: no frame has a finite point")
     if not ok.all():
-        idx = np.flatnonzero(ok)
-        t = np.arange(len(p))
-        right = np.clip(np.searchsorted(idx, t), 0, len(idx) - 1)
-        left = np.clip(right - 1, 0, len(idx) - 1)
-        pick = np.where(np.abs(idx[left] - t) <= np.abs(idx[right] - t), idx[left], idx[right])
-        p = p[pick]
+        p = p[nearest_valid(ok)]
     k = max(0, int(round(0.5 * seconds * fps)))
     if k:
         pad = np.pad(p, ((k, k), (0, 0)), mode="edge")

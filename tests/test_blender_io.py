@@ -123,16 +123,6 @@ def test_unsupported_extension_and_missing_file_fail_before_blender(tmp_path):
         read_fbx_animation(tmp_path / "char.obj")
 
 
-def test_quaternion_signs_made_continuous():
-    from pose2rig.io.blender import _continuous
-
-    q = Rotation.from_rotvec(np.linspace(0, 5.5, 40)[:, None] * [0, 0, 1]).as_quat(scalar_first=True)
-    flipped = q * np.where(np.arange(40) % 3 == 0, -1.0, 1.0)[:, None]
-    out = _continuous(flipped[:, None])[:, 0]
-    assert np.all(np.sum(out[1:] * out[:-1], axis=-1) > 0)
-    assert np.allclose(np.abs(np.sum(out * q, axis=-1)), 1.0)  # same rotations
-
-
 # ---------------------------------------------------------------------------------------------
 # conventions
 

@@ -75,3 +75,56 @@ def test_convention_camera_to_y_up() -> None:
     np.testing.assert_allclose(g.CAMERA_TO_YUP @ [0, -1, 0], [0, 1, 0])
     np.testing.assert_allclose(g.CAMERA_TO_YUP @ [0, 0, 3], [0, 0, -3])
     assert np.linalg.det(g.CAMERA_TO_YUP) == pytest.approx(1.0)
+
+
+def test_continuous_quat_flips_signs_cumulatively() -> None:
+    s = 0.6
+    joint0 = np.array([[1, 0, 0, 0], [-1, 0, 0, 0], [-s, 0.8, 0, 0], [0, 1, 0, 0]], dtype=float)
+    joint1 = np.tile([0.0, 0.0, 1.0, 0.0], (4, 1))
+    q = np.stack([joint0, joint1], axis=1)  # (T=4, J=2, 4)
+    before = q.copy()
+    out = g.continuous_quat(q)
+    # dots as given: -1 (flip), 0.6, 0.8: the flip of frame 1 carries to frames 2 and 3
+    want0 = np.array([[1, 0, 0, 0], [1, 0, 0, 0], [s, -0.8, 0, 0], [0, -1, 0, 0]], dtype=float)
+    assert np.array_equal(out[:, 0], want0)
+    assert np.array_equal(out[:, 1], joint1)
+    assert np.array_equal(q, before)  # the input is left alone
+    # time on another axis: the same answer
+    assert np.array_equal(g.continuous_quat(q.transpose(1, 0, 2), axis=1), out.transpose(1, 0, 2))
+    # a single frame comes back as a copy
+    one = g.continuous_quat(q[:1])
+    assert np.array_equal(one, q[:1]) and one is not q
+
+
+def test_continuous_quat_missing_frame_keeps_the_running_sign() -> None:
+    q = np.array([[1, 0, 0, 0], [-1, 0, 0, 0], [np.nan] * 4, [-1, 0, 0, 0]], dtype=float)
+    out = g.continuous_quat(q)
+    assert np.array_equal(out[[0, 1, 3]], [[1, 0, 0, 0]] * 3)  # the frame after the gap is not NaN
+    assert np.isnan(out[2]).all()
+    # unit vectors of any length (Blender's axis-angle axes are 3-vectors)
+    v = np.array([[0, 0, 1], [0, 0, -1], [0, 0.6, -0.8]], dtype=float)
+    assert np.array_equal(g.continuous_quat(v), [[0, 0, 1], [0, 0, 1], [0, -0.6, 0.8]])
+    with pytest.raises(Pose2RigError, match="time axis"):
+        g.continuous_quat(q, axis=-1)
+
+
+def test_nearest_valid_ties_go_to_the_previous_frame() -> None:
+    ok = np.array([0, 1, 0, 0, 1, 0, 0, 0, 1, 0], dtype=bool)
+    # frame 0 before the first valid: 1; 3 is nearer 4; 6 is 2 from both 4 and 8: the earlier, 4
+    assert g.nearest_valid(ok).tolist() == [1, 1, 1, 4, 4, 4, 4, 8, 8, 8]
+    assert g.nearest_valid(np.array([True, False, True])).tolist() == [0, 0, 2]
+    assert g.nearest_valid(np.ones(3, bool)).tolist() == [0, 1, 2]
+    with pytest.raises(Pose2RigError, match="true entry"):
+        g.nearest_valid(np.zeros(4, bool))
+    with pytest.raises(Pose2RigError, match="T,"):
+        g.nearest_valid(np.ones((2, 2), bool))
+
+
+def test_continuous_quat_on_a_turn_with_every_third_frame_negated() -> None:
+    from scipy.spatial.transform import Rotation
+
+    q = Rotation.from_rotvec(np.linspace(0, 5.5, 40)[:, None] * [0, 0, 1]).as_quat(scalar_first=True)
+    flipped = q * np.where(np.arange(40) % 3 == 0, -1.0, 1.0)[:, None]
+    out = g.continuous_quat(flipped[:, None])[:, 0]
+    assert np.all(np.sum(out[1:] * out[:-1], axis=-1) > 0)
+    assert np.allclose(np.abs(np.sum(out * q, axis=-1)), 1.0)  # same rotations

@@ -119,7 +119,7 @@ def test_iter_mocap(tmp_path):
         got = list(iter_mocap_h36m17(tmp_path, skip_errors=True))
     assert [p.name for p, _ in got] == ["b.bvh", "a.BVH"]
     assert all(s.num_frames == 10 for _, s in got)
-    with pytest.raises(Pose2RigError, match="does not exist"):
+    with pytest.raises(Pose2RigError, match="not found"):
         list(iter_mocap_h36m17([tmp_path / "missing.bvh"]))
 
 
@@ -163,3 +163,27 @@ def test_bvh_foot_headings_follow_the_toes_in_the_output_frame():
         assert np.allclose(h[:, 1], 0.0) and np.allclose(np.linalg.norm(h, axis=1), 1.0)
         angle = np.degrees(np.arccos(np.clip(np.sum(h * forward, axis=1), -1, 1)))
         assert np.median(angle) < 20.0
+
+
+def test_bvh_files_one_rule_recursive_any_case_sorted(tmp_path):
+    from pose2rig.io.mocap import bvh_files
+
+    for name in ("b.bvh", "sub/A.BVH", "sub/deeper/c.Bvh", "a_notes.txt", "sub/z.bvh.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    (tmp_path / "dir.bvh").mkdir()  # a folder named like a file is no file
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "o.bvh").write_text("x")
+    loose = tmp_path / "take.txt"
+    loose.write_text("x")
+    rel = [p.relative_to(tmp_path).as_posix() for p in bvh_files(tmp_path / "sub")]
+    assert rel == ["sub/A.BVH", "sub/deeper/c.Bvh"]
+    # several: each in the order given; a folder's files sorted by path; a given file as it is
+    got = [p.relative_to(tmp_path).as_posix() for p in bvh_files([other, str(tmp_path), loose])]
+    assert got == ["other/o.bvh", "b.bvh", "other/o.bvh", "sub/A.BVH", "sub/deeper/c.Bvh", "take.txt"]
+    with pytest.raises(Pose2RigError, match="not found"):
+        bvh_files((tmp_path / "missing",))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(Pose2RigError, match="no .bvh files in"):
+        bvh_files(tmp_path / "empty")

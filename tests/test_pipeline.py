@@ -165,3 +165,16 @@ def test_convert_without_outputs_writes_nothing(tmp_path, monkeypatch) -> None:
     result = convert(CLIP, options=ConvertOptions.from_flat(end=1.0), progress=False)
     assert result.outputs == {} and list(tmp_path.iterdir()) == []  # not even a keypoint cache
     assert result.world_pose.num_frames == 30 and result.world_pose.space == "world"
+
+
+def test_hold_missing_frames_midway_frame_holds_the_earlier() -> None:
+    from pose2rig.pipeline import hold_missing_frames
+    from pose2rig.testing import tpose_sequence
+
+    seq = tpose_sequence(frames=5)
+    joints = seq.joints + np.arange(5, dtype=np.float32)[:, None, None]  # frame t sits t metres up x, y, z
+    joints[[1, 3, 4]] = np.nan
+    held = hold_missing_frames(seq.replace(joints=joints))
+    # frame 1 is midway between 0 and 2: the earlier; 3 and 4 after the last seen: frame 2
+    assert np.array_equal(held.joints[:, 0] - seq.joints[:, 0], np.array([0, 0, 2, 2, 2])[:, None] * np.ones(3))
+    assert held.confidence[[1, 3, 4]].max() == 0.0 and held.confidence[[0, 2]].min() == 1.0

@@ -450,3 +450,15 @@ def test_every_character_stands_on_the_floor_at_rest_and_through_a_walk(characte
     feet = posed[:, _foot_vertices(rig), 1].min(axis=1)  # (T,) the lower foot's lowest point
     assert feet.min() > -0.02 and abs(np.percentile(feet, 5)) < 0.02
     assert np.median(feet) < 0.04  # a walk: a foot is down most of the time
+
+
+def test_source_frames_with_missing_joints_hold_the_nearest_the_earlier_on_a_tie() -> None:
+    from pose2rig.retarget.character import _fill_missing
+
+    j = np.arange(4, dtype=float)[:, None, None] * np.ones((4, 17, 3))
+    j[1, 5] = np.nan  # one joint missing makes the frame missing
+    j[3] = np.nan
+    out = _fill_missing(j)
+    assert out[:, 0, 0].tolist() == [0.0, 0.0, 2.0, 2.0]  # 1 is midway between 0 and 2: the earlier
+    with pytest.raises(Pose2RigError, match="every frame"):
+        _fill_missing(np.full((2, 17, 3), np.nan))

@@ -78,6 +78,7 @@ import torch
 from pose2rig.body.model import BodyModel, axis_angle_to_matrix, forward_kinematics
 from pose2rig.body.prior import GmmPrior
 from pose2rig.errors import ArgumentError, Pose2RigError
+from pose2rig.geometry import nearest_valid
 from pose2rig.skeletons import H36M17
 
 __all__ = ["IMAGE_LANDMARKS", "JOINT_LIMITS", "BodyFit", "FitOptions", "ImageTerm", "axis_angle_to_matrix", "fit_body", "forward_kinematics", "hinge_axes"]
@@ -720,11 +721,7 @@ def fit_body(
     have = finite[:, torso].all(axis=1) & finite[:, pelvis]
     if not have.any():
         raise Pose2RigError("no frame shows the torso (hips, shoulders, spine) to place the body on")
-    have_at = np.flatnonzero(have)
-    after = np.clip(np.searchsorted(have_at, np.arange(t_all)), 0, len(have_at) - 1)
-    before = np.clip(after - 1, 0, len(have_at) - 1)
-    near = np.where(np.abs(have_at[before] - np.arange(t_all)) <= np.abs(have_at[after] - np.arange(t_all)),
-                    have_at[before], have_at[after])
+    near = nearest_valid(have)  # the nearest frame showing the torso (ties: the earlier)
     torso_rows = [pelvis, thorax, *torso]
 
     def initial(frames: np.ndarray, rest_np: np.ndarray, h_rest_np: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from pose2rig.errors import Pose2RigError
-from pose2rig.geometry import euler_to_matrix, matrix_to_quat
+from pose2rig.geometry import continuous_quat, euler_to_matrix, matrix_to_quat
 from pose2rig.io.atomic import atomic_path, check_writable
 from pose2rig.rig import Rig, RigAnimation, SkinnedMesh
 
@@ -569,15 +569,6 @@ def _build_mesh(bpy: Any, rig: Rig, arm: Any) -> Any:
     return ob
 
 
-def _continuous(q: np.ndarray) -> np.ndarray:
-    """``(T, J, 4)`` quaternions with signs flipped so consecutive frames agree (dot >= 0)."""
-    if len(q) < 2:
-        return q.copy()
-    flip = np.sum(q[1:] * q[:-1], axis=-1) < 0
-    sign = np.concatenate([np.ones((1,) + flip.shape[1:]), np.cumprod(np.where(flip, -1.0, 1.0), axis=0)])
-    return q * sign[..., None]
-
-
 def _axis_angle(q: np.ndarray) -> np.ndarray:
     """Sign-continuous quaternions ``(T, 4)`` -> ``(T, 4)`` Blender axis-angle ``(angle, x, y, z)``.
 
@@ -593,7 +584,7 @@ def _axis_angle(q: np.ndarray) -> np.ndarray:
         idx = np.maximum.accumulate(np.where(has, np.arange(len(q)), -1))  # the last frame with one
         idx = np.where(idx < 0, np.argmax(has), idx)  # before the first: the first
         axis = q[idx, 1:] / s[idx, None]
-    flipped = _continuous(axis)
+    flipped = continuous_quat(axis)
     angle = np.unwrap(angle * np.sum(flipped * axis, axis=-1))
     return np.concatenate([angle[:, None], flipped], axis=-1)
 
@@ -718,7 +709,7 @@ def key_action(
             )
     t = animation.num_frames
     frames = frame_start + np.arange(t, dtype=np.float64)
-    q = _continuous(animation.rotations)
+    q = continuous_quat(animation.rotations)
     roots = [j for j, p in enumerate(rig.parents) if p < 0]
     inv_world = np.linalg.inv(_np(obj.matrix_world))
     heads_blender = animation.root_positions @ BLENDER_TO_WORLD  # C^T p, row form: (T, R, 3)
@@ -863,7 +854,7 @@ def _from_world(rig: Rig, world: np.ndarray, fps: float) -> RigAnimation:
     rig's size is Blender's float32 rest pose, not motion), quaternions sign-continuous."""
     size = max(float(np.ptp(rig.heads, axis=0).max()), 1e-9)
     out = RigAnimation.from_world(rig, world, fps, tolerance=1e-5 * size)
-    return replace(out, rotations=_continuous(out.rotations))
+    return replace(out, rotations=continuous_quat(out.rotations))
 
 
 def _posed_world(obj: Any, names: tuple[str, ...]) -> np.ndarray:
@@ -1299,5 +1290,5 @@ def read_fbx_animation(path: str | os.PathLike[str], *, armature: str | None = N
     fps = scene.render.fps / scene.render.fps_base
     size = max(float(np.ptp(rig.heads, axis=0).max()), 1e-9)
     moved[np.abs(moved) <= 1e-6 * size] = 0.0
-    return RigAnimation(rig, _continuous(q), np.stack(roots, axis=1), fps,
+    return RigAnimation(rig, continuous_quat(q), np.stack(roots, axis=1), fps,
                         locations=moved if np.any(moved) else None)

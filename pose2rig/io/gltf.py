@@ -53,7 +53,7 @@ import pygltflib
 
 from pose2rig import __version__
 from pose2rig.errors import Pose2RigError
-from pose2rig.geometry import matrix_to_quat, quat_to_matrix
+from pose2rig.geometry import continuous_quat, matrix_to_quat, quat_to_matrix
 from pose2rig.io.atomic import atomic_path
 from pose2rig.rig import Rig, RigAnimation, SkinnedMesh
 
@@ -703,23 +703,12 @@ def read_glb_animation(path: str | os.PathLike[str], *, animation: int | str = 0
     rigid[..., :3, :3] = rot
     size = max(float(np.ptp(rig.heads, axis=0).max()), 1e-9)
     result = RigAnimation.from_world(rig, rigid, fps, tolerance=1e-6 * size)
-    result = replace(result, rotations=_continuous_quat(result.rotations))
+    result = replace(result, rotations=continuous_quat(result.rotations))
     scaled = float(np.abs(stretch - np.eye(3)).max())
     if scaled > 1e-4:
         log.warning("%s: animation %r scales joints (by up to %.3g); a RigAnimation holds no scale, dropped",
                     doc.path.name, names[animation], scaled)
     return result
-
-
-def _continuous_quat(q: np.ndarray) -> np.ndarray:
-    """``(T, ..., 4)`` quaternions with signs flipped so consecutive frames agree."""
-    if len(q) < 2:
-        return q
-    flip = np.sign(np.sum(q[1:] * q[:-1], axis=-1))
-    flip[flip == 0] = 1.0
-    out = q.copy()
-    out[1:] *= np.cumprod(flip, axis=0)[..., None]
-    return out
 
 
 def _sample(times: np.ndarray, values: np.ndarray, at: np.ndarray, interp: str, *, rotation: bool,
@@ -1099,7 +1088,7 @@ def _decompose(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float
     s[np.linalg.det(a) < 0, 0] *= -1.0
     r = _polar(a / np.where(s == 0, 1.0, s)[:, None, :])[0]
     err = float(np.abs(r * s[:, None, :] - a).max())
-    return m[:, :3, 3].copy(), _xyzw(_continuous_quat(matrix_to_quat(r))), s, err
+    return m[:, :3, 3].copy(), _xyzw(continuous_quat(matrix_to_quat(r))), s, err
 
 
 def _glb_container(document: dict, blob: bytes) -> bytes:
@@ -1148,7 +1137,7 @@ def _glb_bytes(animation: RigAnimation, *, include_mesh: bool, name: str) -> byt
     frames = animation.num_frames
     times = pack.add(np.arange(frames, dtype=np.float64)[:, None] / animation.fps, "SCALAR", 5126, bounds=True)
     basis = quat_to_matrix(animation.rotations)  # (T, J, 3, 3)
-    q = _continuous_quat(matrix_to_quat(local[None, :, :3, :3] @ basis))  # (T, J, 4) local rotations, wxyz
+    q = continuous_quat(matrix_to_quat(local[None, :, :3, :3] @ basis))  # (T, J, 4) local rotations, wxyz
     anim = pygltflib.Animation(name=name)
     for j in range(rig.num_bones):
         out = pack.add(_xyzw(q[:, j]), "VEC4", 5126)

@@ -162,19 +162,26 @@ def load_bvh_as_h36m17(
     )
 
 
-def _bvh_files(folder_or_files: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
-    if isinstance(folder_or_files, (str, os.PathLike)):
-        items: list[Path] = [Path(folder_or_files)]
-    else:
-        items = [Path(p) for p in folder_or_files]
+def bvh_files(data: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The BVH files of ``data``: one file or folder, or several, in the order given.
+
+    A folder gives every file below it (searched recursively) whose suffix is ``.bvh`` in any
+    case, sorted by path; a file is taken as given, whatever its suffix.
+
+    Raises:
+        Pose2RigError: a path does not exist, or no BVH file is found at all.
+    """
+    items = [Path(data)] if isinstance(data, (str, os.PathLike)) else [Path(p) for p in data]
     files: list[Path] = []
     for p in items:
         if p.is_dir():
-            files.extend(sorted(q for q in p.rglob("*") if q.suffix.lower() == ".bvh"))
+            files += sorted(q for q in p.rglob("*") if q.suffix.lower() == ".bvh" and q.is_file())
         elif p.exists():
             files.append(p)
         else:
-            raise Pose2RigError(f"mocap: expected a BVH file or a folder, got {p} (does not exist)")
+            raise Pose2RigError(f"mocap data {p} not found; expected a BVH file or a folder of them")
+    if not files:
+        raise Pose2RigError(f"no .bvh files in {', '.join(map(str, items)) or 'no paths given'}")
     return files
 
 
@@ -186,12 +193,12 @@ def iter_mocap_h36m17(
     face_forward: bool = True,
     floor: bool = True,
 ) -> Iterator[tuple[Path, PoseSequence]]:
-    """Yield ``(path, sequence)`` for every ``.bvh`` file (folders searched recursively, sorted).
+    """Yield ``(path, sequence)`` for every BVH file of ``folder_or_files`` (:func:`bvh_files`).
 
     With ``skip_errors`` a file that cannot be read or mapped is skipped with a warning instead
     of raising.
     """
-    files = _bvh_files(folder_or_files)
+    files = bvh_files(folder_or_files)
     for f in tqdm(files, desc="mocap", unit="clip", disable=not progress):
         try:
             seq = load_bvh_as_h36m17(f, face_forward=face_forward, floor=floor)
@@ -241,19 +248,3 @@ def subject_of(path: Path) -> int | None:
     ``fairmotion_01_01`` -> 1 (the second-last number); None when there is none."""
     nums = re.findall(r"\d+", Path(path).stem)
     return int(nums[-2]) if len(nums) >= 2 else None
-
-
-def bvh_files(data: tuple[Path, ...]) -> list[Path]:
-    """The ``*.bvh`` files of each folder in ``data`` (sorted; not recursive), and each file given."""
-    files: list[Path] = []
-    for p in data:
-        p = Path(p)
-        if p.is_dir():
-            files += sorted(p.glob("*.bvh"))
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise Pose2RigError(f"mocap data {p} not found; expected a BVH file or a folder of them")
-    if not files:
-        raise Pose2RigError(f"no .bvh files in {', '.join(map(str, data))}")
-    return files

@@ -65,7 +65,7 @@ from dataclasses import replace
 import numpy as np
 
 from pose2rig.errors import Pose2RigError
-from pose2rig.geometry import matrix_to_quat
+from pose2rig.geometry import continuous_quat, matrix_to_quat, nearest_valid
 from pose2rig.options import DEFAULT_ROOT_MOTION, root_motion_mode
 from pose2rig.retarget.mapping import RigMapping, ancestors, map_rig
 from pose2rig.rig import Rig, RigAnimation, SkinnedMesh
@@ -280,27 +280,16 @@ def rest_floor(rig: Rig) -> float:
 
 
 def _fill_missing(joints: np.ndarray) -> np.ndarray:
+    """``(T, J, 3)`` with each frame that has a NaN holding the nearest complete frame (ties: the earlier)."""
     ok = np.all(np.isfinite(joints), axis=(1, 2))
     if ok.all():
         return joints
     if not ok.any():
         raise Pose2RigError("retarget: every frame of the source has missing joints; nothing to animate")
-    idx = np.flatnonzero(ok)
-    nearest = idx[np.clip(np.searchsorted(idx, np.arange(len(ok))), 0, len(idx) - 1)]
-    prev = idx[np.clip(np.searchsorted(idx, np.arange(len(ok))) - 1, 0, len(idx) - 1)]
-    pick = np.where(np.abs(prev - np.arange(len(ok))) < np.abs(nearest - np.arange(len(ok))), prev, nearest)
+    pick = nearest_valid(ok)
     log.warning("retarget: %d of %d frames have missing joints; they hold the nearest complete frame",
                 int((~ok).sum()), len(ok))
     return joints[pick]
-
-
-def _continuous(q: np.ndarray) -> np.ndarray:
-    """Flip quaternion signs ``(T, J, 4)`` so consecutive frames stay in one hemisphere."""
-    q = q.copy()
-    for t in range(1, len(q)):
-        flip = np.sum(q[t] * q[t - 1], axis=-1) < 0
-        q[t, flip] *= -1
-    return q
 
 
 def retarget(
@@ -421,7 +410,7 @@ def retarget(
             basis[:, j] = np.eye(3)
             continue
         basis[:, j] = np.swapaxes(parent_world @ local_rest[j], -1, -2) @ world[:, j]
-    rotations = _continuous(matrix_to_quat(basis))
+    rotations = continuous_quat(matrix_to_quat(basis))
 
     # root motion: hips follow the pelvis, scaled by leg length, feet on the floor
     def leg(p: dict[str, np.ndarray]) -> np.ndarray:
@@ -588,12 +577,7 @@ def _grounded(anim: RigAnimation, m: RigMapping, *, add_root: bool) -> RigAnimat
     if not ok.any():
         yaw[:] = 0.0
     elif not ok.all():
-        idx = np.flatnonzero(ok)
-        after = np.clip(np.searchsorted(idx, np.arange(len(ok))), 0, len(idx) - 1)
-        before = np.clip(after - 1, 0, len(idx) - 1)
-        frames = np.arange(len(ok))
-        pick = np.where(np.abs(idx[before] - frames) < np.abs(idx[after] - frames), idx[before], idx[after])
-        yaw = yaw[pick]
+        yaw = yaw[nearest_valid(ok)]
     c, s = np.cos(yaw), np.sin(yaw)
     ry = np.zeros((anim.num_frames, 3, 3))
     ry[:, 0, 0], ry[:, 0, 2], ry[:, 1, 1], ry[:, 2, 0], ry[:, 2, 2] = c, s, 1.0, -s, c
@@ -602,7 +586,7 @@ def _grounded(anim: RigAnimation, m: RigMapping, *, add_root: bool) -> RigAnimat
     root[:, 0, 3], root[:, 2, 3] = world[:, hips, 0, 3], world[:, hips, 2, 3]
     world[:, top] = root
     out = RigAnimation.from_world(rig, world, anim.fps)
-    return RigAnimation(rig, _continuous(out.rotations), out.root_positions, out.fps, locations=out.locations)
+    return RigAnimation(rig, continuous_quat(out.rotations), out.root_positions, out.fps, locations=out.locations)
 
 
 def _foot_frames(rig: Rig, m: RigMapping, side: str, heading: np.ndarray):  # noqa: ANN202
