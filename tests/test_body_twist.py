@@ -173,19 +173,28 @@ def body_file(tmp_path_factory) -> Path:
     return out
 
 
-def test_cli_retargets_a_body_file_with_the_fits_twist(tmp_path, body_file, monkeypatch):
-    from pose2rig.io.gltf import read_glb_animation
-    from pose2rig.io.rigs import load_rig
-
-    body = read_body_npz(body_file)
-    seen = {}
+@pytest.fixture
+def retarget_calls(monkeypatch) -> dict:
+    """The keyword arguments of the latest ``pose2rig.retarget.retarget`` call (which still runs);
+    the spy keeps the real function as ``__wrapped__``."""
+    seen: dict = {}
     real = pose2rig.retarget.retarget
 
     def spy(*args, **kwargs):
         seen.update(kwargs)
         return real(*args, **kwargs)
 
+    spy.__wrapped__ = real
     monkeypatch.setattr(pose2rig.retarget, "retarget", spy)
+    return seen
+
+
+def test_cli_retargets_a_body_file_with_the_fits_twist(tmp_path, body_file, retarget_calls):
+    from pose2rig.io.gltf import read_glb_animation
+    from pose2rig.io.rigs import load_rig
+
+    body = read_body_npz(body_file)
+    seen = retarget_calls
     glb, bvh = tmp_path / "out.glb", tmp_path / "out.bvh"
     res = CliRunner().invoke(cli, ["retarget", str(body_file), "--glb", str(glb), "--bvh", str(bvh), "-q"])
     assert res.exit_code == 0, res.output
@@ -200,6 +209,7 @@ def test_cli_retargets_a_body_file_with_the_fits_twist(tmp_path, body_file, monk
     # the animation is the one with the twist: its forearms differ from the plane rule's
     rig = load_rig(None)
     pose = PoseSequence(body.joints, H36M17, body.fps, np.arange(body.num_frames) / body.fps, space="world")
+    real = pose2rig.retarget.retarget.__wrapped__
     plane = real(pose, rig, extremities=seen["extremities"])
     twisted = real(pose, rig, extremities=seen["extremities"], twist=want)
     fore = [i for i, n in enumerate(rig.bone_names) if "forearm" in n.lower() or "lowerarm" in n.lower()]
@@ -222,7 +232,7 @@ def test_cli_body_file_missing_keys_is_one_line(tmp_path, body_file):
     assert not (tmp_path / "out.glb").exists()
 
 
-def test_convert_fit_body_retargets_with_the_fits_twist(tmp_path, monkeypatch):
+def test_convert_fit_body_retargets_with_the_fits_twist(tmp_path, retarget_calls):
     from pose2rig.body.fit import FitOptions
     from pose2rig.options import ConvertOptions, Outputs
     from pose2rig.pipeline import convert
@@ -240,14 +250,7 @@ def test_convert_fit_body_retargets_with_the_fits_twist(tmp_path, monkeypatch):
     kp = Keypoints2D(keypoints=camera.project(walk.joints.astype(np.float64) * [1.0, -1.0, 1.0] + [0.0, 1.0, 4.0]),
                      confidence=np.ones((frames, 17), np.float32), skeleton=H36M17, image_size=size, fps=30.0,
                      timestamps=np.arange(frames) / 30.0)
-    seen = {}
-    real = pose2rig.retarget.retarget
-
-    def spy(*args, **kwargs):
-        seen.update(kwargs)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(pose2rig.retarget, "retarget", spy)
+    seen = retarget_calls
     smpl = write_synthetic_smpl(tmp_path / "SMPL_NEUTRAL.npz")
     quick = FitOptions(shape_iters=40, orient_iters=10, pose_iters=40)
     result = convert(video, Outputs(glb=tmp_path / "out.glb"), ConvertOptions.from_flat(fit_body=True, smpl_model=smpl),
