@@ -146,7 +146,7 @@ def body_pitch(camera_joints: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(-m[2], -m[1])))
 
 
-def run_one(world: PoseSequence, filmed: Filmed, pitch_deg: float, lifter) -> dict[str, dict[str, float]]:  # noqa: ANN001
+def run_one(world: PoseSequence, filmed: Filmed, pitch_deg: float, lifter) -> dict[str, dict[str, float]]:
     from pose2rig.lift import lift
     from pose2rig.pipeline import clean_world
 

@@ -56,15 +56,27 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from pose2rig.clean import CleanResult, clean_motion, fit_floor, foot_contacts, lock_feet, resample  # noqa: E402
+from pose2rig.clean import (  # noqa: E402
+    CleanResult,
+    clean_motion,
+    fit_floor,
+    foot_contacts,
+    lock_feet,
+    resample,
+)
 from pose2rig.clean.floor import foot_points  # noqa: E402
-from pose2rig.options import CleanOptions, ConvertOptions  # noqa: E402
 from pose2rig.errors import Pose2RigError  # noqa: E402
 from pose2rig.io.bvh import BvhMotion, detect_unit_scale, read_bvh, write_bvh  # noqa: E402
 from pose2rig.io.mocap import bvh_files, load_bvh_as_h36m17  # noqa: E402
 from pose2rig.motion_metrics import (  # noqa: E402
-    accel_error, contact_scores, foot_sliding, ground_contacts, jitter, world_mpjpe,
+    accel_error,
+    contact_scores,
+    foot_sliding,
+    ground_contacts,
+    jitter,
+    world_mpjpe,
 )
+from pose2rig.options import CleanOptions, ConvertOptions  # noqa: E402
 from pose2rig.skeletons import H36M17  # noqa: E402
 
 FPS = 30.0

@@ -50,7 +50,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pose2rig.errors import Pose2RigError  # noqa: E402  (after the path set-up for a plain checkout)
+from pose2rig.errors import (
+    Pose2RigError,
+)
 from pose2rig.io.atomic import atomic_path  # noqa: E402
 from pose2rig.io.bvh import BvhMotion, detect_unit_scale, read_bvh  # noqa: E402
 from pose2rig.io.npz import check_npz_file  # noqa: E402

@@ -15,13 +15,12 @@ Prints a Markdown table for docs/BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
-
-import os
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 

@@ -32,7 +32,7 @@ from pose2rig.train.detector_noise import DetectorNoise, body_scale
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import render_eval  # noqa: E402  (a sibling bench script, not a package)
+import render_eval
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / "detector_noise.npz"
 

@@ -34,8 +34,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from fit_recovery import _forward  # noqa: E402
+
 from pose2rig.body.fit import IMAGE_LANDMARKS, FitOptions  # noqa: E402
 from pose2rig.io.npz import read_arrays  # noqa: E402
 from pose2rig.options import BodyOptions, ConvertOptions  # noqa: E402

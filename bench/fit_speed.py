@@ -136,8 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                        f">= {goals.get(kind, 0)} fps |")
                 rows.append(row)
                 print(row, flush=True)
-    mem_rows = ["| model | fit peak, {0} frames (MiB) | fit peak, {1} frames (MiB) | ratio (goal <= 1.5) |".format(
-        args.frames, 10 * args.frames), "|---|---|---|---|"]
+    mem_rows = [f"| model | fit peak, {args.frames} frames (MiB) | fit peak, {10 * args.frames} frames (MiB) | ratio (goal <= 1.5) |", "|---|---|---|---|"]
     if not args.no_memory:
         for kind in args.models.split(","):
             with tempfile.TemporaryDirectory() as tmp:

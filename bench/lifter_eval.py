@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pose2rig.evaluate import evaluate_lifter, synthetic_views  # noqa: E402
-from pose2rig.lift import Lifter, load_lifter  # noqa: E402
 from pose2rig.io.mocap import bvh_files, subject_of  # noqa: E402
+from pose2rig.lift import Lifter, load_lifter  # noqa: E402
 
 
 def load_clips(files: list[Path], cache: Path | None) -> list[np.ndarray]:

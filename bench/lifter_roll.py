@@ -36,9 +36,9 @@ from lifter_table import DOCS, _rel, machine, parse_checkpoint, write_docs  # no
 
 from pose2rig.errors import Pose2RigError  # noqa: E402
 from pose2rig.evaluate import evaluate_lifter, synthetic_views  # noqa: E402
+from pose2rig.io.mocap import bvh_files, subject_of  # noqa: E402
 from pose2rig.lift import Lifter, load_lifter  # noqa: E402
 from pose2rig.lift.codec import DEFAULT_ROLLS  # noqa: E402
-from pose2rig.io.mocap import bvh_files, subject_of  # noqa: E402
 
 BEGIN = "<!-- lifter-roll:begin -->"
 END = "<!-- lifter-roll:end -->"

@@ -168,7 +168,7 @@ def _config_line(meta: dict[str, object]) -> str:
         from pose2rig.train.config import TrainConfig
 
         defaults = TrainConfig().to_plain()
-    except Exception:  # noqa: BLE001 (a config from another version must not stop the table)
+    except Exception:
         defaults = {}
     skip = {"out", "run_dir", "checkpoint_every", "max_minutes", "threads", "device", "val_poses"}
     diff = {k: v for k, v in cfg.items() if k not in skip and defaults.get(k, object()) != v}

@@ -712,8 +712,8 @@ def benchmark_set(name: str = "bandai1", count: int = BENCH_CLIPS, *, frames: in
     seeded window of ``frames`` frames (starts every ``step``) among those whose pelvis travels
     at most ``max_travel`` m (:func:`travel`); a clip with no such window (or shorter than
     ``frames``) is passed over; characters alternate (the first seeded) until ``count``."""
-    from pose2rig.io.mocap import load_bvh_as_h36m17
     from pose2rig.clean import resample
+    from pose2rig.io.mocap import load_bvh_as_h36m17
 
     files = sorted(MOCAP[name].glob("*.bvh"))
     rng = np.random.default_rng(clip_seed(f"bench:{name}:{frames}:{max_travel:g}", seed))
@@ -761,7 +761,7 @@ METRIC_HEADERS = {
 }
 
 
-def detect_rendered(rendered: RenderedClip, *, cache: str | os.PathLike[str] | None = None):  # noqa: ANN201
+def detect_rendered(rendered: RenderedClip, *, cache: str | os.PathLike[str] | None = None):
     """MediaPipe's keypoints of a rendered clip (:func:`pose2rig.detect.detect_video`), cached as
     ``<key>.keypoints.npz`` beside the render (``cache``: another folder)."""
     from pose2rig.detect import detect_video

@@ -40,10 +40,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import render_eval  # noqa: E402  (a sibling bench script, not a package)
+import render_eval
 
-from pose2rig.io.npz import read_arrays  # noqa: E402
-from pose2rig.skeletons import H36M17  # noqa: E402
+from pose2rig.io.npz import read_arrays
+from pose2rig.skeletons import H36M17
 
 log = logging.getLogger("render_figure")
 
@@ -173,8 +173,8 @@ def read_frames(video: str | Path, indices: list[int]) -> dict[int, np.ndarray]:
 # the figure
 
 
-def figure(scores: Mapping[str, np.ndarray], index: int, rendered: render_eval.RenderedClip, keypoints,  # noqa: ANN001
-           *, shown: int = SHOWN):  # noqa: ANN201
+def figure(scores: Mapping[str, np.ndarray], index: int, rendered: render_eval.RenderedClip, keypoints,
+           *, shown: int = SHOWN):
     """The figure (a matplotlib ``Figure``, Agg, :data:`FIGSIZE` at :data:`DPI`): top row,
     ``shown`` frames of clip ``index`` (:func:`shown_frames`) cropped around the body, with
     ``keypoints`` (a ``Keypoints2D`` of the render, Human3.6M-17) as bones and dots and the true
@@ -255,7 +255,7 @@ def figure(scores: Mapping[str, np.ndarray], index: int, rendered: render_eval.R
     return fig
 
 
-def write_png(fig, path: str | Path, *, max_bytes: int = MAX_BYTES) -> int:  # noqa: ANN001
+def write_png(fig, path: str | Path, *, max_bytes: int = MAX_BYTES) -> int:
     """Save ``fig`` at its own dpi as a PNG at ``path`` (atomically) and close it; over
     ``max_bytes``, the image is reduced to 256 colours (the overlay keeps its colours: they are
     among the most frequent). Returns the bytes written."""

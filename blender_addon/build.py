@@ -41,8 +41,16 @@ def panel_defaults() -> dict[str, object]:
     """The panel's defaults, from :mod:`pose2rig.options` in this checkout."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from pose2rig.options import (HEIGHT_RANGE, PRESET_ROOT_MOTION, ROOT_MOTIONS, SMOOTHING, CleanOptions, LiftOptions,
-                                  WorldOptions, attribute_docs)
+    from pose2rig.options import (
+        HEIGHT_RANGE,
+        PRESET_ROOT_MOTION,
+        ROOT_MOTIONS,
+        SMOOTHING,
+        CleanOptions,
+        LiftOptions,
+        WorldOptions,
+        attribute_docs,
+    )
 
     switches = clean_switches()
     pitch_help = attribute_docs(WorldOptions).get("camera_pitch")

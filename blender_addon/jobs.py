@@ -234,7 +234,7 @@ class Job:
         return min(1.0, self.done / self.total) if self.total else 0.0
 
     @property
-    def action(self):  # noqa: ANN201
+    def action(self):
         return bpy.data.actions.get(self.action_name) if self.action_name else None
 
     def describe(self) -> str:
@@ -256,7 +256,7 @@ class Job:
         except LiftError as e:
             self._end("FAILED", str(e))
             return True
-        except Exception as e:  # noqa: BLE001  a bug: one line in the report, the traceback in the console
+        except Exception as e:
             log.exception("pose2rig: lift from video failed")
             self._end("FAILED", f"Internal error: {type(e).__name__}: {e}")
             return True
@@ -320,7 +320,7 @@ class LibraryJob(Job):
         try:
             from pose2rig.errors import Pose2RigError
             from pose2rig.progress import Cancelled
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self._outcome = ("FAILED", f"Cannot import the pose2rig library: {type(e).__name__}: {e}")
             return
         try:
@@ -338,7 +338,7 @@ class LibraryJob(Job):
             self._outcome = ("CANCELLED", None)
         except Pose2RigError as e:
             self._outcome = ("FAILED", str(e))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             log.exception("pose2rig: lift from video failed")
             self._outcome = ("FAILED", f"Internal error: {type(e).__name__}: {e}")
 
@@ -352,8 +352,8 @@ class LibraryJob(Job):
         if self._outcome is not None:
             self._end(*self._outcome)
             return True
-        from pose2rig.errors import Pose2RigError
         from pose2rig.armature import animate_armature
+        from pose2rig.errors import Pose2RigError
 
         r = self.request
         obj = _armature(r.armature)
@@ -408,7 +408,7 @@ class ExecutableJob(Job):
         for t in self._readers:
             t.start()
 
-    def _read_stdout(self, stream) -> None:  # noqa: ANN001  reader thread
+    def _read_stdout(self, stream) -> None:
         for line in stream:
             try:
                 msg = json.loads(line)
@@ -416,7 +416,7 @@ class ExecutableJob(Job):
             except (ValueError, KeyError, TypeError):
                 continue  # not a progress line
 
-    def _read_stderr(self, stream) -> None:  # noqa: ANN001  reader thread
+    def _read_stderr(self, stream) -> None:
         for line in stream:
             line = line.strip()
             if line:
@@ -478,14 +478,14 @@ class ExecutableJob(Job):
             proc.wait()
 
 
-def _armature(name: str):  # noqa: ANN202
+def _armature(name: str):
     obj = bpy.data.objects.get(name)
     if obj is None or obj.type != "ARMATURE":
         raise LiftError(f"The armature {name!r} is gone")
     return obj
 
 
-def _write_armature(obj, path: Path) -> None:  # noqa: ANN001
+def _write_armature(obj, path: Path) -> None:
     """The armature as it is now, alone in a scene of its own in a new .blend file, for the
     retarget subprocess to read (in a scene, so that opening the file evaluates its transform)."""
     scene = bpy.data.scenes.new("pose2rig rig")
@@ -496,7 +496,7 @@ def _write_armature(obj, path: Path) -> None:  # noqa: ANN001
         bpy.data.scenes.remove(scene)
 
 
-def _append_action(path: Path):  # noqa: ANN202
+def _append_action(path: Path):
     with bpy.data.libraries.load(str(path), link=False) as (src, dst):
         if len(src.actions) != 1:
             raise LiftError(f"pose2rig wrote {len(src.actions)} actions into {path.name}; expected one")
@@ -509,7 +509,7 @@ def _append_action(path: Path):  # noqa: ANN202
 _BONE_PATH = re.compile(r'^pose\.bones\["((?:[^"\\]|\\.)*)"\]\.(\w+)$')
 
 
-def _assign_action(obj, action, *, set_scene_fps: bool = False, set_frame_range: bool = False) -> None:  # noqa: ANN001
+def _assign_action(obj, action, *, set_scene_fps: bool = False, set_frame_range: bool = False) -> None:
     """Assign an appended pose2rig action (its one slot) to ``obj`` and set the pose channels and
     the scene as :func:`pose2rig.io.blender.key_action` does in the library's own process: keyed
     bones at unit scale, unkeyed locations of keyed bones at zero; rotation modes are left as they
@@ -550,10 +550,10 @@ def _assign_action(obj, action, *, set_scene_fps: bool = False, set_frame_range:
 
 
 def start(
-    context,  # noqa: ANN001
+    context,
     filepath: str,
     *,
-    armature=None,  # noqa: ANN001
+    armature=None,
     start_frame: int = 0,
     end_frame: int = 0,
     height: float = DEFAULTS["height"],
@@ -646,7 +646,7 @@ def start(
         raise
 
 
-def lift_from_video(context, filepath: str, **options) -> Job:  # noqa: ANN001, ANN003
+def lift_from_video(context, filepath: str, **options) -> Job:
     """:func:`start` and wait until done (blocking); returns the finished job, whose ``state``
     and ``error`` say how it went and ``action`` holds the new action."""
     return start(context, filepath, **options).wait()

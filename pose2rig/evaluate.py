@@ -66,7 +66,9 @@ def mpjpe(pred: np.ndarray, gt: np.ndarray, *, root: Root = 0) -> float:
 
 def p_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
     """Mean per-joint error (metres) after Procrustes alignment with scale, per pose."""
-    from pose2rig.geometry import procrustes_align  # scipy.spatial: not on `pose2rig eval --help`'s path
+    from pose2rig.geometry import (
+        procrustes_align,  # scipy.spatial: not on `pose2rig eval --help`'s path
+    )
 
     p, g = _pair(pred, gt)
     return float(np.mean(np.linalg.norm(procrustes_align(p, g, scale=True) - g, axis=-1)))
@@ -132,7 +134,7 @@ def synthetic_views(
     return px.float().numpy(), cam.float().numpy()
 
 
-def evaluate_lifter(lifter, pixels: np.ndarray, gt_camera: np.ndarray) -> dict[str, float]:  # noqa: ANN001
+def evaluate_lifter(lifter, pixels: np.ndarray, gt_camera: np.ndarray) -> dict[str, float]:
     """Metrics of ``lifter`` (a :class:`pose2rig.lift.Lifter`; its constant-depth baseline
     through the same path) on h36m17 2D poses ``(N, 17, 2)`` against camera-frame truth
     ``(N, 17, 3)``, on the lifter's joint set (all 17, or the paper's 14 with the mid-hip root).
@@ -179,7 +181,7 @@ ALIGNMENT = {
 }
 
 
-def camera_frame_shapes(lifter, pixels: np.ndarray, gt_camera: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+def camera_frame_shapes(lifter, pixels: np.ndarray, gt_camera: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The lifter's shapes for ``(N, 17, 2)`` pixels, turned onto the truth's root rays, and the
     truth in the lifter's joint set.
 
@@ -302,7 +304,7 @@ def evaluation_report(
     }
 
 
-def _model_facts(lifter) -> dict[str, object]:  # noqa: ANN001
+def _model_facts(lifter) -> dict[str, object]:
     meta = getattr(lifter, "meta", {}) or {}
     facts: dict[str, object] = {}
     for k in ("name", "checkpoint", "step"):

@@ -50,7 +50,7 @@ def _look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     return pose
 
 
-def _checker_floor(center: np.ndarray, y: float, size: float = 12.0, tiles: int = 24):  # noqa: ANN202
+def _checker_floor(center: np.ndarray, y: float, size: float = 12.0, tiles: int = 24):
     import trimesh
 
     step = size / tiles
@@ -108,7 +108,7 @@ class CharacterRenderer:
         self.light_node = self.scene.add(light, pose=np.eye(4))
         try:
             self.renderer = pyrender.OffscreenRenderer(*self.size)
-        except Exception as e:  # noqa: BLE001 (EGL/OpenGL raise many types)
+        except Exception as e:
             raise Pose2RigError(
                 f"cannot open an offscreen OpenGL context for the character preview ({type(e).__name__}: {e}); "
                 "it needs EGL (Debian: libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libgbm1)"
@@ -274,7 +274,7 @@ def render_character_overlay(
                                                   roughnessFactor=0.7)
     try:
         renderer = pyrender.OffscreenRenderer(w, h)
-    except Exception as e:  # noqa: BLE001 (EGL/OpenGL raise many types)
+    except Exception as e:
         raise Pose2RigError(
             f"cannot open an offscreen OpenGL context for the overlay ({type(e).__name__}: {e}); "
             "it needs EGL (Debian: libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libgbm1)"

@@ -72,7 +72,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         super().__init__(file, encoding="latin1")
         self.source = source
 
-    def find_class(self, module: str, name: str) -> Any:  # noqa: D102 (pickle's hook)
+    def find_class(self, module: str, name: str) -> Any:
         obj = _ALLOWED.get((module, name))
         if obj is None:
             raise Pose2RigError(
@@ -81,7 +81,7 @@ class RestrictedUnpickler(pickle.Unpickler):
             )
         return obj
 
-    def persistent_load(self, pid: Any) -> Any:  # noqa: D102
+    def persistent_load(self, pid: Any) -> Any:
         raise Pose2RigError(f"{self.source}: refusing a pickle with persistent ids")
 
 
@@ -95,7 +95,7 @@ def _load(fh: Any, source: str) -> Any:
         return RestrictedUnpickler(fh, source=source).load()
     except Pose2RigError:
         raise
-    except Exception as e:  # noqa: BLE001 (a damaged pickle raises many types)
+    except Exception as e:
         raise Pose2RigError(f"{source}: damaged pickle ({type(e).__name__}: {e})") from None
 
 

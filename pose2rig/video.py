@@ -509,7 +509,7 @@ def h264_available() -> bool:
     """True when the bundled FFmpeg can encode H.264 (libx264)."""
     try:
         av.codec.Codec("libx264", "w")
-    except Exception:  # noqa: BLE001 - any failure means "not available"
+    except Exception:
         return False
     return True
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from _bench_module import bench_module
 import torch
+from _bench_module import bench_module
 
 from pose2rig.errors import Pose2RigError
 
@@ -18,7 +17,7 @@ BANDAI = REPO.parent / "shared" / "data" / "mocap" / "bandai1"
 
 
 @pytest.fixture(scope="module")
-def table():  # noqa: ANN201
+def table():
     return bench_module("lifter_table")
 
 

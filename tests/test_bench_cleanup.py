@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _bench_module import bench_module
 
 from pose2rig.motion_metrics import ground_contacts
@@ -19,7 +18,7 @@ WALKS = [BANDAI / f"dataset-1_walk_{style}_001.bvh" for style in ("active", "nor
 
 
 @pytest.fixture(scope="module")
-def bench():  # noqa: ANN201
+def bench():
     return bench_module("cleanup")
 
 

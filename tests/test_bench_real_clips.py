@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from _bench_module import bench_module
 
 from pose2rig.clean import FootContacts
@@ -18,7 +17,7 @@ H = 300.0  # the person's image height in every track below: shoulders at y 100,
 
 
 @pytest.fixture(scope="module")
-def rc():  # noqa: ANN201
+def rc():
     return bench_module("real_clips")
 
 

@@ -154,8 +154,8 @@ def test_animate_armature_changes_the_scene_only_when_asked(bpy, poses):
 
 @pytest.mark.slow
 def test_animate_armature_takes_a_mapping_for_unknown_bone_names(bpy, poses):
-    from pose2rig.io.blender import build_armature
     from pose2rig.armature import animate_armature
+    from pose2rig.io.blender import build_armature
 
     rig = tpose_rig()
     rename = {n: f"b_{n}" for n in rig.bone_names}

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from pose2rig.body.fit import FitOptions, axis_angle_to_matrix, fit_body, forward_kinematics, hinge_axes
+from pose2rig.body.fit import (
+    FitOptions,
+    axis_angle_to_matrix,
+    fit_body,
+    forward_kinematics,
+    hinge_axes,
+)
 from pose2rig.body.model import BodyModel, BodyOutput
 from pose2rig.errors import Pose2RigError
 from pose2rig.skeletons import H36M17

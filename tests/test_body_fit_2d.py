@@ -12,13 +12,12 @@ import logging
 import numpy as np
 import pytest
 import torch
+from _bench_module import bench_module
 
 from pose2rig.body import fit as fit_module
 from pose2rig.body.fit import IMAGE_LANDMARKS, FitOptions, ImageTerm, fit_body
 from pose2rig.errors import Pose2RigError
 from pose2rig.skeletons import H36M17, MEDIAPIPE33
-
-from _bench_module import bench_module
 
 fr = bench_module("fit_recovery")
 FRAMES = 30
@@ -221,9 +220,9 @@ def test_fit_file_uses_the_2d_term_where_the_pose_file_has_landmarks_and_a_camer
 
 
 def test_fit_file_skips_the_2d_term_where_the_world_is_not_the_cameras(scene, tmp_path, caplog):
+    from pose2rig.io.npz import load_pose
     from pose2rig.options import BodyOptions, ConvertOptions
     from pose2rig.pipeline import fit_file, fit_pose
-    from pose2rig.io.npz import load_pose
 
     _, truth, image, smpl_path = scene
     opts = ConvertOptions(body=BodyOptions(smpl_model=smpl_path))

@@ -11,8 +11,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from pose2rig.cli import cli  # first: it sets OMP_WAIT_POLICY before torch is imported (4x faster on 2 cores)
-
 import numpy as np
 import pygltflib
 import pytest
@@ -23,6 +21,9 @@ from pose2rig.body.fit import BodyFit, FitOptions
 from pose2rig.body.io import read_body_npz, write_body_npz
 from pose2rig.body.mesh import body_rig, skin_weights
 from pose2rig.body.smpl import load_smpl_body
+from pose2rig.cli import (
+    cli,  # first: it sets OMP_WAIT_POLICY before torch is imported (4x faster on 2 cores)
+)
 from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.io.gltf import load_gltf_rig, read_glb_animation
 from pose2rig.io.npz import write_arrays

@@ -10,8 +10,6 @@ import pickletools
 from pathlib import Path
 from types import SimpleNamespace
 
-from pose2rig.cli import cli  # first: it sets OMP_WAIT_POLICY before torch is imported
-
 import numpy as np
 import pytest
 import torch
@@ -22,6 +20,7 @@ from pose2rig.body.io import read_body_npz
 from pose2rig.body.prior import GmmPrior, load_gmm_prior
 from pose2rig.body.smpl import load_smpl_body
 from pose2rig.body.smpl_file import SMPL_JOINT_NAMES
+from pose2rig.cli import cli  # first: it sets OMP_WAIT_POLICY before torch is imported
 from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.io.npz import read_arrays, write_arrays
 from pose2rig.options import BodyOptions

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pose2rig.cli import cli  # first: it sets OMP_WAIT_POLICY before torch is imported (4x faster on 2 cores)
-
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -17,6 +15,9 @@ from pose2rig.body.anny import JOINTS as ANNY_JOINTS
 from pose2rig.body.io import BodyFile, read_body_npz
 from pose2rig.body.smpl_file import SMPL_JOINT_NAMES, SMPL_PARENTS
 from pose2rig.body.twist import FOOT_BONES, LIMB_BONES, body_extremities, body_twist
+from pose2rig.cli import (
+    cli,  # first: it sets OMP_WAIT_POLICY before torch is imported (4x faster on 2 cores)
+)
 from pose2rig.errors import Pose2RigError
 from pose2rig.retarget import retarget
 from pose2rig.retarget.character import TWIST_PARTS

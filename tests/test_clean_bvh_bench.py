@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
 from _bench_module import bench_module
+from click.testing import CliRunner
 
 from pose2rig.cli import cli
 from pose2rig.io.bvh import detect_unit_scale, read_bvh, write_bvh
@@ -23,16 +22,16 @@ WALK = REPO.parent / "shared" / "data" / "mocap" / "bandai1" / "dataset-1_walk_n
 
 
 @pytest.fixture(scope="module")
-def bench():  # noqa: ANN201
+def bench():
     return bench_module("cleanup")
 
 
 @pytest.fixture(scope="module")
-def walk(bench):  # noqa: ANN201
+def walk(bench):
     return bench.bvh_clip(WALK)
 
 
-def _fk(motion) -> np.ndarray:  # noqa: ANN001
+def _fk(motion) -> np.ndarray:
     pos, _ = motion.forward_kinematics(scale=detect_unit_scale(motion))
     return pos
 

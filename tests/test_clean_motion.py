@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _bench_module import bench_module
 
 from pose2rig.clean import STEPS, clean_motion
@@ -23,7 +22,7 @@ OFF = {name: False for name in ("swaps", "outliers", "fill_gaps", "bone_lengths"
 
 
 @pytest.fixture(scope="module")
-def bench():  # noqa: ANN201
+def bench():
     return bench_module("cleanup")
 
 
@@ -33,7 +32,7 @@ def walk(bench) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def corrupted(bench, walk):  # noqa: ANN201
+def corrupted(bench, walk):
     return bench.corrupt(walk, FPS, seed=11)
 
 

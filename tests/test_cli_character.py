@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_cli import DATA, REPO, assert_one_line_error, run
 
 from pose2rig.io.bvh import read_bvh
 from pose2rig.io.gltf import read_glb_animation, write_glb
 from pose2rig.rig import RigAnimation
 from pose2rig.testing import tpose_rig
-from test_cli import DATA, REPO, assert_one_line_error, run
 
 BANDAI = DATA / "mocap" / "bandai1" / "dataset-1_bow_normal_001.bvh"
 CHARACTER = REPO / "samples" / "character" / "mpfb2_game_engine.glb"

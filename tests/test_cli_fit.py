@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pose2rig.cli import cli  # first: it sets OMP_WAIT_POLICY before torch is imported (4x faster on 2 cores)
-
 import numpy as np
 import pytest
 import torch
@@ -16,6 +14,9 @@ from click.testing import CliRunner
 from pose2rig.body.fit import FitOptions
 from pose2rig.body.io import read_body_npz
 from pose2rig.body.smpl import load_smpl_body
+from pose2rig.cli import (
+    cli,  # first: it sets OMP_WAIT_POLICY before torch is imported (4x faster on 2 cores)
+)
 from pose2rig.errors import ArgumentError
 from pose2rig.io.npz import read_arrays, write_arrays
 from pose2rig.options import ConvertOptions, Outputs

@@ -26,7 +26,7 @@ BOUNDS_MM, BOUNDS_DEG = 0.1, 0.01
 
 
 @pytest.fixture(scope="module")
-def cmp():  # noqa: ANN201
+def cmp():
     return bench_module("compare_outputs")
 
 
@@ -50,7 +50,7 @@ def _changed(m: BvhMotion, frame: int, col: int, delta: float) -> BvhMotion:
     return dataclasses.replace(m, motion=motion)
 
 
-def _compare_bvh(cmp, tmp_path: Path, old: BvhMotion, new: BvhMotion):  # noqa: ANN001, ANN202
+def _compare_bvh(cmp, tmp_path: Path, old: BvhMotion, new: BvhMotion):
     write_bvh(tmp_path / "old.bvh", old)
     write_bvh(tmp_path / "new.bvh", new)
     return cmp.compare_bvh(tmp_path / "old.bvh", tmp_path / "new.bvh")

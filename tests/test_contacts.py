@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_floor import bvh_skeleton
 
 from pose2rig.clean import contact_weights, fit_floor, foot_contacts, foot_points, resample
 from pose2rig.clean._common import finite_runs
 from pose2rig.io.mocap import load_bvh_as_h36m17
 from pose2rig.motion_metrics import contact_scores, ground_contacts
 from pose2rig.testing import walk_sequence
-
-from test_floor import bvh_skeleton
 
 BANDAI = Path(__file__).resolve().parents[2] / "shared" / "data" / "mocap" / "bandai1"
 

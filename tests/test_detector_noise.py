@@ -165,7 +165,7 @@ def test_sample_is_seeded() -> None:
     assert a[0].shape == truth.shape and a[0].dtype == np.float32 and a[1].shape == truth.shape[:2]
 
 
-def test_save_load_round_trip(tmp_path) -> None:  # noqa: ANN001
+def test_save_load_round_trip(tmp_path) -> None:
     model = _fit(np.random.default_rng(13), drop=0.05, swap=0.05)
     path = tmp_path / "noise.npz"
     model.save(path)
@@ -182,7 +182,7 @@ def test_save_load_round_trip(tmp_path) -> None:  # noqa: ANN001
         assert int(z["format_version"]) == 1
 
 
-def test_load_refuses_another_npz(tmp_path) -> None:  # noqa: ANN001
+def test_load_refuses_another_npz(tmp_path) -> None:
     path = tmp_path / "other.npz"
     write_arrays(path, {"keypoints": np.zeros((2, 17, 2))})
     with pytest.raises(Pose2RigError, match="not a detector noise model"):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _h36m_fake import write_fake_h36m
 from click.testing import CliRunner
 
-from _h36m_fake import write_fake_h36m
 from pose2rig.cli import cli
 from pose2rig.errors import Pose2RigError
 from pose2rig.evaluate import (
@@ -22,8 +22,8 @@ from pose2rig.evaluate import (
     synthetic_views,
 )
 from pose2rig.geometry import euler_to_matrix
-from pose2rig.lift import Lifter, skeleton_height
 from pose2rig.io.h36m import TEST_SUBJECTS, h36m_eval_data
+from pose2rig.lift import Lifter, skeleton_height
 
 MOCAP = Path(__file__).resolve().parents[2] / "shared" / "data" / "mocap"
 CLIP = MOCAP / "cmu_iclone" / "001_01.bvh"

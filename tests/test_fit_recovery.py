@@ -14,10 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _bench_module import bench_module
 
 from pose2rig.skeletons import H36M17
-
-from _bench_module import bench_module
 
 fr = bench_module("fit_recovery")
 FRAMES = 40

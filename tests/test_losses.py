@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from pose2rig.train.data import mirror_poses
 from pose2rig.lift.joints import H36M17_SET, PAPER14_SET
+from pose2rig.train.data import mirror_poses
 from pose2rig.train.losses import (
     bone_lengths,
     bone_ratio_loss,

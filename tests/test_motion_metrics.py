@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from pose2rig.errors import Pose2RigError
 from pose2rig.motion_metrics import (
@@ -20,7 +21,6 @@ from pose2rig.motion_metrics import (
     wa_mpjpe,
     world_mpjpe,
 )
-from scipy.spatial.transform import Rotation
 
 
 def _track(values_x: np.ndarray, joints: int = 1) -> np.ndarray:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_cli import DATA, assert_one_line_error, run
 
 from pose2rig.errors import ArgumentError
 from pose2rig.io.mocap import load_bvh_as_h36m17
@@ -15,7 +16,6 @@ from pose2rig.options import ConvertOptions, Outputs
 from pose2rig.pipeline import lift_keypoints, retarget_file
 from pose2rig.skeletons import H36M17
 from pose2rig.types import Camera, Keypoints2D, PoseSequence
-from test_cli import DATA, assert_one_line_error, run
 
 BANDAI = DATA / "mocap" / "bandai1" / "dataset-1_bow_normal_001.bvh"  # 30 fps, 4.3 s
 VIDEOS = sorted((DATA / "video").glob("*.mp4"))

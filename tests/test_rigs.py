@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pygltflib
 import pytest
+from test_gltf import _spec_posed_vertices
 
 from pose2rig.io.gltf import load_gltf_rig, read_glb_animation
 from pose2rig.io.mocap import load_bvh_as_h36m17
@@ -25,7 +26,6 @@ from pose2rig.retarget.character import retarget
 from pose2rig.retarget.lbs import skin_frame
 from pose2rig.retarget.mapping import map_rig
 from pose2rig.rig import RigAnimation
-from test_gltf import _spec_posed_vertices
 
 REPO = Path(__file__).resolve().parents[1]
 CHARACTERS = REPO.parent / "shared" / "data" / "characters"

@@ -10,15 +10,15 @@ import pytest
 import torch
 
 from pose2rig.errors import Pose2RigError
+from pose2rig.io.mocap import subject_of
 from pose2rig.lift import codec, load_lifter
 from pose2rig.lift.model import Discriminator, Generator
 from pose2rig.lift.projection import back_project, random_projection
-from pose2rig.train import TrainConfig, train
-from pose2rig.train.loop import Trainer
-from pose2rig.io.mocap import subject_of
-from pose2rig.train.data import PoseViews, mirror_poses
-from pose2rig.train.losses import discriminator_loss, symmetry_loss
 from pose2rig.skeletons import H36M17
+from pose2rig.train import TrainConfig, train
+from pose2rig.train.data import PoseViews, mirror_poses
+from pose2rig.train.loop import Trainer
+from pose2rig.train.losses import discriminator_loss, symmetry_loss
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mocap"
 CLIPS = (DATA / "cmu_iclone" / "002_03.bvh", DATA / "cmu_iclone" / "007_12.bvh")
@@ -258,9 +258,9 @@ def test_supervised_training_beats_constant_depth(tmp_path):
     train(cfg, progress=False)
     rows = list(csv.DictReader(open(cfg.run_dir / "curves.csv")))
     ck = torch.load(cfg.out, weights_only=True)
-    from pose2rig.lift.infer import Lifter
     from pose2rig.evaluate import evaluate_lifter, synthetic_views
     from pose2rig.io.mocap import load_bvh_as_h36m17
+    from pose2rig.lift.infer import Lifter
 
     val = synthetic_views([load_bvh_as_h36m17(CLIPS[1]).joints], seed=1234, max_poses=300)
     const = evaluate_lifter(Lifter.constant_depth(), *val)["p_mpjpe"]
@@ -354,8 +354,8 @@ def test_paper14_checkpoints_load_and_evaluate_on_their_14_joints(tmp_path):
 
 def test_balance_poses_drops_repeats_whatever_the_heading_and_keeps_order():
     from pose2rig.geometry import euler_to_matrix
-    from pose2rig.train.data import balance_poses
     from pose2rig.testing import TPOSE_H36M17
+    from pose2rig.train.data import balance_poses
 
     base = TPOSE_H36M17
     bent = base.copy()

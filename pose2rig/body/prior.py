@@ -140,7 +140,7 @@ class GmmUnpickler(RestrictedUnpickler):
         ("numpy._core.multiarray", "_reconstruct"), ("_codecs", "encode"),
     })
 
-    def find_class(self, module: str, name: str) -> Any:  # noqa: D102 (pickle's hook)
+    def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.ALLOWED:
             raise Pose2RigError(f"{self.source}: refusing to unpickle global {module}.{name}; a pose prior "
                                 "holds numpy arrays in a dict only")
@@ -165,7 +165,7 @@ def load_gmm_prior(path: str | os.PathLike[str]) -> GmmPrior:
             data: Any = GmmUnpickler(io.BytesIO(p.read_bytes()), source=str(p)).load()
         except Pose2RigError:
             raise
-        except Exception as e:  # noqa: BLE001 (a damaged pickle raises many types)
+        except Exception as e:
             raise Pose2RigError(f"{p}: not a readable pose-prior pickle ({type(e).__name__}: {e})") from None
         if not isinstance(data, dict):
             raise Pose2RigError(f"{p}: a pose prior is a dict with {', '.join(GMM_KEYS)}, got a {type(data).__name__}")

@@ -99,7 +99,7 @@ class SmplArrays:
     v_template: np.ndarray
     shapedirs: np.ndarray
     posedirs: np.ndarray
-    J_regressor: np.ndarray  # noqa: N815 (the name every SMPL file and smplx use)
+    J_regressor: np.ndarray
     weights: np.ndarray
     kintree_table: np.ndarray
     f: np.ndarray
@@ -221,7 +221,7 @@ class SmplUnpickler(RestrictedUnpickler):
     """:class:`~pose2rig.safe_pickle.RestrictedUnpickler` (latin1) that also admits the
     globals of an official SMPL ``.pkl``, each as a stand-in that only stores state."""
 
-    def find_class(self, module: str, name: str) -> Any:  # noqa: D102 (pickle's hook)
+    def find_class(self, module: str, name: str) -> Any:
         obj = _SMPL_GLOBALS.get((module, name))
         if obj is not None:
             return obj
@@ -249,7 +249,7 @@ def _read_pkl(p: Path) -> dict[str, Any]:
             obj = SmplUnpickler(fh, source=str(p)).load()
     except Pose2RigError:
         raise
-    except Exception as e:  # noqa: BLE001 (a damaged pickle raises many types)
+    except Exception as e:
         raise Pose2RigError(f"{p}: not an SMPL model file (unreadable pickle: {type(e).__name__}); {OBTAIN_SMPL}") from None
     if not isinstance(obj, dict):
         raise Pose2RigError(f"{p}: not an SMPL model file (the pickle holds a {type(obj).__name__}, not a dict); {OBTAIN_SMPL}")

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pose2rig.progress import Progress, progress_bar
 
 from pose2rig.detect.base import Detector, detector_identity, mapping_to_h36m17
 from pose2rig.detect.cache import cache_key, load_cache, save_cache
 from pose2rig.detect.subject import SubjectGuard
 from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.options import DetectOptions
+from pose2rig.progress import Progress, progress_bar
 from pose2rig.skeletons import H36M17, map_points
 from pose2rig.types import Keypoints2D
 

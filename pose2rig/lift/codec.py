@@ -80,7 +80,7 @@ def denormalise(
     return (n * (d * scale[..., None, None]) + root[..., None, :]).astype(np.float32)
 
 
-def normalise_torch(kp2d, *, d: float = DEPTH):  # noqa: ANN001, ANN201 (torch only inside lift/)
+def normalise_torch(kp2d, *, d: float = DEPTH):
     """:func:`normalise` for a torch tensor ``(B, J, 2)`` -> normalised ``(B, J, 2)`` only.
 
     Differentiable; used on the discriminator's fake samples so that real and fake 2D poses go
@@ -100,7 +100,7 @@ DEFAULT_ROLLS: tuple[float, ...] = (-15.0, 0.0, 15.0)
 the held-out CMU validation subject (bench/lifter_roll.py); Bandai-1 only scored the choice."""
 
 
-def check_rolls(rolls) -> tuple[float, ...]:  # noqa: ANN001
+def check_rolls(rolls) -> tuple[float, ...]:
     """``rolls`` as a non-empty tuple of finite angles in degrees, each within +-90."""
     try:
         out = tuple(float(a) for a in rolls)
@@ -119,7 +119,7 @@ def parse_rolls(text: str) -> tuple[float, ...]:
         raise Pose2RigError(f"rolls must be angles in degrees such as -15,0,15, got {text!r}") from None
 
 
-def view_averaged(offsets_fn, xy, perm: list[int], *, mirror: bool = True, rolls=(0.0,)):  # noqa: ANN001, ANN201 (numpy or torch)
+def view_averaged(offsets_fn, xy, perm: list[int], *, mirror: bool = True, rolls=(0.0,)):
     """Test-time averaging of a depth predictor over views that share every joint's depth (numpy
     or torch, ``(N, J, 2)`` root-centred normalised poses -> ``(N, J)``); ``perm``: each joint's
     left/right twin (:attr:`pose2rig.types.Skeleton.mirror`).
@@ -159,6 +159,6 @@ def view_averaged(offsets_fn, xy, perm: list[int], *, mirror: bool = True, rolls
     return total / len(views)
 
 
-def mirror_averaged(offsets_fn, xy, perm: list[int]):  # noqa: ANN001, ANN201 (numpy or torch)
+def mirror_averaged(offsets_fn, xy, perm: list[int]):
     """:func:`view_averaged` over the pose and its mirror image only (no rolls)."""
     return view_averaged(offsets_fn, xy, perm, mirror=True, rolls=(0.0,))

@@ -34,7 +34,7 @@ to per-call overhead with 2 threads, larger ones to page faults on 4 MB buffers
 _SLOPE = 0.2
 
 
-def _ops():  # noqa: ANN202
+def _ops():
     import torch
 
     if not torch.backends.mkldnn.is_available():
@@ -45,7 +45,7 @@ def _ops():  # noqa: ANN202
         return None
 
 
-def fused_generator(gen) -> Callable | None:  # noqa: ANN001
+def fused_generator(gen) -> Callable | None:
     """A function ``(B, J, 2)`` float32 CPU tensor -> ``(B, J)`` depth offsets that computes
     ``gen(xy)`` with fused kernels, or ``None`` where that is not possible (then use ``gen``).
 

@@ -68,9 +68,9 @@ class Lifter:
     baseline (every depth offset zero), evaluated through the same code path."""
 
     def __init__(
-        self, generator=None, *, d: float = codec.DEPTH, meta: dict | None = None, mirror: bool = True,  # noqa: ANN001
+        self, generator=None, *, d: float = codec.DEPTH, meta: dict | None = None, mirror: bool = True,
         joints: str = "h36m17", rolls: tuple[float, ...] = codec.DEFAULT_ROLLS, fused: bool = True,
-        discriminator=None,  # noqa: ANN001 (a pose2rig.lift.model.Discriminator; torch is imported lazily)
+        discriminator=None,
     ) -> None:
         self.generator = generator
         self.discriminator = discriminator
@@ -94,7 +94,7 @@ class Lifter:
         return cls(None, meta={"name": "constant depth"}, joints=joints)
 
     @property
-    def joints(self):  # noqa: ANN201 (a pose2rig.lift.joints.JointSet; torch is imported lazily)
+    def joints(self):
         from pose2rig.lift.joints import joint_set
 
         return joint_set(self.joint_set_name)
@@ -164,7 +164,7 @@ def load_lifter(
         raise Pose2RigError(f"lifter checkpoint {p} not found; expected a file written by pose2rig train")
     try:
         ck = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 (torch raises many types for a corrupt file)
+    except Exception as e:
         raise Pose2RigError(
             f"lifter checkpoint {p} is corrupt or not a torch file ({type(e).__name__}); "
             "expected a pose2rig lifter checkpoint"

@@ -53,7 +53,7 @@ def _world_to_camera(p: np.ndarray) -> np.ndarray:
 
 def plausibility(
     joints: np.ndarray,
-    lifter,  # noqa: ANN001 (a pose2rig.lift.Lifter; torch is imported lazily)
+    lifter,
     *,
     views: int = VIEWS,
     elevations: tuple[float, ...] = ELEVATIONS,

@@ -589,7 +589,7 @@ def _grounded(anim: RigAnimation, m: RigMapping, *, add_root: bool) -> RigAnimat
     return RigAnimation(rig, continuous_quat(out.rotations), out.root_positions, out.fps, locations=out.locations)
 
 
-def _foot_frames(rig: Rig, m: RigMapping, side: str, heading: np.ndarray):  # noqa: ANN202
+def _foot_frames(rig: Rig, m: RigMapping, side: str, heading: np.ndarray):
     """(frames with a heading, their level frames along it, the rig foot's own level frame) or
     None when the rig's foot line is not defined."""
     foot = m.roles[f"{side}_foot"]
@@ -613,7 +613,7 @@ def _foot_frames(rig: Rig, m: RigMapping, side: str, heading: np.ndarray):  # no
 
 
 def _hand_frames(rig: Rig, m: RigMapping, side: str, line: np.ndarray, src: dict[str, np.ndarray],
-                 rest_pts: dict[str, np.ndarray]):  # noqa: ANN202
+                 rest_pts: dict[str, np.ndarray]):
     """(frames with a knuckle line, their frames (forearm, line), the rig's rest frame) or None
     when the rig has no index and little finger to give its own knuckle line."""
     if f"{side}_index1" not in m.roles or f"{side}_pinky1" not in m.roles:

@@ -15,9 +15,9 @@ import torch
 from pose2rig.errors import Pose2RigError
 from pose2rig.io.atomic import atomic_path
 from pose2rig.io.mocap import bvh_files, subject_of
+from pose2rig.lift.joints import H36M17_SET, JointSet
 from pose2rig.lift.projection import virtual_camera_views
 from pose2rig.skeletons import H36M17
-from pose2rig.lift.joints import H36M17_SET, JointSet
 
 log = logging.getLogger(__name__)
 

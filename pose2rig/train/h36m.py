@@ -93,7 +93,7 @@ class H36MSource(Poses2DBank):
         return {"world": t(np.concatenate(worlds)), "owner": torch.as_tensor(np.concatenate(owner)),
                 "rot": t(np.stack(rot)), "trans": t(np.stack(trans)), "focal": t(np.stack(focal))}
 
-    def sample_3d(self, batch: int, generator):  # noqa: ANN001, ANN201 (torch tensors)
+    def sample_3d(self, batch: int, generator):
         """See the class doc: ``(B, 17, 2)`` pixels about the principal point, ``(B, 17, 3)`` metres."""
         import torch
 

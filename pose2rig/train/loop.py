@@ -23,15 +23,15 @@ import torch
 from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.evaluate import synthetic_views
 from pose2rig.io.atomic import atomic_path
-from pose2rig.lift.codec import DEFAULT_ROLLS
 from pose2rig.lift import codec
+from pose2rig.lift.codec import DEFAULT_ROLLS
 from pose2rig.lift.infer import FORMAT, VERSION
+from pose2rig.lift.joints import JointSet, joint_set
 from pose2rig.lift.model import Discriminator, Generator
 from pose2rig.lift.projection import back_project, random_projection
 from pose2rig.train import distributed as ddp
 from pose2rig.train.config import TrainConfig
 from pose2rig.train.data import PoseViews, balance_poses, load_poses
-from pose2rig.lift.joints import JointSet, joint_set
 from pose2rig.train.losses import (
     bone_ratio_loss,
     discriminator_loss,
@@ -118,7 +118,7 @@ def _write_curves(rows: list[dict[str, float]], run_dir: Path) -> None:
             w.writerows(rows)
     try:
         _plot(rows, run_dir / "curves.png")
-    except Exception as e:  # noqa: BLE001 (a plot must never stop training)
+    except Exception as e:
         log.warning("could not plot training curves: %s", e)
 
 
@@ -136,7 +136,7 @@ def evaluate_generator(
     return evaluate_lifter(Lifter(gen, mirror=mirror, rolls=rolls, joints=js.name), pixels, gt_camera)
 
 
-def _ema_update(decay: float):  # noqa: ANN202
+def _ema_update(decay: float):
     """``multi_avg_fn`` for :class:`torch.optim.swa_utils.AveragedModel`: an exponential moving
     average whose decay warms up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates (as
     TensorFlow's ExponentialMovingAverage), so short runs are not stuck near the initial weights."""

@@ -19,8 +19,8 @@ from typing import Protocol, runtime_checkable
 import torch
 
 from pose2rig.errors import ArgumentError, Pose2RigError
-from pose2rig.skeletons import H36M17
 from pose2rig.lift.joints import JointSet
+from pose2rig.skeletons import H36M17
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def build_source(config: object, joint_set: JointSet, *, mocap: object | None) -
     ``mocap`` is the :class:`pose2rig.train.data.PoseViews` of the training mocap (source
     ``mocap``). Human3.6M and keypoint-set sources are imported here, only when asked for.
     """
-    name = getattr(config, "source")
+    name = config.source
     if name == "mocap":
         if mocap is None:
             raise ArgumentError("{source} mocap needs mocap {data}", "source", "data")
@@ -136,7 +136,9 @@ def build_source(config: object, joint_set: JointSet, *, mocap: object | None) -
         return InJointSet(src, joint_set)
     if name == "keypoints":
         try:
-            from pose2rig.train.keypoint_sets import KeypointSetSource  # type: ignore[import-not-found]
+            from pose2rig.train.keypoint_sets import (
+                KeypointSetSource,  # type: ignore[import-not-found]
+            )
         except ImportError as e:
             raise ArgumentError(f"{{source}} keypoints is not available in this version ({e})", "source") from None
         src = KeypointSetSource(paths=config.keypoints, n_joints=H36M17.num_joints)  # type: ignore[attr-defined]
