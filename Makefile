@@ -2,7 +2,9 @@
 #   make demo   installs everything, converts the bundled clip (BVH, and FBX on the bundled
 #               character with a preview of it), prints where the outputs are
 #   make test   installs everything, runs the whole test suite
-# A second run reuses .venv (it reinstalls only when pyproject.toml changes).
+#   make lint   installs everything, runs ruff and mypy (configured in pyproject.toml); CI runs
+#               it before the tests
+# A second run reuses .venv (it reinstalls only when pyproject.toml or constraints.txt changes).
 
 PYTHON ?= python3.11
 VENV   := .venv
@@ -29,7 +31,7 @@ NODE_STAMP     := $(NODE_DIR)/.gltf-validator-$(GLTF_VALIDATOR)
 # 51 MB kept). A run that finds no cache builds it itself, saying so.
 ANNY_STAMP := $(VENV)/.anny-cache-built
 
-.PHONY: demo test install apt clean
+.PHONY: demo test lint install apt clean
 
 demo: $(STAMP) $(ANNY_STAMP)
 	@mkdir -p out
@@ -42,6 +44,10 @@ demo: $(STAMP) $(ANNY_STAMP)
 test: $(STAMP) $(NODE_STAMP) $(ANNY_STAMP)
 	$(BIN)/python -m pytest -q
 
+lint: $(STAMP)
+	$(BIN)/ruff check pose2rig tests bench blender_addon
+	$(BIN)/mypy
+
 install: $(STAMP) $(NODE_STAMP) $(ANNY_STAMP)
 
 apt:
@@ -53,13 +59,15 @@ apt:
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-$(STAMP): pyproject.toml | apt
+$(STAMP): pyproject.toml constraints.txt | apt
 	@command -v $(PYTHON) >/dev/null || { echo "pose2rig needs $(PYTHON) (bpy 5.0.1 is built for Python 3.11 only)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned exactly: a looser requirement pulls a multi-GB CUDA build
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[blender,test,smpl]'
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
+	# everything: the core and every extra (pyproject.toml), mediapipe's requirements pinned by
+	# constraints.txt
+	$(BIN)/pip install -q -c constraints.txt -e '.[all,test]'
 	touch $(STAMP)
 
 $(ANNY_STAMP): $(STAMP)

@@ -200,17 +200,17 @@ def main(argv: list[str] | None = None) -> int:
     print("| pitch in (+ down) | lifted body's pitch error | floor tilt: level / floor / given "
           "| pitch error: floor | WA-MPJPE: level / floor / given | GA-MPJPE: level / floor / given |")
     print("|---|---|---|---|---|---|")
+    def stat(rs: list, m: str, k: str, signed: bool = False) -> str:
+        v = np.array([r[m][k] for r in rs])
+        return f"{v.mean():+.1f} / {np.abs(v).max():.1f}" if signed else f"{v.mean():.1f} / {v.max():.1f}"
+
+    def mean(rs: list, k: str) -> str:
+        return " / ".join(f"{np.mean([r[m][k] for r in rs]):.0f}" for m in METHODS)
+
     for pitch, rs in rows.items():
-        def stat(m: str, k: str, signed: bool = False) -> str:
-            v = np.array([r[m][k] for r in rs])
-            return f"{v.mean():+.1f} / {np.abs(v).max():.1f}" if signed else f"{v.mean():.1f} / {v.max():.1f}"
-
-        def mean(k: str) -> str:
-            return " / ".join(f"{np.mean([r[m][k] for r in rs]):.0f}" for m in METHODS)
-
-        tilt = " ; ".join(stat(m, "tilt") for m in METHODS)
-        print(f"| {pitch:+.0f} | {stat('body', 'bias', True)} | {tilt} | {stat('floor', 'pitch_err', True)} "
-              f"| {mean('wa')} | {mean('ga')} |")
+        tilt = " ; ".join(stat(rs, m, "tilt") for m in METHODS)
+        print(f"| {pitch:+.0f} | {stat(rs, 'body', 'bias', True)} | {tilt} | {stat(rs, 'floor', 'pitch_err', True)} "
+              f"| {mean(rs, 'wa')} | {mean(rs, 'ga')} |")
     return 0
 
 

@@ -56,7 +56,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from pose2rig.clean import (  # noqa: E402
+from pose2rig.clean import (  # noqa: E402  # after sys.path setup
     CleanResult,
     clean_motion,
     fit_floor,
@@ -64,11 +64,16 @@ from pose2rig.clean import (  # noqa: E402
     lock_feet,
     resample,
 )
-from pose2rig.clean.floor import foot_points  # noqa: E402
-from pose2rig.errors import Pose2RigError  # noqa: E402
-from pose2rig.io.bvh import BvhMotion, detect_unit_scale, read_bvh, write_bvh  # noqa: E402
-from pose2rig.io.mocap import bvh_files, load_bvh_as_h36m17  # noqa: E402
-from pose2rig.motion_metrics import (  # noqa: E402
+from pose2rig.clean.floor import foot_points  # noqa: E402  # after sys.path setup
+from pose2rig.errors import Pose2RigError  # noqa: E402  # after sys.path setup
+from pose2rig.io.bvh import (  # noqa: E402  # after sys.path setup
+    BvhMotion,
+    detect_unit_scale,
+    read_bvh,
+    write_bvh,
+)
+from pose2rig.io.mocap import bvh_files, load_bvh_as_h36m17  # noqa: E402  # after sys.path setup
+from pose2rig.motion_metrics import (  # noqa: E402  # after sys.path setup
     accel_error,
     contact_scores,
     foot_sliding,
@@ -76,8 +81,8 @@ from pose2rig.motion_metrics import (  # noqa: E402
     jitter,
     world_mpjpe,
 )
-from pose2rig.options import CleanOptions, ConvertOptions  # noqa: E402
-from pose2rig.skeletons import H36M17  # noqa: E402
+from pose2rig.options import CleanOptions, ConvertOptions  # noqa: E402  # after sys.path setup
+from pose2rig.skeletons import H36M17  # noqa: E402  # after sys.path setup
 
 FPS = 30.0
 DATA = REPO.parent / "shared" / "data" / "mocap"

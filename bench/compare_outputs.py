@@ -50,12 +50,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pose2rig.errors import (
-    Pose2RigError,
+from pose2rig.errors import Pose2RigError  # noqa: E402  # after sys.path setup
+from pose2rig.io.atomic import atomic_path  # noqa: E402  # after sys.path setup
+from pose2rig.io.bvh import (  # noqa: E402  # after sys.path setup
+    BvhMotion,
+    detect_unit_scale,
+    read_bvh,
 )
-from pose2rig.io.atomic import atomic_path  # noqa: E402
-from pose2rig.io.bvh import BvhMotion, detect_unit_scale, read_bvh  # noqa: E402
-from pose2rig.io.npz import check_npz_file  # noqa: E402
+from pose2rig.io.npz import check_npz_file  # noqa: E402  # after sys.path setup
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 FRAME_TIME_TOL_S = 1e-9

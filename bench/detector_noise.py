@@ -64,7 +64,7 @@ def collect(jobs: list[tuple[int, render_eval.BenchClip]], *, cache: Path = rend
                     "detected": kp.keypoints.astype(np.float64), "confidence": kp.confidence.astype(np.float64),
                     "image_size": a["image_size"], "pitch": float(a["pitch"]), "height": float(a["height"])})
         if verbose:
-            print(f"{job.name}#{seed}: {'rendered in %.0f s' % clip.seconds if clip.rendered else 'cached'}, "
+            print(f"{job.name}#{seed}: {f'rendered in {clip.seconds:.0f} s' if clip.rendered else 'cached'}, "
                   f"{np.isfinite(kp.keypoints).all(axis=-1).mean():.0%} of joints found", flush=True)
     return out
 

@@ -28,19 +28,20 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from fit_recovery import _forward  # noqa: E402
+from fit_recovery import _forward  # noqa: E402  # after sys.path setup
 
-from pose2rig.body.fit import IMAGE_LANDMARKS, FitOptions  # noqa: E402
-from pose2rig.io.npz import read_arrays  # noqa: E402
-from pose2rig.options import BodyOptions, ConvertOptions  # noqa: E402
-from pose2rig.pipeline import fit_file, load_body_model  # noqa: E402
-from pose2rig.skeletons import H36M17, MEDIAPIPE33  # noqa: E402
+from pose2rig.body.fit import IMAGE_LANDMARKS, FitOptions  # noqa: E402  # after sys.path setup
+from pose2rig.io.npz import read_arrays  # noqa: E402  # after sys.path setup
+from pose2rig.options import BodyOptions, ConvertOptions  # noqa: E402  # after sys.path setup
+from pose2rig.pipeline import fit_file, load_body_model  # noqa: E402  # after sys.path setup
+from pose2rig.skeletons import H36M17, MEDIAPIPE33  # noqa: E402  # after sys.path setup
 
 ENDS = {"anny": (("wrist.L", "wrist.R"), ("foot.L", "foot.R")),
         "smpl": (("left_wrist", "right_wrist"), ("left_ankle", "right_ankle"))}

@@ -47,13 +47,13 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 # torch's OpenMP threads spin while they wait (as pose2rig.cli says): set before torch is imported
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
-
-import numpy as np  # noqa: E402
 
 VIDEO = REPO.parent / "shared" / "data" / "video"
 DOCS = REPO / "docs" / "BENCHMARKS.md"

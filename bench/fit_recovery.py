@@ -62,18 +62,26 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import torch
+from scipy.spatial.transform import Rotation
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from scipy.spatial.transform import Rotation  # noqa: E402
-
-from pose2rig.body.fit import BodyFit, FitOptions, fit_body, hinge_axes  # noqa: E402
-from pose2rig.body.model import BodyModel  # noqa: E402
-from pose2rig.geometry import frame_from_vectors, rotation_between  # noqa: E402
-from pose2rig.skeletons import H36M17  # noqa: E402
+from pose2rig.body.fit import (  # noqa: E402  # after sys.path setup
+    BodyFit,
+    FitOptions,
+    fit_body,
+    hinge_axes,
+)
+from pose2rig.body.model import BodyModel  # noqa: E402  # after sys.path setup
+from pose2rig.geometry import (  # noqa: E402  # after sys.path setup
+    frame_from_vectors,
+    rotation_between,
+)
+from pose2rig.skeletons import H36M17  # noqa: E402  # after sys.path setup
 
 MOCAP = REPO.parent / "shared" / "data" / "mocap"
 DOCS = REPO / "docs" / "BENCHMARKS.md"

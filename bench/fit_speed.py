@@ -29,12 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 DOCS = REPO / "docs" / "BENCHMARKS.md"
 BEGIN = "<!-- fit-speed:begin -->"

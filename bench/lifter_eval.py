@@ -23,9 +23,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pose2rig.evaluate import evaluate_lifter, synthetic_views  # noqa: E402
-from pose2rig.io.mocap import bvh_files, subject_of  # noqa: E402
-from pose2rig.lift import Lifter, load_lifter  # noqa: E402
+from pose2rig.evaluate import evaluate_lifter, synthetic_views  # noqa: E402  # after sys.path setup
+from pose2rig.io.mocap import bvh_files, subject_of  # noqa: E402  # after sys.path setup
+from pose2rig.lift import Lifter, load_lifter  # noqa: E402  # after sys.path setup
 
 
 def load_clips(files: list[Path], cache: Path | None) -> list[np.ndarray]:

@@ -31,14 +31,20 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from lifter_eval import load_clips  # noqa: E402
-from lifter_table import DOCS, _rel, machine, parse_checkpoint, write_docs  # noqa: E402
+from lifter_eval import load_clips  # noqa: E402  # after sys.path setup
+from lifter_table import (  # noqa: E402  # after sys.path setup
+    DOCS,
+    _rel,
+    machine,
+    parse_checkpoint,
+    write_docs,
+)
 
-from pose2rig.errors import Pose2RigError  # noqa: E402
-from pose2rig.evaluate import evaluate_lifter, synthetic_views  # noqa: E402
-from pose2rig.io.mocap import bvh_files, subject_of  # noqa: E402
-from pose2rig.lift import Lifter, load_lifter  # noqa: E402
-from pose2rig.lift.codec import DEFAULT_ROLLS  # noqa: E402
+from pose2rig.errors import Pose2RigError  # noqa: E402  # after sys.path setup
+from pose2rig.evaluate import evaluate_lifter, synthetic_views  # noqa: E402  # after sys.path setup
+from pose2rig.io.mocap import bvh_files, subject_of  # noqa: E402  # after sys.path setup
+from pose2rig.lift import Lifter, load_lifter  # noqa: E402  # after sys.path setup
+from pose2rig.lift.codec import DEFAULT_ROLLS  # noqa: E402  # after sys.path setup
 
 BEGIN = "<!-- lifter-roll:begin -->"
 END = "<!-- lifter-roll:end -->"

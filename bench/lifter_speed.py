@@ -43,15 +43,18 @@ from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
+import torch
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-import torch  # noqa: E402
-
-from pose2rig.lift import codec  # noqa: E402
-from pose2rig.lift.model import Discriminator, Generator  # noqa: E402
-from pose2rig.lift.projection import back_project, random_projection  # noqa: E402
+from pose2rig.lift import codec  # noqa: E402  # after sys.path setup
+from pose2rig.lift.model import Discriminator, Generator  # noqa: E402  # after sys.path setup
+from pose2rig.lift.projection import (  # noqa: E402  # after sys.path setup
+    back_project,
+    random_projection,
+)
 
 BEGIN = "<!-- lifter-speed:begin -->"
 END = "<!-- lifter-speed:end -->"

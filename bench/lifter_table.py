@@ -40,12 +40,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from lifter_eval import load_clips  # noqa: E402  (the Bandai-1 clip cache, shared)
+from lifter_eval import load_clips  # noqa: E402  # after sys.path setup; shared clip cache
 
-from pose2rig.errors import Pose2RigError  # noqa: E402
-from pose2rig.evaluate import evaluate_lifter, synthetic_views  # noqa: E402
-from pose2rig.lift import Lifter, load_lifter  # noqa: E402
-from pose2rig.lift.codec import DEFAULT_ROLLS, parse_rolls  # noqa: E402
+from pose2rig.errors import Pose2RigError  # noqa: E402  # after sys.path setup
+from pose2rig.evaluate import evaluate_lifter, synthetic_views  # noqa: E402  # after sys.path setup
+from pose2rig.lift import Lifter, load_lifter  # noqa: E402  # after sys.path setup
+from pose2rig.lift.codec import DEFAULT_ROLLS, parse_rolls  # noqa: E402  # after sys.path setup
 
 BEGIN = "<!-- lifter-table:begin -->"
 END = "<!-- lifter-table:end -->"

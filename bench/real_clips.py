@@ -77,11 +77,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from pose2rig.errors import Pose2RigError  # noqa: E402
-from pose2rig.motion_metrics import foot_sliding, jitter  # noqa: E402
-from pose2rig.options import CleanOptions, ConvertOptions, Outputs  # noqa: E402
-from pose2rig.pipeline import hold_missing_frames  # noqa: E402
-from pose2rig.skeletons import H36M17  # noqa: E402
+from pose2rig.errors import Pose2RigError  # noqa: E402  # after sys.path setup
+from pose2rig.motion_metrics import foot_sliding, jitter  # noqa: E402  # after sys.path setup
+from pose2rig.options import (  # noqa: E402  # after sys.path setup
+    CleanOptions,
+    ConvertOptions,
+    Outputs,
+)
+from pose2rig.pipeline import hold_missing_frames  # noqa: E402  # after sys.path setup
+from pose2rig.skeletons import H36M17  # noqa: E402  # after sys.path setup
 
 VIDEO_DIR = REPO.parent / "shared" / "data" / "video"
 CLIPS = ("sports2d_demo", "tfjs_pose_1", "tfjs_pose_squats")

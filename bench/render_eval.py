@@ -1018,7 +1018,7 @@ def main(argv: list[str] | None = None) -> int:
         total_s += clip.seconds
         print(f"{job.name:50s} {n:4d} frames  yaw {float(a['yaw']):7.1f}  pitch {float(a['pitch']):5.1f}  "
               f"hfov {float(a['hfov']):4.1f}  dist {float(a['distance']):4.1f} m  h {float(a['height']):.2f} m  "
-              f"{'rendered in %.1f s' % clip.seconds if clip.rendered else 'cached'}  {clip.video}", flush=True)
+              f"{f'rendered in {clip.seconds:.1f} s' if clip.rendered else 'cached'}  {clip.video}", flush=True)
     if total_s:
         print(f"rendered {total_frames} frames in {total_s:.1f} s ({1000 * total_s / max(total_frames, 1):.0f} ms/frame "
               "including retargeting, skinning, background search and encoding)")
@@ -1046,7 +1046,7 @@ def _score_command(args: argparse.Namespace, jobs: list[BenchClip]) -> int:
         print(f"{job.name:50s} {sc['scored']:4d}/{sc['frames']:4d}  pitch {sc['pitch']:5.1f} (found "
               f"{sc['camera_pitch']:5.1f}, floor tilt {sc['floor_tilt']:4.1f})  N-MPJPE const "
               f"{m['constant depth']['n_mpjpe']:4.0f} mp {m['mediapipe world']['n_mpjpe']:4.0f} lifter "
-              f"{m['lifter']['n_mpjpe']:4.0f} mm  {'rendered %.0f s, ' % clip.seconds if clip.rendered else ''}"
+              f"{m['lifter']['n_mpjpe']:4.0f} mm  {f'rendered {clip.seconds:.0f} s, ' if clip.rendered else ''}"
               f"scored in {sc['seconds']:.1f} s", flush=True)
     frames = sum(int(s["scored"]) for s in scores)
     total = sum(int(s["frames"]) for s in scores)

@@ -57,7 +57,7 @@ def main() -> None:
         "GDQuest mannequin": load_gltf_rig(DATA / "characters" / "mannequiny-0.3.0.glb"),
     }
     tmp = Path(tempfile.mkdtemp(prefix="retarget_rigs"))
-    rows, skinned, times_out, times_in = [], {}, [], []
+    rows, skinned, times_out = [], {}, []
     for name, rig in rigs.items():
         anim = retarget(src, rig)
         path = tmp / f"{name.replace(' ', '_')}.fbx"

@@ -46,6 +46,13 @@ def project(joints: np.ndarray, yaw: float, noise: float, rng: np.random.Generat
     return uv + rng.normal(0, noise, uv.shape)
 
 
+def track(p: np.ndarray, pose: PoseSequence, dims: int) -> Keypoints2D | PoseSequence:
+    """``p`` as 2D keypoints seen by a 1920x1080 camera (``dims`` 2) or as 3D joints, timed like ``pose``."""
+    if dims == 2:
+        return Keypoints2D(p, np.ones(p.shape[:2]), pose.skeleton, (1920, 1080), pose.fps, pose.timestamps)
+    return PoseSequence(p, pose.skeleton, pose.fps, pose.timestamps)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", nargs="+", type=Path)
@@ -62,26 +69,19 @@ def main(argv: list[str] | None = None) -> int:
     worst: list[tuple[int, str]] = []
     for path in bvh_files(tuple(args.data)):
         pose = load_bvh_as_h36m17(path)
-        sk = pose.skeleton
-        perm = _permutations(sk)
+        perm = _permutations(pose.skeleton)
         if args.dims == 2:
             pts = project(pose.joints.astype(np.float64), rng.uniform(0, 2 * np.pi), args.noise, rng)
-
-            def track(p: np.ndarray) -> Keypoints2D:
-                return Keypoints2D(p, np.ones(p.shape[:2]), sk, (1920, 1080), pose.fps, pose.timestamps)
         else:
             pts = pose.joints.astype(np.float64)
-
-            def track(p: np.ndarray) -> PoseSequence:
-                return PoseSequence(p, sk, pose.fps, pose.timestamps)
-
-        truth = np.asarray(track(pts).keypoints if args.dims == 2 else track(pts).joints)
-        clean_out, _ = repair_swaps(track(pts), **costs)
+        tracked = track(pts, pose, args.dims)
+        truth = np.asarray(tracked.keypoints if isinstance(tracked, Keypoints2D) else tracked.joints)
+        clean_out, _ = repair_swaps(tracked, **costs)
         got = clean_out.keypoints if args.dims == 2 else clean_out.joints
         changed = ~np.all(np.isclose(got, truth, equal_nan=True), axis=(1, 2))
         states = inject(len(pts), args.rate, rng)
         bad = np.take_along_axis(pts, perm[states][..., None], axis=1)
-        out, _ = repair_swaps(track(bad), **costs)
+        out, _ = repair_swaps(track(bad, pose, args.dims), **costs)
         got = out.keypoints if args.dims == 2 else out.joints
         ok = np.all(np.isclose(got, truth, equal_nan=True), axis=(1, 2))
         swapped += int((states > 0).sum())

@@ -16,6 +16,23 @@ From a script (blocking; also what the operator does in background mode)::
     job = jobs.lift_from_video(bpy.context, "/path/clip.mp4", armature=obj, height=1.8)
 """
 
+import bpy
+from bpy.props import (
+    BoolProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+if "jobs" in locals():  # F8 / reload scripts: this module's globals survive, reload its helper
+    import importlib
+
+    importlib.reload(jobs)  # noqa: F821  # bound by the first load's import below
+else:
+    from . import jobs
+
 bl_info = {
     "name": "pose2rig: Lift from video",
     "author": "pose2rig contributors",
@@ -26,22 +43,6 @@ bl_info = {
     "category": "Animation",
 }
 
-if "bpy" in locals():  # F8 / reload scripts
-    import importlib
-
-    importlib.reload(jobs)  # noqa: F821
-else:
-    from . import jobs
-
-import bpy
-from bpy.props import (
-    BoolProperty,
-    EnumProperty,
-    FloatProperty,
-    IntProperty,
-    PointerProperty,
-    StringProperty,
-)
 
 _job = None  # the running jobs.Job, shown in the panel; one at a time
 

@@ -20,13 +20,17 @@ truth's standing height, P-MPJPE after Procrustes, N-MPJPE after least-squares s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
 from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.lift.codec import DEFAULT_ROLLS, parse_rolls
+
+if TYPE_CHECKING:
+    from pose2rig.lift.infer import Lifter
 
 __all__ = ["ALIGNMENT", "all_metrics", "evaluate_checkpoints", "evaluate_lifter", "evaluation_report", "format_report",
            "mpjpe", "n_mpjpe", "p_mpjpe", "parse_rolls", "pck3d", "protocol_metrics", "scale_align", "synthetic_views"]
@@ -210,13 +214,16 @@ def height_align(pred: np.ndarray, gt: np.ndarray, *, root: Root = 0,
 
     p, g = _pair(pred, gt)
     p0 = _root_centre(p, root)
+    size: Callable[[np.ndarray], np.ndarray]
     if parents is None:
         size = skeleton_height
     else:
         kids = [c for c, q in enumerate(parents) if q >= 0]
 
-        def size(x: np.ndarray) -> np.ndarray:
+        def tree_size(x: np.ndarray) -> np.ndarray:
             return np.linalg.norm(x[:, kids] - x[:, [parents[c] for c in kids]], axis=-1).sum(axis=1)
+
+        size = tree_size
 
     k = size(g) / np.maximum(size(p0), 1e-12)
     return k[:, None, None] * p0 + _root_of(g, root)
@@ -235,8 +242,17 @@ def protocol_metrics(pred: np.ndarray, gt: np.ndarray, *, root: Root = 0,
     }
 
 
+class _Row(TypedDict):
+    """One row of the report: an action (or ``"average"``, ``"all poses"``), its pose count and
+    ``{model: {metric: value}}``."""
+
+    action: str
+    poses: int
+    metrics: dict[str, dict[str, float]]
+
+
 def evaluation_report(
-    models: dict[str, object],
+    models: dict[str, Lifter],
     pixels: np.ndarray,
     gt_camera: np.ndarray,
     *,
@@ -262,10 +278,10 @@ def evaluation_report(
     if gt.ndim != 3 or gt.shape[1:] != (17, 3) or np.shape(pixels) != gt.shape[:2] + (2,):
         raise Pose2RigError(f"evaluation: expected pixels (N, 17, 2) and truth (N, 17, 3), got "
                             f"{np.shape(pixels)} and {gt.shape}")
-    sets = {m.joint_set_name for m in models.values()}  # type: ignore[attr-defined]
+    sets = {m.joint_set_name for m in models.values()}
     if len(sets) != 1:
         raise Pose2RigError(f"evaluation: the models predict different joint sets ({', '.join(sorted(sets))})")
-    js = next(iter(models.values())).joints  # type: ignore[attr-defined]
+    js = next(iter(models.values())).joints
     preds = {name: camera_frame_shapes(m, pixels, gt)[0] for name, m in models.items()}
     gt = gt[:, list(js.indices)]
     root, parents = js.root, (None if js.name == "h36m17" else js.skeleton.parents)
@@ -278,14 +294,14 @@ def evaluation_report(
     if groups.shape != (len(gt),):
         raise Pose2RigError(f"evaluation: expected {len(gt)} action labels, got {groups.shape}")
 
-    def row(label: str, mask: np.ndarray) -> dict[str, object]:
+    def row(label: str, mask: np.ndarray) -> _Row:
         m = mask & keep
         return {"action": label, "poses": int(m.sum()),
                 "metrics": {name: protocol_metrics(p[m], gt[m], root=root, parents=parents)
                             for name, p in preds.items()}}
 
     names = sorted(set(groups[keep].tolist()))
-    rows = [row(a, groups == a) for a in names if a != "all poses"]
+    rows: list[_Row] = [row(a, groups == a) for a in names if a != "all poses"]
     if len(rows) > 1:
         rows.append({"action": "average", "poses": int(sum(r["poses"] for r in rows)), "metrics": {
             name: {k: float(np.mean([r["metrics"][name][k] for r in rows])) for k in METRICS}
@@ -320,7 +336,7 @@ def _model_facts(lifter) -> dict[str, object]:
     return facts
 
 
-def format_report(report: dict[str, object]) -> str:
+def format_report(report: Mapping[str, Any]) -> str:
     """The report as a plain-text table (mm; PCK3D in %), with the alignment notes below."""
     rows = report["rows"]
     models = list(report["models"])
@@ -386,6 +402,9 @@ def evaluate_checkpoints(
     Returns:
         The report of :func:`evaluation_report`.
     """
+    from pose2rig.extras import require
+
+    require("torch", "train")  # a missing extra in one line, before the lifter imports torch
     from pose2rig.lift import Lifter, load_lifter
 
     data = tuple(Path(p) for p in data)
@@ -398,21 +417,21 @@ def evaluate_checkpoints(
         from pose2rig.io.atomic import check_writable
 
         check_writable(json_out)
-    def load(path: Path | None) -> object:
+    def load(path: Path | None) -> Lifter:
         m = load_lifter(path, mirror=mirror, rolls=rolls)
         m.meta = {**m.meta, "checkpoint": str(path if path is not None else "bundled")}
         return m
 
     lifter = load(checkpoint)
-    models: dict[str, object] = {
-        "lifter": lifter, "constant_depth": Lifter.constant_depth(joints=lifter.joint_set_name),  # type: ignore[attr-defined]
+    models: dict[str, Lifter] = {
+        "lifter": lifter, "constant_depth": Lifter.constant_depth(joints=lifter.joint_set_name),
     }
     if reference is not None:
         models["reference"] = load(reference)
-        if models["reference"].joint_set_name != lifter.joint_set_name:  # type: ignore[attr-defined]
+        if models["reference"].joint_set_name != lifter.joint_set_name:
             raise ArgumentError(
-                f"evaluate: {{reference}} predicts {models['reference'].joint_set_name!r} joints, "  # type: ignore[attr-defined]
-                f"the checkpoint {lifter.joint_set_name!r}; compare lifters of one joint set", "reference"  # type: ignore[attr-defined]
+                f"evaluate: {{reference}} predicts {models['reference'].joint_set_name!r} joints, "
+                f"the checkpoint {lifter.joint_set_name!r}; compare lifters of one joint set", "reference"
             )
     actions = None
     if h36m_3d is not None:

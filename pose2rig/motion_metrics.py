@@ -291,8 +291,11 @@ def _chunk_errors(pred: np.ndarray, gt: np.ndarray, chunk: int, fit_frames: int 
     for start in range(0, p.shape[0], int(chunk)):
         pc, gc = p[start:start + int(chunk)], g[start:start + int(chunk)]
         fit = slice(None) if fit_frames is None else slice(0, fit_frames)
-        align = yaw_similarity if upright else (lambda a, b: similarity_transform(a, b, scale=True))
-        k, r, t = align(pc[fit].reshape(-1, 3), gc[fit].reshape(-1, 3))
+        k: float | np.ndarray  # the scale: a float from yaw_similarity, a 0-d array otherwise
+        if upright:
+            k, r, t = yaw_similarity(pc[fit].reshape(-1, 3), gc[fit].reshape(-1, 3))
+        else:
+            k, r, t = similarity_transform(pc[fit].reshape(-1, 3), gc[fit].reshape(-1, 3), scale=True)
         aligned = k * (pc @ r.T) + t
         errors.append(np.linalg.norm(aligned - gc, axis=-1).mean(axis=-1))  # (frames,)
     return float(np.concatenate(errors).mean() * 1000.0)

@@ -110,7 +110,7 @@ def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
 
 
 def _positive(name: str, value: object, *, zero: bool = False) -> None:
-    ok = isinstance(value, numbers.Real) and math.isfinite(value) and (value >= 0 if zero else value > 0)
+    ok = isinstance(value, numbers.Real) and math.isfinite(v := float(value)) and (v >= 0 if zero else v > 0)
     if not ok:
         raise ArgumentError(f"{{{name}}} must be {'>= 0' if zero else 'positive'}, got {value}", name)
 

@@ -101,6 +101,20 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
 
 
+def _require_extras(wanted: dict[str, Path], *, fit_body: bool = False) -> None:
+    """A missing extra of the install that the outputs ``wanted`` (or the body fit) need, in one
+    line before any work (:func:`pose2rig.extras.require_extra`): previews, the body fit, FBX
+    and Blender actions through bpy."""
+    from pose2rig.extras import require_extra
+
+    if "preview" in wanted or "character_preview" in wanted:
+        require_extra("preview")
+    if fit_body:
+        require_extra("body")
+    if "fbx" in wanted or "blend_action" in wanted:
+        require_extra("blender")
+
+
 def keypoints_cache_path(video: Path, out_dir: Path) -> Path:
     """Where detection results for ``video`` are cached: beside the outputs."""
     return out_dir / f"{video.stem}.keypoints.npz"
@@ -127,6 +141,7 @@ def hold_missing_frames(pose: PoseSequence) -> PoseSequence:
         int((~valid).sum()),
         len(valid),
     )
+    assert pose.confidence is not None  # PoseSequence fills it in
     return pose.replace(joints=joints, confidence=np.where(valid[:, None], pose.confidence, 0.0))
 
 
@@ -164,6 +179,9 @@ def convert(
             needed, a missing or wrong SMPL model file, an output that cannot be written),
             before any long work where it can tell.
     """
+    from pose2rig.extras import require_extra
+
+    require_extra("video")  # a missing extra in one line, before the detector imports cv2
     from pose2rig.clean import fill_gaps, repair_swaps, resample
     from pose2rig.detect import detect_video
     from pose2rig.lift import lift, load_lifter
@@ -184,6 +202,7 @@ def convert(
     if o.body.smpl_model is not None and not fit_body:
         raise ArgumentError("{smpl_model} is the body fit's model: give {fit_body} or {body} too",
                             "smpl_model", "fit_body", "body")
+    _require_extras(wanted, fit_body=fit_body)
     for p in wanted.values():
         check_writable(p)
     timings: dict[str, float] = {}
@@ -262,7 +281,7 @@ def convert(
 
             save_pose(wanted["npz"], cam, world_pose=world,
                       extra={**cleanup.as_arrays(), "world_rotation": rotation, "world_translation": translation,
-                             "camera_pitch": np.float64(np.degrees(camera_pitch(rotation)))})
+                             "camera_pitch": np.asarray(np.degrees(camera_pitch(rotation)), np.float64)})
         if "body" in wanted and body is not None:
             write_body(wanted["body"], body, o.body)
     if "preview" in wanted:
@@ -304,6 +323,9 @@ def detect_keypoints(
 ) -> Keypoints2D:
     """2D keypoints of ``video`` (Human3.6M-17, and MediaPipe's 33 landmarks), written to the
     keypoints ``output`` (.npz, atomically) when given. ``options.cache`` is not used here."""
+    from pose2rig.extras import require_extra
+
+    require_extra("video")
     from pose2rig.detect import detect_video
     from pose2rig.io.npz import save_keypoints
 
@@ -322,7 +344,10 @@ def lift_keypoints(
 ) -> PoseSequence:
     """3D joints in the camera frame from a keypoints file (``pose2rig detect``'s, or another
     tool's in the same layout), written to the pose ``output`` (.npz, atomically) when given."""
+    from pose2rig.extras import require
     from pose2rig.io.npz import load_keypoints, save_pose
+
+    require("torch", "video")
     from pose2rig.lift import lift, load_lifter
 
     o = options if options is not None else LiftOptions()
@@ -391,6 +416,7 @@ def retarget_file(
     extra = [k for k in wanted if k not in allowed]
     if extra:
         raise ArgumentError(f"retarget writes the character only, not {{{extra[0]}}}", extra[0])
+    _require_extras(wanted)
     for p in wanted.values():
         check_writable(p)
     src = Path(source)
@@ -495,6 +521,9 @@ def _read_source(src: Path, o: ConvertOptions
         poses = resample(poses, fps=fps)
         ends = {k: _unit(interpolate_at(v, times, poses.timestamps)) for k, v in ends.items()}
     if poses.space == "camera":
+        from pose2rig.extras import require
+
+        require("torch", "video")
         from pose2rig.lift import load_lifter
 
         cam, world, rotation, translation, _ = clean_world(poses, o, load_lifter(o.lift.checkpoint))
@@ -549,6 +578,7 @@ def clean_world(
     log.info("camera pitched %.1f degrees %s (%s)", abs(found), "down" if found >= 0 else "up",
              "as given" if given is not None else "from MediaPipe's 3D legs" if pitch is not None
              else "from the floor" if o.clean.floor else "taken as level")
+    assert camera.confidence is not None  # PoseSequence fills it in
     conf = _filled_confidence(camera.confidence, res.filled, camera.fps, o.clean.max_gap)
     world = camera.replace(joints=res.joints.astype(np.float32), space="world", confidence=conf)
     cam = camera.replace(joints=((res.joints - trans2) @ rot2).astype(np.float32), confidence=conf)
@@ -739,8 +769,12 @@ def load_body_model(options: BodyOptions | None = None) -> BodyModel:
             ``smpl`` extra, ``fit_device`` ``cuda`` without a CUDA device, a ``pose_prior``
             file that is not a Gaussian mixture over the SMPL model's body pose.
     """
+    from pose2rig.extras import require, require_extra
+
     b = options if options is not None else BodyOptions()
+    require("torch", "body")
     device = _fit_device(b.fit_device)
+    model: BodyModel
     if b.smpl_model is not None:
         from pose2rig.body.smpl import load_smpl_body
 
@@ -750,6 +784,7 @@ def load_body_model(options: BodyOptions | None = None) -> BodyModel:
 
             load_gmm_prior(b.pose_prior).check_model(model)
     else:
+        require_extra("body")
         from pose2rig.body.anny import AnnyBody
 
         model = AnnyBody(device=device)
@@ -826,8 +861,10 @@ def fit_pose(
         # frames nobody was seen in, which the clean-up filled (held or interpolated, every joint's
         # confidence 0), keep a small weight: with none, nothing holds them and Adam's scale-free
         # steps drift them toward the priors' rest. A single unseen joint on a seen frame keeps 0.
-        filled = np.isfinite(pose.joints).all(axis=-1) & (pose.confidence <= 0).all(axis=1, keepdims=True)
-        weight = np.where(filled, UNSEEN_WEIGHT, pose.confidence)
+        conf = pose.confidence
+        assert conf is not None  # PoseSequence fills it in
+        filled = np.isfinite(pose.joints).all(axis=-1) & (conf <= 0).all(axis=1, keepdims=True)
+        weight = np.where(filled, UNSEEN_WEIGHT, conf)
         fit = fit_body(model, pose.joints, confidence=weight, fps=pose.fps, options=fo, progress=bar,
                        pose_prior=prior, image=_image_term(pose, world_rotation, world_translation, fo.w_2d))
     err = fit.error[np.isfinite(fit.error)]
@@ -852,7 +889,7 @@ def _image_term(pose: PoseSequence, world_rotation: np.ndarray | None, world_tra
     if weight <= 0 or missing:
         log.info("body fit: no 2D term (%s)", "w_2d is 0" if weight <= 0 else "no " + ", ".join(missing))
         return None
-    assert pose.landmarks33 is not None and pose.camera is not None
+    assert pose.landmarks33 is not None and pose.camera is not None and pose.confidence is not None
     image = ImageTerm.from_landmarks33(pose.landmarks33, pose.camera.matrix, np.asarray(world_rotation),
                                        np.asarray(world_translation))
     # each landmark's weight: its visibility times its joint's confidence (the points': the
@@ -952,7 +989,10 @@ def fit_file(
                 raise ArgumentError(f"{{{name}}} {path} must be a {ext} file, got "
                                     f"{Path(path).suffix or 'no extension'!r}", name)
             check_writable(Path(path))
-    if video is not None:  # an unreadable clip fails before the fit
+    if video is not None:  # an unreadable clip, or no preview extra, fails before the fit
+        from pose2rig.extras import require_extra
+
+        require_extra("preview")
         from pose2rig.video import probe
 
         probe(video)
@@ -972,7 +1012,7 @@ def fit_file(
         body = read_body_npz(out)
         if mesh is not None:
             write_body_mesh(mesh, body, model)
-        if preview is not None:
+        if preview is not None and video is not None:  # one without the other was refused above
             body_preview(preview, video, body, model, pose_file=src if suffix == ".npz" else None,
                          timestamps=world.timestamps, progress=progress)
     return fit
@@ -1127,6 +1167,7 @@ def _uniform(times: np.ndarray, fps: float) -> bool:
 
 def _frames(pose: PoseSequence, keep: np.ndarray) -> PoseSequence:
     """The frames of ``pose`` where ``keep`` is True."""
+    assert pose.confidence is not None  # PoseSequence fills it in
     return pose.replace(
         joints=pose.joints[keep], confidence=pose.confidence[keep], timestamps=pose.timestamps[keep],
         landmarks33=pose.landmarks33[keep] if pose.landmarks33 is not None else None,

@@ -14,14 +14,14 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 from pose2rig.errors import Pose2RigError
 
 __all__ = ["Cancelled", "Progress", "json_reporter", "progress_bar"]
 
 T = TypeVar("T")
-Progress = Union[bool, Callable[[str, int, "int | None"], None]]
+Progress = bool | Callable[[str, int, int | None], None]
 
 
 class Cancelled(Pose2RigError):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -114,7 +114,8 @@ def draw_skeleton_2d(
     conf = np.asarray(confidence, dtype=np.float64)
     ok = np.all(np.isfinite(pts), axis=-1)
     radius = max(2, thickness + 1)
-    strong, faint = [], []
+    strong: list[tuple[str, int, int]] = []
+    faint: list[tuple[str, int, int]] = []
     for p, c in skeleton.bones:
         if ok[p] and ok[c]:
             (strong if min(conf[p], conf[c]) >= min_confidence else faint).append(("bone", p, c))
@@ -134,7 +135,7 @@ def draw_skeleton_2d(
                 cv2.circle(canvas, centre, radius, colors[a], -1, cv2.LINE_AA)
                 cv2.circle(canvas, centre, radius, (20, 20, 20), 1, cv2.LINE_AA)
 
-    out = np.ascontiguousarray(image, dtype=np.uint8).copy()
+    out: np.ndarray = np.ascontiguousarray(image, dtype=np.uint8).copy()
     if faint:
         layer = out.copy()
         draw(layer, faint)
@@ -370,7 +371,9 @@ class _Compositor:
             floor = float(np.percentile(low, 5)) if low.size else 0.0
         else:
             floor = 0.0
+        assert pose.confidence is not None  # PoseSequence fills it in
         self.joints = joints
+        self.confidence = pose.confidence
         self.pose = pose
         self.pose_tol = _tolerance(pose.timestamps, pose.fps)
         self.view = _View3D(
@@ -379,6 +382,7 @@ class _Compositor:
 
     def compose(self, image: np.ndarray | None, time: float) -> np.ndarray:
         """One ``(height, width, 3) uint8`` BGR output frame for the video frame at ``time``."""
+        left: np.ndarray
         if image is None:
             left = np.zeros((self.height, self.left_w, 3), np.uint8)
         else:
@@ -406,7 +410,7 @@ class _Compositor:
             right = self.view.background(0 if near is None else near)
         else:
             right = self.view.draw(
-                self.view.background(i), self.joints[i], self.pose.confidence[i], self.pose.skeleton, i
+                self.view.background(i), self.joints[i], self.confidence[i], self.pose.skeleton, i
             )
         scale = self.height / 720.0
         cv2.putText(
@@ -496,11 +500,11 @@ def render_preview(
         azimuth=azimuth,
         elevation=elevation,
     )
-    total = len(frames) if hasattr(frames, "__len__") else keypoints.num_frames
+    total = len(frames) if isinstance(frames, Sized) else keypoints.num_frames
     with progress_bar(total=total, desc="preview", progress=progress) as bar, VideoWriter(
         path, fps=fps, size=comp.size
     ) as writer:
-        frame = first
+        frame: Frame | None = first
         while frame is not None:
             writer.write(comp.compose(frame.image, float(frame.time)))
             bar.update(1)

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pose2rig.errors import Pose2RigError
+from pose2rig.extras import require
 from pose2rig.progress import Progress, progress_bar
 from pose2rig.render import follow_path
 from pose2rig.retarget.lbs import skin_frame
@@ -54,7 +55,9 @@ def _checker_floor(center: np.ndarray, y: float, size: float = 12.0, tiles: int 
     import trimesh
 
     step = size / tiles
-    verts, faces, colors = [], [], []
+    verts: list[list[float]] = []
+    faces: list[list[int]] = []
+    colors: list[list[int]] = []
     for i in range(tiles):
         for k in range(tiles):
             x0, z0 = center[0] - size / 2 + i * step, center[2] - size / 2 + k * step
@@ -74,11 +77,8 @@ class CharacterRenderer:
             raise Pose2RigError(f"rig {animation.rig.name!r} has no skinned mesh to preview")
         os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
         logging.getLogger("OpenGL").setLevel(logging.WARNING)  # "No OpenGL_accelerate module" is noise
-        try:
-            import pyrender
-            import trimesh
-        except ImportError as e:  # pragma: no cover - both are dependencies
-            raise Pose2RigError(f"character previews need pyrender and trimesh ({e})") from None
+        pyrender = require("pyrender", "preview")  # or the one line naming the extra
+        trimesh = require("trimesh", "preview")
         self.pyrender, self.trimesh = pyrender, trimesh
         self.animation = animation
         self.mesh = animation.rig.mesh
@@ -164,12 +164,13 @@ def render_character_preview(
 
     panel = (int(round(height * 0.75)) // 2 * 2, int(height) // 2 * 2)
     n = animation.num_frames
+    items: Iterator[tuple[float, np.ndarray | None]]
     if frames is None:
         items = iter([(t / animation.fps, None) for t in range(n)])
         total = n
     else:
         items = ((float(f.time), np.asarray(f.image)) for f in frames)
-        total = len(frames) if hasattr(frames, "__len__") else n  # type: ignore[arg-type]
+        total = len(frames) if isinstance(frames, Sized) else n
     first = next(items, None)
     if first is None:
         raise Pose2RigError("character preview: the clip has no frames")
@@ -300,7 +301,7 @@ def render_character_overlay(
         return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
     try:
-        total = len(frames) if hasattr(frames, "__len__") else None  # type: ignore[arg-type]
+        total = len(frames) if isinstance(frames, Sized) else None
         with progress_bar(total=total, desc="body preview", progress=progress) as bar, VideoWriter(
             path, fps=fps or animation.fps, size=(w, h)
         ) as writer:

@@ -22,6 +22,7 @@ Convention:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -30,7 +31,72 @@ import numpy as np
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import matrix_to_quat, quat_to_matrix
 
-__all__ = ["Rig", "RigAnimation", "SkinnedMesh"]
+__all__ = ["Rig", "RigAnimation", "SkinnedMesh", "forward_kinematics"]
+
+
+def forward_kinematics(local: np.ndarray, parents: Sequence[int] | np.ndarray) -> np.ndarray:
+    """World transforms of a joint hierarchy from its local ones, over all frames at once.
+
+    ``W_j = W_parent(j) @ L_j``, and ``W_j = L_j`` for a root: one pass over the joints, parents
+    first, each step one batched matrix product over every leading axis. The one forward
+    kinematics of pose2rig: rigs, BVH, glTF node trees and retargeting all call it.
+
+    Args:
+        local: ``(..., J, D, D)`` each joint's transform in its parent's frame (a root's: in the
+            world); ``D = 4`` homogeneous matrices, or ``D = 3`` rotations alone. Leading axes
+            (frames, batches) are carried through.
+        parents: ``(J,)`` each joint's parent index, ``-1`` for roots. Any order that makes a
+            forest (parents need not precede their children; glTF nodes often do not).
+
+    Returns:
+        ``(..., J, D, D)`` world transforms, float (``local``'s float dtype; float64 for other
+        dtypes).
+
+    Raises:
+        Pose2RigError: ``local`` is not ``(..., J, D, D)``, or ``parents`` has another length,
+            an index out of range, a joint its own parent, or a cycle.
+    """
+    m = np.asarray(local)
+    if not np.issubdtype(m.dtype, np.floating):
+        m = m.astype(np.float64)
+    par = [int(p) for p in np.asarray(parents, dtype=np.int64).reshape(-1)]
+    if m.ndim < 3 or m.shape[-1] != m.shape[-2] or m.shape[-3] != len(par):
+        raise Pose2RigError(
+            f"forward kinematics: local transforms must be (..., J={len(par)}, D, D), got {m.shape}"
+        )
+    out = np.empty_like(m)
+    for j in _parents_first(par):
+        p = par[j]
+        if p < 0:
+            out[..., j, :, :] = m[..., j, :, :]
+        else:
+            np.matmul(out[..., p, :, :], m[..., j, :, :], out=out[..., j, :, :])
+    return out
+
+
+def _parents_first(parents: list[int]) -> list[int]:
+    """Joint indices with every parent before its children; ``parents`` validated."""
+    n = len(parents)
+    for j, p in enumerate(parents):
+        if not -1 <= p < n or p == j:
+            raise Pose2RigError(
+                f"forward kinematics: joint {j} has parent {p}; parents must be -1 or another of the {n} joints"
+            )
+    if all(p < j for j, p in enumerate(parents)):
+        return list(range(n))
+    depth = [-1] * n
+    for i in range(n):
+        chain: list[int] = []
+        j = i
+        while j >= 0 and depth[j] < 0:
+            chain.append(j)
+            j = parents[j]
+            if len(chain) > n:
+                raise Pose2RigError(f"forward kinematics: the parents {tuple(parents)} have a cycle through joint {i}")
+        base = depth[j] if j >= 0 else -1
+        for k, joint in enumerate(reversed(chain)):
+            depth[joint] = base + 1 + k
+    return sorted(range(n), key=depth.__getitem__)
 
 
 @dataclass(frozen=True)
@@ -267,23 +333,15 @@ class RigAnimation:
     def world_matrices(self) -> np.ndarray:
         """``(T, J, 4, 4)`` every bone's world matrix in every frame (forward kinematics)."""
         rig = self.rig
-        local = rig.rest_local
         basis = np.zeros((self.num_frames, rig.num_bones, 4, 4))
         basis[..., :3, :3] = quat_to_matrix(self.rotations)
         basis[..., 3, 3] = 1.0
         if self.locations is not None:
             basis[..., :3, 3] = self.locations
-        world = np.empty_like(basis)
-        r = 0
-        for j, p in enumerate(rig.parents):
-            if p < 0:
-                m = np.broadcast_to(local[j], basis[:, j].shape).copy()
-                m[:, :3, 3] = self.root_positions[:, r]
-                r += 1
-                world[:, j] = m @ basis[:, j]
-            else:
-                world[:, j] = world[:, p] @ local[j] @ basis[:, j]
-        return world
+        local = rig.rest_local[None] @ basis
+        # roots: the rest matrix with its translation replaced (their basis moves nothing)
+        local[..., :3, 3][:, [j for j, p in enumerate(rig.parents) if p < 0]] = self.root_positions
+        return forward_kinematics(local, rig.parents)
 
     def skinning_matrices(self) -> np.ndarray:
         """``(T, J, 4, 4)`` ``W_j @ rest_j^-1``: maps rest-pose world points to posed ones."""

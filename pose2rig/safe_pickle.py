@@ -43,17 +43,17 @@ def _latin1_encode(obj: str, encoding: str = "utf-8", errors: str = "strict") ->
 
 def _allowed() -> dict[tuple[str, str], Any]:
     try:  # numpy 2
-        from numpy._core import multiarray, numeric  # type: ignore[attr-defined]
+        from numpy._core import multiarray, numeric  # type: ignore[attr-defined]  # numpy 2 only
     except ImportError:  # numpy 1.x
-        from numpy.core import multiarray, numeric  # type: ignore[no-redef]
+        from numpy.core import multiarray, numeric  # type: ignore[no-redef]  # numpy 1 fallback
     table: dict[tuple[str, str], Any] = {
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
         ("_codecs", "encode"): _latin1_encode,
     }
     for mod in ("numpy.core", "numpy._core"):
-        table[(f"{mod}.multiarray", "_reconstruct")] = multiarray._reconstruct
-        table[(f"{mod}.multiarray", "scalar")] = multiarray.scalar
+        table[(f"{mod}.multiarray", "_reconstruct")] = multiarray._reconstruct  # type: ignore[attr-defined]  # private, not in numpy's stubs
+        table[(f"{mod}.multiarray", "scalar")] = multiarray.scalar  # type: ignore[attr-defined]  # private, not in numpy's stubs
         if hasattr(numeric, "_frombuffer"):
             table[(f"{mod}.numeric", "_frombuffer")] = numeric._frombuffer
     return table
@@ -104,9 +104,9 @@ def _read_member(zf: zipfile.ZipFile, member: str, source: str) -> np.ndarray:
         try:
             version = np.lib.format.read_magic(fh)
             if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh, max_header_size=MAX_HEADER)
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh, max_header_size=MAX_HEADER)  # type: ignore[call-arg]  # numpy's stubs lack it
             else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh, max_header_size=MAX_HEADER)
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh, max_header_size=MAX_HEADER)  # type: ignore[call-arg]  # numpy's stubs lack it
         except ValueError as e:
             raise Pose2RigError(f"{source}: not a .npy array ({e})") from None
         if dtype.hasobject:

@@ -9,7 +9,9 @@ import io
 import os
 import pickle
 import struct
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -186,11 +188,11 @@ SYNTHETIC_SMPL_HEIGHT = 1.70
 _SIDES = 18  # vertices per ring: 16 tubes x 2 caps + 381 rings x 18 = 6,890 vertices
 
 
-def _smpl_tubes() -> list[dict]:
+def _smpl_tubes() -> list[dict[str, Any]]:
     """Each tube: key ring centres (joints where a joint's ring is), radii (across u, across
     w), the joint names it belongs to (for the shape directions), and its end caps' lengths."""
     j = {k: np.array(v) for k, v in _SMPL_REST.items()}
-    tubes = [
+    tubes: list[dict[str, Any]] = [
         dict(name="torso", keys=[(0, 0.80, 0), j["pelvis"], j["spine1"], j["spine2"], j["spine3"], j["neck"]],
              radii=[(0.13, 0.09), (0.15, 0.10), (0.13, 0.09), (0.14, 0.10), (0.16, 0.10), (0.06, 0.05)],
              ref=(0, 0, 1), caps=(0.03, 0.0), part="torso"),
@@ -225,7 +227,7 @@ def _smpl_tubes() -> list[dict]:
     return tubes
 
 
-def _ring_counts(tubes: list[dict], total: int) -> list[np.ndarray]:
+def _ring_counts(tubes: list[dict[str, Any]], total: int) -> list[np.ndarray]:
     """Extra rings per key segment, by length (largest remainder), so that all rings sum to
     ``total``; returns per tube the number of rings inserted in each of its segments."""
     lengths = [np.linalg.norm(np.diff(t["keys"], axis=0), axis=1) for t in tubes]
@@ -241,22 +243,25 @@ def _ring_counts(tubes: list[dict], total: int) -> list[np.ndarray]:
     return out
 
 
-def _smpl_mesh(rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _smpl_mesh(rng: np.random.Generator) -> dict[str, Any]:
     """Vertices, faces, per-vertex ring centre, tube index, and the rings centred on joints."""
     tubes = _smpl_tubes()
     total_rings = (6890 - 2 * len(tubes)) // _SIDES
     counts = _ring_counts(tubes, total_rings)
-    verts, faces, centres, tube_of = [], [], [], []
+    verts: list[np.ndarray] = []
+    faces: list[np.ndarray] = []
+    centres: list[np.ndarray] = []
+    tube_of: list[np.ndarray] = []
     joint_rings: dict[int, list[np.ndarray]] = {}
     rest = SYNTHETIC_SMPL_JOINTS
     theta = 2.0 * np.pi * np.arange(_SIDES) / _SIDES
     for ti, (t, cnt) in enumerate(zip(tubes, counts)):
-        cs, rs = [t["keys"][0]], [t["radii"][0]]
+        centre_list, radius_list = [t["keys"][0]], [t["radii"][0]]
         for s in range(len(t["keys"]) - 1):
             for a in np.arange(1, cnt[s] + 2) / (cnt[s] + 1):
-                cs.append((1 - a) * t["keys"][s] + a * t["keys"][s + 1])
-                rs.append((1 - a) * t["radii"][s] + a * t["radii"][s + 1])
-        cs, rs = np.array(cs), np.array(rs)
+                centre_list.append((1 - a) * t["keys"][s] + a * t["keys"][s + 1])
+                radius_list.append((1 - a) * t["radii"][s] + a * t["radii"][s + 1])
+        cs, rs = np.array(centre_list), np.array(radius_list)
         base = sum(len(v) for v in verts)
         ring_v = []
         for i, (c, r) in enumerate(zip(cs, rs)):
@@ -446,6 +451,9 @@ class _Python2Pickler(pickle._Pickler):  # the pure-Python pickler, whose opcode
     classes under their own module names."""
 
     dispatch = dict(pickle._Pickler.dispatch)
+    # the pure-Python pickler's own methods, which typeshed leaves out
+    write: Callable[[bytes], None]
+    memoize: Callable[[object], None]
 
     def _binstring(self, obj: object, data: bytes) -> None:
         n = len(data)
@@ -461,15 +469,15 @@ class _Python2Pickler(pickle._Pickler):  # the pure-Python pickler, whose opcode
     def save_str(self, obj: str) -> None:
         self._binstring(obj, obj.encode("latin1"))
 
-    dispatch[bytes] = save_bytes
-    dispatch[str] = save_str
+    dispatch[bytes] = save_bytes  # type: ignore[assignment]  # typeshed types the values with Unpickler
+    dispatch[str] = save_str  # type: ignore[assignment]  # typeshed types the values with Unpickler
 
     def save_global(self, obj: object, name: str | None = None) -> None:
         if isinstance(obj, type) and issubclass(obj, _StandIn):
             self.write(pickle.GLOBAL + f"{obj.pickle_module}\n{obj.pickle_name}\n".encode("ascii"))
             self.memoize(obj)
             return
-        super().save_global(obj, name)
+        super().save_global(obj, name)  # type: ignore[misc]  # not in typeshed's _Pickler
 
 
 def write_synthetic_smpl(path: str | os.PathLike[str], *, kind: str = "npz", seed: int = 0,

@@ -14,7 +14,7 @@ Convention:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -259,7 +259,7 @@ class PoseSequence:
     def num_frames(self) -> int:
         return int(self.joints.shape[0])
 
-    def replace(self, **changes: object) -> PoseSequence:
+    def replace(self, **changes: Any) -> PoseSequence:
         """A copy with some fields changed (validated again)."""
         from dataclasses import replace
 

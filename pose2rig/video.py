@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import av
@@ -206,11 +207,11 @@ def _scan(p: Path) -> tuple[VideoInfo, _Timeline]:
         step = 1.0 / float(rate) / float(tb)
         pts = [int(round(i * step)) for i in range(n)]
         last_duration = int(round(step))
-        warnings.warn(f"{p}: frames carry no timestamps; assuming {float(rate):.3f} fps")
+        warnings.warn(f"{p}: frames carry no timestamps; assuming {float(rate):.3f} fps", stacklevel=3)
 
     arr = np.unique(np.asarray(pts, dtype=np.int64))
     if len(arr) < len(pts):
-        warnings.warn(f"{p}: {len(pts) - len(arr)} frames repeat a timestamp; keeping one of each")
+        warnings.warn(f"{p}: {len(pts) - len(arr)} frames repeat a timestamp; keeping one of each", stacklevel=3)
     n = len(arr)
     if claimed and claimed > n:
         warnings.warn(
@@ -609,7 +610,7 @@ class VideoWriter:
                 self._close_container()
                 raise Pose2RigError(f"cannot write video {self.path}: {_reason(e)}") from None
         else:
-            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+            fourcc = cv2.VideoWriter.fourcc(*"mp4v")
             self._cv = cv2.VideoWriter(str(tmp), fourcc, self.fps, (width, height))
             if not self._cv.isOpened():
                 self._cv = None
@@ -664,7 +665,8 @@ class VideoWriter:
             finally:
                 self._container = None
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         stack, self._stack = self._stack, None
         if stack is None:
             return

@@ -193,8 +193,8 @@ def world_transform(
     rot = yaw @ axes
     p = p @ yaw.T
 
-    ankles = [_joint(sk, p, "left_ankle"), _joint(sk, p, "right_ankle")]
-    ankles = [a for a in ankles if a is not None]
+    found = [_joint(sk, p, "left_ankle"), _joint(sk, p, "right_ankle")]
+    ankles = [a for a in found if a is not None]
     with warnings.catch_warnings():  # all-NaN frames are expected
         warnings.simplefilter("ignore", RuntimeWarning)
         if ankles:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-import pose2rig.cli  # noqa: F401  (sets OMP_WAIT_POLICY before torch is imported: 4x faster on 2 cores)
+import pose2rig.cli  # noqa: F401  # sets OMP_WAIT_POLICY before torch is imported: 4x faster on 2 cores
 from pose2rig.body.anny import SHAPE_NAMES, AnnyBody, anny_cache_dir, anny_cache_ready
 from pose2rig.body.fit import BodyFit
 from pose2rig.body.io import Y_UP_TO_Z_UP, read_body_npz, rest_joints, write_body_npz

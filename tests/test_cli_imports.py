@@ -70,3 +70,18 @@ def test_lazy_eval_command_is_listed_and_built_as_eval() -> None:
     # a bad value still ends in one line naming the flag
     bad = CliRunner().invoke(cli, ["eval", "--rolls", "abc"])
     assert bad.exit_code != 0 and "--rolls" in bad.output and "Traceback" not in bad.output
+
+
+def test_retarget_of_a_bvh_imports_no_extra(tmp_path) -> None:
+    """Retargeting a BVH onto the bundled character runs on the core install (numpy, scipy,
+    pygltflib): it imports none of the extras' libraries (tests/test_extras.py runs it in a venv
+    without them)."""
+    from pathlib import Path
+
+    bvh = Path(__file__).resolve().parents[2] / "shared" / "data" / "mocap" / "cmu" / "scaled_131_01.bvh"
+    out = tmp_path / "out.glb"
+    result = probe("retarget", str(bvh), "--glb", str(out), "--end", "1")
+    assert result["exit"] == 0, result["output"]
+    assert out.stat().st_size > 0
+    extras = [m for m in result["heavy"] if not m.startswith("scipy.")]  # scipy is core
+    assert extras == []  # no torch, mediapipe, cv2, bpy, pyrender, trimesh

@@ -158,6 +158,17 @@ def test_coco17_backend_goes_through_detect_as_h36m17():
     assert fake.calls == 4 and not fake.closed  # a detector passed in is the caller's to close
 
 
+def test_a_backend_with_an_unregistered_joint_set_is_refused_by_name():
+    from pose2rig.skeletons.joint_sets import skeleton_from_pairs
+
+    fake = ScriptedCoco([coco_person(30, 20, scale=10)], identity="rtm-fake v0")
+    fake.skeleton = skeleton_from_pairs("rtm26", [("pelvis", None), ("neck", "pelvis")])
+    with pytest.raises(Pose2RigError, match=r"^detector rtm-fake v0: joint set 'rtm26' has no mapping onto "
+                                            r"h36m17; known: coco17, h36m17, mediapipe33$"):
+        detect(blank_frames(2), image_size=(64, 48), fps=30.0, detector=fake, progress=False)
+    assert fake.calls == 0
+
+
 class ScriptedMediaPipe:
     """A mediapipe33 Detector returning one fixed person with world landmarks, or None."""
 

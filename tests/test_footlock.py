@@ -55,7 +55,10 @@ def test_two_bone_ik_keeps_lengths_and_reaches():
                                * (target[far] - hip[far]), atol=1e-9)
     # the knee bends toward the pole: same side of the hip-target line as the old knee
     u = direction[reachable]
-    side = lambda k: (k - hip[reachable]) - np.sum((k - hip[reachable]) * u, -1, keepdims=True) * u  # noqa: E731
+
+    def side(k):
+        return (k - hip[reachable]) - np.sum((k - hip[reachable]) * u, -1, keepdims=True) * u
+
     assert (np.sum(side(k2[reachable]) * side(knee[reachable]), -1) >= -1e-12).all()
 
 
@@ -105,7 +108,10 @@ def test_lock_feet_removes_sliding(sliding_walk, root_follow):
         for a, b in (("hip", "knee"), ("knee", "ankle")):
             i = BONES.index((NAMES.index(f"{side}_{a}"), NAMES.index(f"{side}_{b}")))
             assert np.ptp(lb[on, i]) < 1e-9 < np.ptp(sb[on, i])  # one length while locked
-    step = lambda x: np.linalg.norm(np.diff(x, axis=0), axis=-1)  # noqa: E731
+
+    def step(x):
+        return np.linalg.norm(np.diff(x, axis=0), axis=-1)
+
     assert step(locked).max() <= step(clean).max() + 0.005  # no pop: 5 mm over the clean clip's fastest
     moved = np.abs(locked - slid).max(axis=(0, 2)) > 1e-9
     expected = {"left_knee", "right_knee", "left_ankle", "right_ankle"}

@@ -128,3 +128,68 @@ def test_continuous_quat_on_a_turn_with_every_third_frame_negated() -> None:
     out = g.continuous_quat(flipped[:, None])[:, 0]
     assert np.all(np.sum(out[1:] * out[:-1], axis=-1) > 0)
     assert np.allclose(np.abs(np.sum(out * q, axis=-1)), 1.0)  # same rotations
+
+
+def test_slerp_of_directions_on_hand_computed_arcs() -> None:
+    x, y = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    h = np.sqrt(0.5)
+    np.testing.assert_allclose(g.slerp(x, y, 0.5), [h, h, 0.0], atol=1e-15)
+    # fractions along a new leading axis: (G, 1) with (J, 3) -> (G, J, 3), constant speed
+    a, b = np.stack([x, y]), np.stack([y, [0.0, 0.0, 1.0]])
+    out = g.slerp(a, b, np.array([0.0, 1 / 3, 1.0])[:, None])
+    assert out.shape == (3, 2, 3)
+    c, s = np.cos(np.pi / 6), np.sin(np.pi / 6)
+    np.testing.assert_allclose(out[:, 0], [x, [c, s, 0.0], y], atol=1e-15)
+    np.testing.assert_allclose(out[:, 1], [y, [0.0, c, s], [0.0, 0.0, 1.0]], atol=1e-15)
+
+
+def test_slerp_antipodal_and_zero_vectors() -> None:
+    # no unique arc: turn toward a x X (a x Y for a near X)
+    np.testing.assert_allclose(g.slerp(np.array([0.0, 1.0, 0.0]), np.array([0.0, -1.0, 0.0]), 0.5),
+                               [0.0, 0.0, -1.0], atol=1e-15)
+    np.testing.assert_allclose(g.slerp(np.array([1.0, 0.0, 0.0]), np.array([-1.0, 0.0, 0.0]), 0.5),
+                               [0.0, 0.0, 1.0], atol=1e-15)
+    # a zero vector takes the other end's, two zeros stay 0
+    z = np.array([0.0, 0.0, 1.0])
+    np.testing.assert_allclose(g.slerp(np.zeros(3), z, np.array([0.0, 0.4, 1.0])), [z, z, z])
+    np.testing.assert_array_equal(g.slerp(np.zeros(3), np.zeros(3), 0.5), np.zeros(3))
+    with pytest.raises(Pose2RigError, match="one shape"):
+        g.slerp(np.zeros((2, 3)), np.zeros((3, 3)), 0.5)
+
+
+def test_slerp_of_quaternions_as_4_vectors() -> None:
+    # identity -> 90 deg about z, halfway: 45 deg about z, (w, x, y, z) = (cos 22.5, 0, 0, sin 22.5)
+    q = g.slerp(np.array([1.0, 0.0, 0.0, 0.0]), np.array([np.sqrt(0.5), 0.0, 0.0, np.sqrt(0.5)]), 0.5)
+    np.testing.assert_allclose(q, [np.cos(np.pi / 8), 0.0, 0.0, np.sin(np.pi / 8)], atol=1e-15)
+    np.testing.assert_allclose(g.quat_to_matrix(q) @ [1.0, 0.0, 0.0], [np.sqrt(0.5), np.sqrt(0.5), 0.0],
+                               atol=1e-15)
+    # antipodal 4-vectors turn toward the basis vector least along a, here e1
+    np.testing.assert_allclose(g.slerp(np.array([1.0, 0.0, 0.0, 0.0]), np.array([-1.0, 0.0, 0.0, 0.0]), 0.5),
+                               [0.0, 1.0, 0.0, 0.0], atol=1e-15)
+
+
+def test_polar_splits_rotation_and_symmetric_scale() -> None:
+    c, s = np.cos(np.pi / 6), np.sin(np.pi / 6)
+    rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    k1 = np.diag([2.0, 3.0, 4.0])
+    k2 = np.array([[2.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 1.0]])  # symmetric, eigenvalues 3, 1, 1
+    a = np.stack([rz @ k1, rz.T @ k2])
+    r, k = g.polar(a)
+    np.testing.assert_allclose(r, np.stack([rz, rz.T]), atol=1e-12)
+    np.testing.assert_allclose(k, np.stack([k1, k2]), atol=1e-12)
+    # a mirrored matrix gives a reflection, which callers check for
+    r, k = g.polar(np.diag([-2.0, 2.0, 2.0]))
+    np.testing.assert_allclose(r, np.diag([-1.0, 1.0, 1.0]), atol=1e-12)
+    np.testing.assert_allclose(k, 2 * np.eye(3), atol=1e-12)
+
+
+def test_polar_agrees_with_scipy_per_matrix() -> None:
+    import scipy.linalg
+
+    a = np.random.default_rng(3).normal(size=(4, 5, 3, 3))
+    r, k = g.polar(a)
+    assert r.shape == k.shape == a.shape
+    for i in np.ndindex(a.shape[:2]):
+        want_r, want_k = scipy.linalg.polar(a[i], side="right")
+        np.testing.assert_allclose(r[i], want_r, atol=1e-10)
+        np.testing.assert_allclose(k[i], want_k, atol=1e-10)

@@ -36,9 +36,10 @@ GLTF_CHARACTERS = {
     "bundled": REPO / "samples" / "character" / "mpfb2_game_engine.glb",
 }
 C = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # Blender -> world, spelt out
+THIRTY_FRAMES = slice(0, 60, 2)
 
 
-def _walk(rig, frames: slice = slice(0, 60, 2)) -> RigAnimation:
+def _walk(rig, frames: slice = THIRTY_FRAMES) -> RigAnimation:
     """Thirty frames of a real walk on ``rig``, mapped by name (RobotExpressive's IK feet follow
     its legs: translations of non-root bones, which the writers must carry too)."""
     src = load_bvh_as_h36m17(WALK)

@@ -13,9 +13,12 @@ from pose2rig.skeletons import (
     MEDIAPIPE33,
     MEDIAPIPE33_TO_H36M17,
     by_name,
+    known_joint_sets,
     map_points,
+    mapping_to_h36m17,
     world_landmarks_to_h36m17,
 )
+from pose2rig.skeletons.joint_sets import skeleton_from_pairs
 
 H36M_ORDER = (
     "pelvis right_hip right_knee right_ankle left_hip left_knee left_ankle spine thorax neck head "
@@ -53,6 +56,20 @@ def test_by_name_and_unknown_name() -> None:
     assert by_name("h36m17") is H36M17
     with pytest.raises(Pose2RigError, match="unknown joint set"):
         by_name("smpl99")
+
+
+def test_registry_names_each_joint_set_and_its_mapping_onto_h36m17() -> None:
+    assert known_joint_sets() == ("coco17", "h36m17", "mediapipe33")
+    for skel, mapping in ((H36M17, None), (MEDIAPIPE33, MEDIAPIPE33_TO_H36M17), (COCO17, COCO17_TO_H36M17)):
+        assert by_name(skel.name) is skel
+        assert mapping_to_h36m17(skel) is mapping
+    # a joint set is known whole, not only by its name
+    impostor = skeleton_from_pairs("coco17", [("nose", None), ("left_eye", "nose"), ("right_eye", "nose")])
+    with pytest.raises(Pose2RigError, match=r"^detector: joint set 'coco17' has no mapping onto h36m17; "
+                                            r"known: coco17, h36m17, mediapipe33$"):
+        mapping_to_h36m17(impostor, what="detector")
+    with pytest.raises(Pose2RigError, match="joint set 'smpl24' has no mapping"):
+        mapping_to_h36m17(skeleton_from_pairs("smpl24", [("pelvis", None)]))
 
 
 def test_mediapipe_mapping_places_each_joint() -> None:

@@ -70,6 +70,7 @@ import torch
 
 from pose2rig.body.model import BodyModel, BodyOutput, forward_kinematics
 from pose2rig.errors import ArgumentError, Pose2RigError
+from pose2rig.extras import require
 
 __all__ = ["JOINTS", "SHAPE_BASE", "SHAPE_NAMES", "AnnyBody", "anny_cache_dir", "anny_cache_ready", "build_cache"]
 
@@ -136,11 +137,8 @@ def anny_cache_ready(cache_dir: Path | None = None) -> bool:
 
 def _load_anny(cache_dir: Path | None = None):
     """Anny's default model, its cache at ``cache_dir`` (built, with a message, when absent)."""
-    try:
-        import anny
-        import anny.paths
-    except ImportError as e:  # pragma: no cover - a main dependency
-        raise Pose2RigError(f"the Anny body model needs the anny package (pip install anny==0.6.2): {e}") from e
+    anny = require("anny", "body")  # or the one line naming the extra
+    require("anny.paths", "body")
     try:  # Warp prints its start-up banner on stdout at info level: it would mix with a command's output
         import warp
 
@@ -203,6 +201,14 @@ class AnnyBody(BodyModel):
     """
 
     kind = "anny"
+    _to_y_up: torch.Tensor  # buffers (registered in __init__)
+    _head_avg: torch.Tensor
+    _shape_base: torch.Tensor
+    _skin_weights: torch.Tensor
+    _skin_units: torch.Tensor
+    _unit_bone: torch.Tensor
+    _unit_joint: torch.Tensor
+    _unit_parent: torch.Tensor
 
     def __init__(self, *, device: str | torch.device = "cpu", cache_dir: Path | None = None) -> None:
         super().__init__()

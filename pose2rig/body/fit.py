@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -84,6 +85,12 @@ from pose2rig.skeletons import H36M17
 __all__ = ["IMAGE_LANDMARKS", "JOINT_LIMITS", "BodyFit", "FitOptions", "ImageTerm", "axis_angle_to_matrix", "fit_body", "forward_kinematics", "hinge_axes"]
 
 log = logging.getLogger(__name__)
+
+
+class _Progress(Protocol):
+    """What :func:`fit_body` needs of a progress bar (tqdm, :func:`pose2rig.progress.progress_bar`)."""
+
+    def update(self, n: int = 1) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -578,7 +585,8 @@ def _torso_init(model: BodyModel, rest: np.ndarray, h_rest: np.ndarray, x: np.nd
         while j >= 0 and j != root:
             spine.insert(0, j)
             j = int(parents[j])
-    next_of = {j: (spine + [neck])[i + 1] for i, j in enumerate(spine)}
+    chain = spine + [neck] if neck is not None else spine  # no neck: no spine either
+    next_of = {j: chain[i + 1] for i, j in enumerate(spine)}
     target: dict[int, np.ndarray] = {j: hx["spine"] - hx["pelvis"] if i == 0 else hx["thorax"] - hx["spine"]
                                      for i, j in enumerate(spine)}
     child: dict[int, int] = dict(next_of)
@@ -635,7 +643,7 @@ def fit_body(
     fps: float = 30.0,
     shape: np.ndarray | None = None,
     options: FitOptions | None = None,
-    progress: object | None = None,
+    progress: _Progress | None = None,
     pose_prior: GmmPrior | None = None,
     image: ImageTerm | None = None,
 ) -> BodyFit:
@@ -678,7 +686,7 @@ def fit_body(
     unknown = [n for n in names if n not in model.point_vertices]
     if unknown:
         raise ArgumentError(f"{{points}} names {unknown} that the body model has no vertices for", "points")
-    p_arr = np.stack([np.asarray(points[n], np.float64) for n in names], axis=1) if names else None  # type: ignore[index]
+    p_arr = np.stack([np.asarray(points[n], np.float64) for n in names], axis=1) if points and names else None
     if p_arr is not None and p_arr.shape != (t_all, len(names), 3):
         raise ArgumentError(f"{{points}} must each be (T, 3) with T = {t_all}", "points")
     dev = torch.device(o.device)
@@ -826,10 +834,10 @@ def fit_body(
     for s in starts:
         e = min(s + o.window, t_all)
         init_p, init_t = initial(np.arange(s, e), *rest_fit)
-        if prev_pose is not None and prev_end > s:
+        if prev_pose is not None and prev_trans is not None and prev_end > s:
             k = prev_end - s
             init_p[:k] = prev_pose[-k:]
-            init_t[:k] = prev_trans[-k:]  # type: ignore[index]
+            init_t[:k] = prev_trans[-k:]
         sel = slice(s, e)
         pose_w = torch.tensor(init_p, dtype=f32, device=dev, requires_grad=True)
         trans_w = torch.tensor(init_t, dtype=f32, device=dev, requires_grad=True)
@@ -842,7 +850,8 @@ def fit_body(
             loss = terms(pose_w, beta_fit, trans_w, sel, smooth=True, rest=fixed_rest) / (e - s)
             loss.backward()
             if i < o.orient_iters:
-                pose_w.grad.mul_(root_mask)  # type: ignore[union-attr]
+                assert pose_w.grad is not None  # backward() has just set it
+                pose_w.grad.mul_(root_mask)
             opt.step()
         pw = pose_w.detach().cpu().numpy().astype(np.float64)
         tw = trans_w.detach().cpu().numpy().astype(np.float64)
@@ -858,7 +867,7 @@ def fit_body(
         weight_sum[s:e] += w
         prev_pose, prev_trans, prev_end = pw, tw, e
         if progress is not None:
-            progress.update(e - s - (o.overlap if e < t_all else 0))  # type: ignore[attr-defined]
+            progress.update(e - s - (o.overlap if e < t_all else 0))
     pose_fit = acc_pose / weight_sum[:, None, None]
     trans_fit = acc_trans / weight_sum[:, None]
     del acc_pose, acc_trans

@@ -230,9 +230,9 @@ def write_body_npz(path: str | os.PathLike[str], fit: BodyFit, *, gender: str | 
     expect = {"rotations": (rot, (t, j, 3, 3)), "model_joints": (pos, (t, j, 3)), "pose": (pose, (t, j, 3)),
               "translation": (trans, (t, 3)), "joints": (np.asarray(fit.joints), (t, 17, 3)),
               "error": (np.asarray(fit.error), (t,)), "parents": (parents, (j,))}
-    for name, (a, shape) in expect.items():
-        if a.shape != shape:
-            raise ArgumentError(f"{{fit}}.{name} must be {shape}, got {a.shape}", "fit")
+    for name, (a, want) in expect.items():
+        if a.shape != want:
+            raise ArgumentError(f"{{fit}}.{name} must be {want}, got {a.shape}", "fit")
     if t == 0:
         raise ArgumentError("{fit} holds no frames", "fit")
     root = _root(parents)

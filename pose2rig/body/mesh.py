@@ -116,8 +116,8 @@ def body_rig(body: BodyFile, model: BodyModel, *, name: str | None = None) -> Ri
     device = next((b.device for b in model.buffers()), torch.device("cpu"))
     shape = torch.as_tensor(body.shape[None], dtype=torch.float32, device=device)
     with torch.no_grad():
-        joints, vertices = model.rest(shape)
-    joints = joints[0].cpu().numpy().astype(np.float64)
+        rest_joints, vertices = model.rest(shape)
+    joints = rest_joints[0].cpu().numpy().astype(np.float64)
     off = float(np.linalg.norm(joints - body.bone_rest, axis=1).max())
     if off > _REST_TOLERANCE:
         raise Pose2RigError(f"the {model.kind} model's rest skeleton for this body's shape is {1000 * off:.0f} mm "

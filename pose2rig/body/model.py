@@ -180,4 +180,4 @@ def forward_kinematics(local: torch.Tensor, rest_joints: torch.Tensor, parents: 
         for k, jj in enumerate(joints):
             rots_list[jj] = r[:, k]
             pos_list[jj] = x[:, k]
-    return torch.stack(rots_list, dim=1), torch.stack(pos_list, dim=1)  # type: ignore[arg-type]
+    return torch.stack(rots_list, dim=1), torch.stack(pos_list, dim=1)  # type: ignore[arg-type]  # all set: parents first

@@ -63,6 +63,10 @@ class GmmPrior(torch.nn.Module):
         Pose2RigError: shapes, symmetry, definiteness or weights that a mixture does not have.
     """
 
+    means: torch.Tensor  # buffers (registered in __init__)
+    precisions: torch.Tensor
+    constants: torch.Tensor
+
     def __init__(self, means: np.ndarray, covars: np.ndarray, weights: np.ndarray, *, source: str = "GMM") -> None:
         super().__init__()
         mu, cov, w = _checked(means, covars, weights, source)

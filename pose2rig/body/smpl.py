@@ -70,7 +70,7 @@ POINT_VERTEX_NAMES = {
 """MediaPipe landmark -> the smplx ``vertex_ids`` name of its vertex."""
 
 # MediaPipe landmark -> ("joint", SMPL joint index) or ("vertex", smplx vertex_ids name).
-_MEDIAPIPE_SOURCES = {
+_MEDIAPIPE_SOURCES: dict[str, tuple[str, int | str]] = {  # ("joint", SMPL joint) or ("vertex", name)
     "left_hip": ("joint", 1), "right_hip": ("joint", 2), "left_knee": ("joint", 4),
     "right_knee": ("joint", 5), "left_ankle": ("joint", 7), "right_ankle": ("joint", 8),
     "left_shoulder": ("joint", 16), "right_shoulder": ("joint", 17), "left_elbow": ("joint", 18),
@@ -105,8 +105,8 @@ def h36m_weights_for(num_joints: int, num_vertices: int, vertex_ids: dict[str, i
         name = MEDIAPIPE33.joint_names[k]
         if name not in _MEDIAPIPE_SOURCES:  # pragma: no cover - guards a change of the mapping
             raise Pose2RigError(f"no SMPL point for MediaPipe's {name}, which the H36M-17 mapping uses")
-        what, which = _MEDIAPIPE_SOURCES[name]
-        src[k, which if what == "joint" else num_joints + vertex_ids[which]] = 1.0
+        _, which = _MEDIAPIPE_SOURCES[name]
+        src[k, which if isinstance(which, int) else num_joints + vertex_ids[which]] = 1.0
     return m @ src
 
 
@@ -117,6 +117,9 @@ class SmplBody(BodyModel):
         arrays: the model (:func:`~pose2rig.body.smpl_file.read_smpl_model`).
         num_shape: betas to use (at most the file's; SMPL 1.0 has 10, 1.1 has 300).
     """
+
+    joint_template: torch.Tensor  # buffers (registered in __init__)
+    joint_shapedirs: torch.Tensor
 
     def __init__(self, arrays: SmplArrays, *, num_shape: int = 10) -> None:
         super().__init__()

@@ -175,8 +175,8 @@ class _SparseMatrix:
         shape = s.get("_shape", s.get("shape"))
         data, indices, indptr = s.get("data"), s.get("indices"), s.get("indptr")
         if not (isinstance(shape, tuple) and len(shape) == 2 and all(isinstance(n, (int, np.integer)) and n >= 0 for n in shape)
-                and all(isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype.kind in "biuf"
-                        for a in (data, indices, indptr))):
+                and isinstance(data, np.ndarray) and isinstance(indices, np.ndarray) and isinstance(indptr, np.ndarray)
+                and all(a.ndim == 1 and a.dtype.kind in "biuf" for a in (data, indices, indptr))):
             raise Pose2RigError("a sparse matrix in the pickle lacks its shape, data, indices or indptr")
         rows, cols = int(shape[0]), int(shape[1])
         n_outer, n_inner = (cols, rows) if self.compressed_columns else (rows, cols)
@@ -272,6 +272,7 @@ def _read_npz(p: Path) -> dict[str, Any]:
 
 
 def _as(a: Any, name: str, src: str, ndim: int, dtype: type) -> np.ndarray:
+    arr: np.ndarray | None
     try:
         arr = np.asarray(a, dtype=dtype)
     except (TypeError, ValueError):

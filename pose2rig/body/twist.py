@@ -128,9 +128,10 @@ def foot_headings(kind: str, bone_names: tuple[str, ...] | list[str], bone_rest:
 
 
 def _arrays(body: BodyFile | BodyFit) -> tuple[str, tuple[str, ...], np.ndarray, np.ndarray]:
-    if hasattr(body, "bone_rest"):  # a BodyFile
+    from pose2rig.body.io import BodyFile, rest_joints
+
+    if isinstance(body, BodyFile):
         return body.kind, tuple(body.bone_names), body.bone_rest, body.bone_rotations
-    from pose2rig.body.io import rest_joints
 
     rest = rest_joints(body.rotations, body.model_joints, body.translation, np.asarray(body.parents))
     return body.kind, tuple(body.joint_names), rest, body.rotations

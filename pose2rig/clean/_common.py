@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -23,8 +23,15 @@ def points_of(x: Keypoints2D | PoseSequence, caller: str) -> np.ndarray:
     raise Pose2RigError(f"{caller}: expected Keypoints2D or PoseSequence, got {type(x).__name__}")
 
 
+def confidence_of(x: Keypoints2D | PoseSequence) -> np.ndarray:
+    """The ``(T, J)`` confidence of ``x``: never None once built (``PoseSequence`` fills it in)."""
+    c = x.confidence
+    assert c is not None, "PoseSequence.__post_init__ sets confidence"
+    return c
+
+
 def with_points(
-    x: Track, points: np.ndarray, confidence: np.ndarray | None = None, **changes: object
+    x: Track, points: np.ndarray, confidence: np.ndarray | None = None, **changes: Any
 ) -> Track:
     """A copy of ``x`` with new coordinates (and confidence, timestamps, ... when given)."""
     key = "keypoints" if isinstance(x, Keypoints2D) else "joints"

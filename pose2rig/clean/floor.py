@@ -82,8 +82,9 @@ def foot_points(skeleton: Skeleton) -> tuple[FootPoint, ...]:
                 if name in names and names.index(name) not in taken:
                     index = names.index(name)
                     break
-            if index is None and _ROLES[kind] is not None:
-                index = find_bone(names, _ROLES[kind].format(side=side), exclude=taken)
+            role = _ROLES[kind]
+            if index is None and role is not None:
+                index = find_bone(names, role.format(side=side), exclude=taken)
             if index is None and kind == "heel":
                 lowered = {n.lower(): i for i, n in enumerate(names)}
                 for pattern in _HEEL_NAMES:
@@ -150,7 +151,7 @@ class Floor:
         """The plane as npz-ready arrays: ``normal (3,)``, ``offset ()``, ``transform (4, 4)``."""
         return {
             f"{prefix}normal": np.asarray(self.normal, dtype=np.float64),
-            f"{prefix}offset": np.float64(self.offset),
+            f"{prefix}offset": np.asarray(self.offset, dtype=np.float64),
             f"{prefix}transform": self.transform,
         }
 
@@ -254,10 +255,10 @@ def fit_floor(
         return levels[k] - point_heights[kinds[k]]
 
     if cand.shape[0] < min_points:
-        lowest = min((f.kind for f, _ in all_pos), key=lambda k: point_heights[k])
-        hs = np.concatenate([pos @ u for f, pos in all_pos if f.kind == lowest])
+        lowest_kind = min((f.kind for f, _ in all_pos), key=lambda k: point_heights[k])
+        hs = np.concatenate([pos @ u for f, pos in all_pos if f.kind == lowest_kind])
         level = float(np.percentile(hs, percentile))
-        offset = level - point_heights[lowest]
+        offset = level - point_heights[lowest_kind]
         warnings.warn(
             f"floor: the feet rest in only {cand.shape[0]} samples ({min_points} are needed to fit its "
             f"tilt); taking a level floor under the feet's {percentile:g}th-percentile height",

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from pose2rig.clean._common import Track, finite_runs, points_of, with_points
+from pose2rig.clean._common import (
+    Track,
+    confidence_of,
+    finite_runs,
+    points_of,
+    with_points,
+)
 from pose2rig.errors import Pose2RigError
 from pose2rig.options import CleanOptions
 
@@ -64,5 +70,5 @@ def fill_gaps(x: Track, *, max_gap: float = CleanOptions.max_gap) -> Track:
     :func:`fill_gaps_array`. Returns a new object of the same type; ``x`` is not changed.
     ``landmarks33`` is carried along unchanged."""
     p = points_of(x, "fill_gaps")
-    filled, conf = fill_gaps_array(p, x.confidence, x.timestamps, max_gap=max_gap)
+    filled, conf = fill_gaps_array(p, confidence_of(x), x.timestamps, max_gap=max_gap)
     return with_points(x, filled, conf)

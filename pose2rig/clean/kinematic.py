@@ -39,6 +39,7 @@ from pose2rig.clean._tracks import checked_joints
 from pose2rig.clean.footlock import two_bone_ik
 from pose2rig.clean.smooth import smooth_array
 from pose2rig.errors import ArgumentError, Pose2RigError
+from pose2rig.geometry import slerp
 from pose2rig.options import CleanOptions
 from pose2rig.skeletons.names import match_bones
 from pose2rig.types import Skeleton
@@ -94,9 +95,9 @@ def _limbs(skeleton: Skeleton) -> list[tuple[int, int, int]]:
             found = [roles.get(f"{side}_{r}") for r in by_role]
             if None in found:
                 found = [names.index(f"{side}_{n}") if f"{side}_{n}" in names else None for n in by_name]
-            if None in found:
-                continue
             a, b, c = found
+            if a is None or b is None or c is None:
+                continue
             if parents[b] == a and parents[c] == b and not chain & {a, b, c}:
                 out.append((a, b, c))
     return out
@@ -108,15 +109,6 @@ def _unit(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ok = n > _EPS
     u = np.where(ok[..., None], v / np.where(ok, n, 1.0)[..., None], 0.0)
     return np.where(np.isnan(n)[..., None], np.nan, u), n
-
-
-def _perpendicular(u: np.ndarray) -> np.ndarray:
-    """A unit vector square to each unit ``u (..., 3)``: ``u x X`` (``u x Y`` near the X axis)."""
-    helper = np.zeros_like(u)
-    near_x = np.abs(u[..., 0]) > 0.9
-    helper[..., 0] = ~near_x
-    helper[..., 1] = near_x
-    return _unit(np.cross(u, helper))[0]
 
 
 def _build(chain_pos: np.ndarray, directions: np.ndarray, lengths: np.ndarray,
@@ -271,24 +263,6 @@ def enforce_bone_lengths(joints: np.ndarray, skeleton: Skeleton,
 # ----------------------------------------------------------------------------- gaps
 
 
-def _slerp(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Great-circle interpolation from unit ``a (J, 3)`` to unit ``b (J, 3)`` at fractions
-    ``w (G,)``: ``(G, J, 3)``. The shorter arc; antipodal pairs turn about the stable
-    perpendicular of :func:`_perpendicular`; a zero direction (a bone under 1e-9) takes the
-    other end's, and two zero directions stay 0."""
-    a_ok = np.linalg.norm(a, axis=-1) > 0.5
-    b_ok = np.linalg.norm(b, axis=-1) > 0.5
-    a = np.where(a_ok[:, None], a, b)
-    b = np.where(b_ok[:, None], b, a)
-    cos = np.clip(np.sum(a * b, axis=-1), -1.0, 1.0)
-    e, n = _unit(b - cos[:, None] * a)
-    antipodal = (n <= 1e-9) & (cos < 0)
-    e = np.where(antipodal[:, None], _perpendicular(a), e)
-    theta = np.arccos(cos)
-    ang = w[:, None] * theta[None, :]  # (G, J)
-    return np.cos(ang)[..., None] * a + np.sin(ang)[..., None] * e
-
-
 VELOCITY_WINDOW = 0.3
 """Seconds of consecutive seen frames beyond a gap's end that give that end's velocity (a
 least-squares line). Chosen on the CMU tuning clips with the benchmark's corruption (15 mm
@@ -309,10 +283,10 @@ def _end_velocity(p: np.ndarray, seen: np.ndarray, end: int, step: int, frames: 
         idx.append(i)
     if len(idx) == 1:
         return None
-    k = np.asarray(idx, dtype=np.float64)
-    k -= k.mean()
+    x = np.asarray(idx, dtype=np.float64)
+    x -= x.mean()
     y = p[idx]
-    return (k @ (y - y.mean(axis=0))) / (k @ k)
+    return (x @ (y - y.mean(axis=0))) / (x @ x)
 
 
 def _root_across(p: np.ndarray, seen: np.ndarray, before: int, after: int, fps: float,
@@ -406,7 +380,7 @@ def fill_gaps_kinematic(joints: np.ndarray, skeleton: Skeleton, fps: float, *,
             out[start:stop] = x[after if before < 0 else before]
             continue
         w = (np.arange(start, stop) - before) / (after - before)
-        d = _slerp(directions[before], directions[after], w)
+        d = slerp(directions[before], directions[after], w[:, None])
         ln = (1.0 - w[:, None]) * lengths[before] + w[:, None] * lengths[after]
         pos = np.stack([_root_across(x[:, c], seen, before, after, fps, max_speed) for c in chain], axis=1)
         out[start:stop] = _build(pos, d, ln, skeleton, chain)

@@ -231,7 +231,7 @@ def clean_motion(
         notes.append(f"floor and foot locking skipped: skeleton {skeleton.name!r} has no feet (ankles, heels or toes)")
     elif o.floor or o.foot_lock:
         step("floor")
-        floor = fit_floor(p, skeleton, fps=fps, **({} if fit_tilt else {"max_tilt": 0.0}))
+        floor = fit_floor(p, skeleton, fps=fps) if fit_tilt else fit_floor(p, skeleton, fps=fps, max_tilt=0.0)
         if o.floor:
             transform = floor.transform
             p = floor.level(p)

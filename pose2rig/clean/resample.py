@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pose2rig.clean._common import Track, points_of, with_points
+from pose2rig.clean._common import Track, confidence_of, points_of, with_points
 from pose2rig.errors import Pose2RigError
 
 _TIME_TOL = 1e-6  # seconds; grid times this close to a sample take the sample itself
@@ -85,7 +85,7 @@ def resample(x: Track, *, fps: float) -> Track:
     and ``landmarks33`` (and a :class:`Keypoints2D`'s ``world33``) are resampled alongside.
     Returns a new object; ``x`` is not changed."""
     p = points_of(x, "resample")
-    new_p, new_c, times = resample_array(p, x.confidence, x.timestamps, fps=fps)
+    new_p, new_c, times = resample_array(p, confidence_of(x), x.timestamps, fps=fps)
     changes: dict[str, object] = {"timestamps": times, "fps": float(fps)}
     for name in ("landmarks33", "world33"):
         if getattr(x, name, None) is not None:

@@ -41,7 +41,7 @@ METHODS = SMOOTHING
 def _alpha(cutoff: np.ndarray | float, dt: float | np.ndarray) -> np.ndarray:
     """Smoothing factor of an exponential filter with ``cutoff`` Hz at step ``dt`` seconds."""
     tau = 1.0 / (2.0 * np.pi * cutoff)
-    return 1.0 / (1.0 + tau / dt)
+    return np.asarray(1.0 / (1.0 + tau / dt))
 
 
 def one_euro_array(

@@ -42,7 +42,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pose2rig.clean._common import Track, finite_runs, points_of, subject_scale, with_points
+from pose2rig.clean._common import (
+    Track,
+    confidence_of,
+    finite_runs,
+    points_of,
+    subject_scale,
+    with_points,
+)
 from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.skeletons.joint_sets import MEDIAPIPE33
 from pose2rig.skeletons.names import normalize_name
@@ -158,7 +165,8 @@ def lateral_pairs(skeleton: Skeleton) -> list[tuple[int, int, int]]:
     for j in range(n):
         m = skeleton.mirror[j]
         if m > j:
-            g = limb[j] if limb[j] == limb[m] and limb[j] is not None else 2
+            lj = limb[j]
+            g = lj if lj is not None and lj == limb[m] else 2
             pairs.append((j, m, g))
     return pairs
 
@@ -363,6 +371,6 @@ def repair_swaps(
     for name in ("landmarks33", "world33"):  # MediaPipe's 33 points, 2D and metric 3D
         if getattr(x, name, None) is not None:
             changes[name] = _apply(getattr(x, name), _permutations(MEDIAPIPE33), states)
-    out = with_points(x, _apply(p, perm, states), _apply(x.confidence, perm, states), **changes)
+    out = with_points(x, _apply(p, perm, states), _apply(confidence_of(x), perm, states), **changes)
     return out, report
 

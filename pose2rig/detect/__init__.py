@@ -8,7 +8,7 @@ video and an on-disk cache.
 
 from __future__ import annotations
 
-from pose2rig.detect.base import Detection, Detector, detector_identity, mapping_to_h36m17
+from pose2rig.detect.base import Detection, Detector, detector_identity
 from pose2rig.detect.mediapipe import MediaPipePoseDetector
 from pose2rig.detect.run import detect, detect_video
 from pose2rig.detect.subject import SubjectGuard
@@ -21,5 +21,4 @@ __all__ = [
     "detect",
     "detect_video",
     "detector_identity",
-    "mapping_to_h36m17",
 ]

@@ -9,8 +9,8 @@ there), and ``close()``. Two optional members are used when present:
 - ``reset()`` forgets any tracking state, so the next frame is searched afresh.
 
 Points come back in the backend's own joint set; :func:`pose2rig.detect.detect` maps them onto
-Human3.6M-17 with :func:`mapping_to_h36m17`. Adding, say, an RTMPose ONNX backend returning
-``COCO17`` touches nothing outside this package.
+Human3.6M-17 with :func:`pose2rig.skeletons.mapping_to_h36m17` (the registry of joint sets).
+Adding, say, an RTMPose ONNX backend returning ``COCO17`` touches nothing outside this package.
 """
 
 from __future__ import annotations
@@ -21,14 +21,6 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from pose2rig.errors import Pose2RigError
-from pose2rig.skeletons import (
-    COCO17,
-    COCO17_TO_H36M17,
-    H36M17,
-    MEDIAPIPE33,
-    MEDIAPIPE33_TO_H36M17,
-    JointMapping,
-)
 from pose2rig.types import Skeleton
 
 
@@ -88,24 +80,6 @@ class Detector(Protocol):
     def close(self) -> None:
         """Release the backend's resources."""
         ...
-
-
-_TO_H36M17: dict[str, JointMapping | None] = {
-    H36M17.name: None,
-    MEDIAPIPE33.name: MEDIAPIPE33_TO_H36M17,
-    COCO17.name: COCO17_TO_H36M17,
-}
-
-
-def mapping_to_h36m17(skeleton: Skeleton) -> JointMapping | None:
-    """The mapping from ``skeleton`` onto Human3.6M-17, or ``None`` when it already is H36M17."""
-    known = {H36M17.name: H36M17, MEDIAPIPE33.name: MEDIAPIPE33, COCO17.name: COCO17}
-    if skeleton.name not in known or known[skeleton.name] != skeleton:
-        raise Pose2RigError(
-            f"detector joint set {skeleton.name!r} has no mapping onto h36m17; a detector must "
-            f"return one of {', '.join(sorted(known))}"
-        )
-    return _TO_H36M17[skeleton.name]
 
 
 def detector_identity(detector: Detector) -> str:

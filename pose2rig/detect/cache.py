@@ -63,11 +63,12 @@ def load_cache(path: str | os.PathLike[str], key: str) -> Keypoints2D | None:
             if str(z["key"]) != key:
                 log.info("cache %s was made for other settings; detecting again", path)
                 return None
+            width, height = (int(v) for v in z["image_size"])
             return Keypoints2D(
                 keypoints=z["keypoints"],
                 confidence=z["confidence"],
                 skeleton=by_name(str(z["skeleton"])),
-                image_size=tuple(int(v) for v in z["image_size"]),
+                image_size=(width, height),
                 fps=float(z["fps"]),
                 timestamps=z["timestamps"],
                 landmarks33=z["landmarks33"] if "landmarks33" in z.files else None,

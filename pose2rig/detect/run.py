@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pose2rig.detect.base import Detector, detector_identity, mapping_to_h36m17
+from pose2rig.detect.base import Detector, detector_identity
 from pose2rig.detect.cache import cache_key, load_cache, save_cache
 from pose2rig.detect.subject import SubjectGuard
 from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.options import DetectOptions
 from pose2rig.progress import Progress, progress_bar
-from pose2rig.skeletons import H36M17, map_points
+from pose2rig.skeletons import H36M17, map_points, mapping_to_h36m17
 from pose2rig.types import Keypoints2D
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def detect(
             detector has one, ``min_detection_confidence``).
     """
     own = detector is None
-    if own:
+    if detector is None:
         from pose2rig.detect.mediapipe import MediaPipePoseDetector
 
         detector = MediaPipePoseDetector(min_detection_confidence=min_detection_confidence)
@@ -93,7 +93,7 @@ def _detect(
     progress: Progress,
 ) -> Keypoints2D:
     src = detector.skeleton
-    mapping = mapping_to_h36m17(src)
+    mapping = mapping_to_h36m17(src, what=f"detector {detector_identity(detector)}")
     keep33 = src.name == "mediapipe33"
     w, h = (int(v) for v in image_size)
     reset = getattr(detector, "reset", None)
@@ -202,12 +202,11 @@ def detect_video(
     if not path.is_file():
         raise Pose2RigError(f"video {path} not found (expected a video file)")
     own = detector is None
-    if own:
+    if detector is None:
         from pose2rig.detect.mediapipe import MediaPipePoseDetector
 
         detector = MediaPipePoseDetector(min_detection_confidence=min_detection_confidence)
     try:
-        key = None
         if cache is not None:
             key = cache_key(
                 path, start=start, end=end, mirror=mirror, detector=detector_identity(detector),

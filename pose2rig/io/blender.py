@@ -45,9 +45,10 @@ from typing import Any
 import numpy as np
 
 from pose2rig.errors import Pose2RigError
-from pose2rig.geometry import continuous_quat, euler_to_matrix, matrix_to_quat
+from pose2rig.extras import require
+from pose2rig.geometry import continuous_quat, euler_to_matrix, matrix_to_quat, polar
 from pose2rig.io.atomic import atomic_path, check_writable
-from pose2rig.rig import Rig, RigAnimation, SkinnedMesh
+from pose2rig.rig import Rig, RigAnimation, SkinnedMesh, forward_kinematics
 
 __all__ = [
     "BLENDER_TO_WORLD",
@@ -104,14 +105,7 @@ _UNREAL_CM = 100.0
 
 
 def _bpy() -> Any:
-    try:
-        import bpy
-    except ImportError:
-        raise Pose2RigError(
-            "Blender I/O needs Blender as a Python module; install the `blender` extra: "
-            "pip install 'pose2rig[blender]'"
-        ) from None
-    return bpy
+    return require("bpy", "blender")  # or the one line naming the extra
 
 
 @contextlib.contextmanager
@@ -152,12 +146,6 @@ def _matrix(a: np.ndarray) -> Any:
     from mathutils import Matrix
 
     return Matrix([list(map(float, r)) for r in a])
-
-
-def _polar(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(..., 3, 3)`` -> (nearest rotations, singular values ``(..., 3)``)."""
-    u, s, vt = np.linalg.svd(m)
-    return u @ vt, s
 
 
 def _operator(op: Any, what: str, **kwargs: Any) -> None:
@@ -284,7 +272,8 @@ def _bone_order(bones: Any) -> list[Any]:
 def _rigid_world(matrix_world: np.ndarray, local: np.ndarray, what: str) -> tuple[np.ndarray, float]:
     """``C4 @ matrix_world @ local`` with its scale removed; returns (matrix, mean scale)."""
     m = _C4 @ matrix_world @ local
-    rot, s = _polar(m[..., :3, :3])
+    rot, k = polar(m[..., :3, :3])
+    s = np.linalg.eigvalsh(k)[..., ::-1]  # the scales: singular values, largest first
     if np.any(np.linalg.det(m[..., :3, :3]) <= 0):
         raise Pose2RigError(f"{what} has a mirroring (negative) or zero scale; apply it in Blender first")
     if np.any(s.max(-1) > s.min(-1) * (1 + 1e-3)):
@@ -499,7 +488,7 @@ def build_armature(rig: Rig, name: str | None = None) -> Any:
     blender_rest = _C4_INV @ rig.rest
     bpy.ops.object.mode_set(mode="EDIT")
     try:
-        edit = []
+        edit: list[Any] = []  # bpy's EditBones (bpy has no type information)
         for j, bone_name in enumerate(rig.bone_names):
             eb = data.edit_bones.new(bone_name)
             if eb.name != bone_name:
@@ -575,6 +564,10 @@ def _axis_angle(q: np.ndarray) -> np.ndarray:
     The axis keeps its direction from frame to frame (flipping it flips the angle's sign), is
     held through frames with no rotation (no axis of their own; ``(0, 1, 0)``, Blender's
     default, when no frame has one), and the angle is unwrapped.
+
+    The angle is ``2 atan2(|xyz|, w)`` in ``[0, 2 pi]``, keeping the sign the continuity gave
+    ``q``; scipy's ``Rotation.as_rotvec`` folds it into ``[0, pi]`` (flipping the axis) and was
+    10x slower on 300 frames, so this conversion stays hand-written.
     """
     s = np.linalg.norm(q[:, 1:], axis=-1)
     angle = 2.0 * np.arctan2(s, q[:, 0])
@@ -736,6 +729,7 @@ def key_action(
             for i in range(3):
                 _add_curve(bag, f"{path}.location", i, b, frames, loc[:, i], linear)
         elif j in moved:  # a translation in the bone's rest axes: armature units under the object's scale
+            assert animation.locations is not None  # bones move only by locations
             loc = animation.locations[:, j] * float(np.cbrt(np.linalg.det(inv_world[:3, :3])))
             for i in range(3):
                 _add_curve(bag, f"{path}.location", i, b, frames, loc[:, i], linear)
@@ -833,7 +827,7 @@ def _add_root_bones(bpy: Any, obj: Any, rig: Rig) -> None:
     try:
         for j in absent:
             m = np.linalg.inv(mw) @ _C4_INV @ rig.rest[j]  # armature space, scaled by the object's
-            m[:3, :3] = _polar(m[:3, :3])[0]
+            m[:3, :3] = polar(m[:3, :3])[0]
             eb = data.edit_bones.new(rig.bone_names[j])
             eb.head = (0.0, 0.0, 0.0)
             eb.tail = (0.0, float(lengths[j]) / scale, 0.0)
@@ -911,14 +905,17 @@ def _import_gltf_character(p: Path, animation: RigAnimation) -> tuple[Any, RigAn
     index = {n: i for i, n in enumerate(rig.bone_names)}
     posed = _posed_world(obj, target.bone_names)
     w = animation.world_matrices()
-    world = np.empty((animation.num_frames, target.num_bones, 4, 4))
+    # a joint's bone is placed where the animation puts it (a root of the FK graph); a bone
+    # Blender made of a node between joints follows its parent as posed
+    graph = list(target.parents)
+    local = np.broadcast_to(posed, (animation.num_frames, target.num_bones, 4, 4)).copy()
     for b, (name, parent) in enumerate(zip(target.bone_names, target.parents)):
         if name in index:
-            world[:, b] = w[:, index[name]] @ correction[index[name]]
-        elif parent >= 0:  # a bone Blender made of a node between joints: it follows its parent
-            world[:, b] = world[:, parent] @ (np.linalg.inv(posed[parent]) @ posed[b])
-        else:
-            world[:, b] = posed[b]
+            graph[b] = -1
+            local[:, b] = w[:, index[name]] @ correction[index[name]]
+        elif parent >= 0:
+            local[:, b] = np.linalg.inv(posed[parent]) @ posed[b]
+    world = forward_kinematics(local, graph)
     if action is not None:
         adt.action = None
         bpy.data.actions.remove(action)

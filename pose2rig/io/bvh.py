@@ -27,6 +27,7 @@ import numpy as np
 from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import euler_to_matrix
 from pose2rig.io.atomic import atomic_path
+from pose2rig.rig import forward_kinematics
 from pose2rig.skeletons.names import match_bones, mirror_indices
 from pose2rig.types import Skeleton
 
@@ -163,16 +164,12 @@ class BvhMotion:
         Honours each joint's channel order and position channels on any joint.
         """
         trans, rots = self.local_transforms(scale=scale)
-        pos = np.empty_like(trans)
-        world = np.empty_like(rots)
-        for i, p in enumerate(self.parents):
-            if p < 0:
-                pos[:, i] = trans[:, i]
-                world[:, i] = rots[:, i]
-            else:
-                pos[:, i] = pos[:, p] + np.einsum("tab,tb->ta", world[:, p], trans[:, i])
-                world[:, i] = world[:, p] @ rots[:, i]
-        return pos, world
+        local = np.zeros(trans.shape[:2] + (4, 4))
+        local[..., :3, :3] = rots
+        local[..., :3, 3] = trans
+        local[..., 3, 3] = 1.0
+        world = forward_kinematics(local, self.parents)
+        return world[..., :3, 3].copy(), world[..., :3, :3].copy()
 
     def end_site_positions(
         self,
@@ -192,10 +189,9 @@ class BvhMotion:
 
     def rest_positions(self, *, scale: float = 1.0) -> np.ndarray:
         """``(J, 3)`` joint positions of the rest pose (offsets only, no channels)."""
-        pos = np.zeros((self.num_joints, 3))
-        for i, p in enumerate(self.parents):
-            pos[i] = self.offsets[i] if p < 0 else pos[p] + self.offsets[i]
-        return pos * scale
+        local = np.broadcast_to(np.eye(4), (self.num_joints, 4, 4)).copy()
+        local[:, :3, 3] = self.offsets
+        return forward_kinematics(local, self.parents)[:, :3, 3] * scale
 
 
 def bvh_skeleton(motion: BvhMotion, *, name: str = "bvh") -> Skeleton:
@@ -515,12 +511,12 @@ def standing_height(motion: BvhMotion, *, use_names: bool = True) -> float:
         bone = np.median(np.linalg.norm(trans, axis=-1), axis=0)
         fk = sub.forward_kinematics()
         ends = sub.end_site_positions(fk=fk)
-        height_of = lambda i: float(np.median(fk[0][:, i, 1]))  # noqa: E731
+        joint_height = np.median(fk[0][..., 1], axis=0)  # (J,)
         end_height = {k: float(np.median(v[:, 1])) for k, v in ends.items()}
     else:
         bone = np.linalg.norm(motion.offsets, axis=-1)
         rest = motion.rest_positions()
-        height_of = lambda i: float(rest[i, 1])  # noqa: E731
+        joint_height = rest[:, 1]
         end_height = {k: float(rest[k, 1] + v[1]) for k, v in motion.end_sites.items()}
     named = match_bones(motion.names, ("left_foot", "head")) if use_names else {}
     if len(named) == 2:
@@ -538,7 +534,7 @@ def standing_height(motion: BvhMotion, *, use_names: bool = True) -> float:
         # leaves as (joint, extra length beyond the joint, height)
         leaves = [(k, float(np.linalg.norm(motion.end_sites[k])), h) for k, h in end_height.items()]
         leaves += [
-            (i, 0.0, height_of(i)) for i in range(j) if i not in has_child and i not in end_height
+            (i, 0.0, float(joint_height[i])) for i in range(j) if i not in has_child and i not in end_height
         ]
         low = min(leaves, key=lambda x: x[2])
         high = max(leaves, key=lambda x: x[2])

@@ -53,9 +53,9 @@ import pygltflib
 
 from pose2rig import __version__
 from pose2rig.errors import Pose2RigError
-from pose2rig.geometry import continuous_quat, matrix_to_quat, quat_to_matrix
+from pose2rig.geometry import continuous_quat, matrix_to_quat, polar, quat_to_matrix, slerp
 from pose2rig.io.atomic import atomic_path
-from pose2rig.rig import Rig, RigAnimation, SkinnedMesh
+from pose2rig.rig import Rig, RigAnimation, SkinnedMesh, forward_kinematics
 
 __all__ = ["load_gltf_rig", "read_glb_animation", "scene_placements", "write_glb"]
 
@@ -65,7 +65,7 @@ _GLB_MAGIC = b"glTF"
 _CHUNK_JSON = 0x4E4F534A
 _CHUNK_BIN = 0x004E4942
 _COMPONENTS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
-_DTYPES = {
+_DTYPES: dict[int, np.dtype[Any]] = {
     5120: np.dtype("<i1"),
     5121: np.dtype("<u1"),
     5122: np.dtype("<i2"),
@@ -91,7 +91,6 @@ class _Document:
     gltf: pygltflib.GLTF2
     buffers: list[bytes]
     parent: np.ndarray  # (N,) parent node index, -1 for scene roots
-    order: np.ndarray  # node indices, parents before children
     raw: dict  # the JSON as written in the file (what the animated copy is made from)
 
     def fail(self, what: str) -> Pose2RigError:
@@ -162,7 +161,7 @@ class _Document:
             if np.linalg.det(a) < 0:
                 s[0] = -s[0]
             r = a / np.where(s == 0, 1.0, s)
-            q = matrix_to_quat(_polar(r)[0])
+            q = matrix_to_quat(polar(r)[0])
             return m[:3, 3].copy(), np.r_[q[1:], q[0]], s
         t = np.asarray(n.translation if n.translation is not None else (0.0, 0.0, 0.0), dtype=np.float64)
         r = np.asarray(n.rotation if n.rotation is not None else (0.0, 0.0, 0.0, 1.0), dtype=np.float64)
@@ -179,11 +178,7 @@ class _Document:
 
     def world(self, locals_: np.ndarray) -> np.ndarray:
         """``(..., N, 4, 4)`` world matrices of every node from their local ones ``(..., N, 4, 4)``."""
-        out = np.empty_like(locals_)
-        for i in self.order:
-            p = self.parent[i]
-            out[..., i, :, :] = locals_[..., i, :, :] if p < 0 else out[..., p, :, :] @ locals_[..., i, :, :]
-        return out
+        return forward_kinematics(locals_, self.parent)
 
     def scene_world(self) -> np.ndarray:
         """``(N, 4, 4)`` every node's world matrix in the file's scene (no animation)."""
@@ -252,20 +247,17 @@ def _read_document(path: str | os.PathLike[str]) -> _Document:
             if not 0 <= c < n or parent[c] >= 0 or c == i:
                 raise Pose2RigError(f"{p}: the node hierarchy is not a tree (node {c} under node {i})")
             parent[c] = i
-    depth: dict[int, int] = {}
+    seen: set[int] = set()
     for i in range(n):
         chain = []
         j = i
-        while j >= 0 and j not in depth:
+        while j >= 0 and j not in seen:
             chain.append(j)
             j = int(parent[j])
             if len(chain) > n:
                 raise Pose2RigError(f"{p}: the node hierarchy has a cycle through node {i}")
-        base = depth[j] if j >= 0 else -1
-        for k, node_index in enumerate(reversed(chain)):
-            depth[node_index] = base + 1 + k
-    order = np.array(sorted(range(n), key=lambda i: depth[i]), dtype=np.int64)
-    return _Document(p, gltf, buffers, parent, order, raw)
+        seen.update(chain)
+    return _Document(p, gltf, buffers, parent, raw)
 
 
 def _split_glb(p: Path, data: bytes) -> tuple[str, bytes | None]:
@@ -314,14 +306,6 @@ def _compose(t: np.ndarray, r_xyzw: np.ndarray, s: np.ndarray) -> np.ndarray:
     m[..., :3, 3] = t
     m[..., 3, 3] = 1.0
     return m
-
-
-def _polar(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Right polar decomposition ``a = R @ K`` of ``(..., 3, 3)``: rotations ``R``, symmetric ``K``."""
-    u, s, vt = np.linalg.svd(a)
-    r = u @ vt
-    k = np.swapaxes(vt, -1, -2) @ (s[..., :, None] * vt)
-    return r, k
 
 
 def _xyzw(q_wxyz: np.ndarray) -> np.ndarray:
@@ -395,7 +379,7 @@ def _load(path: str | os.PathLike[str], *, rigid_parts: bool = True) -> tuple[_D
     skinned = _skinned_mesh_nodes(doc, ibm)
     placement = _placement(doc, scene, [joints[k] for k in perm], bind_space, skinned)
     bind = placement @ bind_space  # (J, 4, 4) world bind matrices, possibly scaled
-    rot, scale = _polar(bind[:, :3, :3])
+    rot, scale = polar(bind[:, :3, :3])
     if np.any(np.linalg.det(rot) < 0) or np.any(np.linalg.det(bind[:, :3, :3]) <= 0):
         raise doc.fail("a joint's bind matrix is mirrored (negative scale), which a rig cannot represent")
     sv = np.linalg.svd(bind[:, :3, :3], compute_uv=False)
@@ -698,7 +682,7 @@ def read_glb_animation(path: str | os.PathLike[str], *, animation: int | str = 0
     world = doc.world(local)[:, binding.joints]  # (T, J, 4, 4)
 
     # W_j = [G_R K_j^-1 | G_t] makes W_j rest_j^-1 (placed vertex) = G_j IBM_j v for every vertex
-    rot, stretch = _polar(world[..., :3, :3] @ np.linalg.inv(binding.scale)[None])
+    rot, stretch = polar(world[..., :3, :3] @ np.linalg.inv(binding.scale)[None])
     rigid = world.copy()
     rigid[..., :3, :3] = rot
     size = max(float(np.ptp(rig.heads, axis=0).max()), 1e-9)
@@ -734,26 +718,14 @@ def _sample(times: np.ndarray, values: np.ndarray, at: np.ndarray, interp: str, 
             out = ((2 * u3 - 3 * u2 + 1) * v[k] + (u3 - 2 * u2 + u) * dt[:, None] * tangent_out[k]
                    + (-2 * u3 + 3 * u2) * v[k + 1] + (u3 - u2) * dt[:, None] * tangent_in[k + 1])
         elif rotation:
-            out = _slerp(v[k], v[k + 1], u[:, 0])
+            q = v / np.linalg.norm(v, axis=1, keepdims=True)
+            a, b = q[k], q[k + 1]
+            out = slerp(a, np.where(np.sum(a * b, axis=1, keepdims=True) < 0, -b, b), u[:, 0])  # shorter arc
         else:
             out = (1 - u) * v[k] + u * v[k + 1]
     if rotation:
         out = out / np.linalg.norm(out, axis=1, keepdims=True)
     return out
-
-
-def _slerp(a: np.ndarray, b: np.ndarray, u: np.ndarray) -> np.ndarray:
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    d = np.sum(a * b, axis=1)
-    b = np.where(d[:, None] < 0, -b, b)
-    d = np.abs(d)
-    theta = np.arccos(np.clip(d, -1.0, 1.0))
-    small = theta < 1e-6
-    sin = np.where(small, 1.0, np.sin(theta))
-    wa = np.where(small, 1 - u, np.sin((1 - u) * theta) / sin)
-    wb = np.where(small, u, np.sin(u * theta) / sin)
-    return wa[:, None] * a + wb[:, None] * b
 
 
 # ----------------------------------------------------------------------------------------------
@@ -882,6 +854,8 @@ def _animated_source(animation: RigAnimation, *, name: str, keep_animations: boo
                      pose_scene: bool = False) -> bytes | None:
     """The GLB of ``animation.rig.source`` with ``animation`` added (see :func:`write_glb`), or
     None when that file no longer holds the rig."""
+    if animation.rig.source is None:
+        return None
     source = Path(animation.rig.source)
     doc, file_rig, binding = _load(source)
     rig = animation.rig
@@ -1028,20 +1002,24 @@ def _joint_tracks(doc: _Document, targets: dict[int, np.ndarray], parent: dict[i
     def depth(i: int) -> int:
         return 0 if parent[i] < 0 else 1 + depth(parent[i])
 
-    world: dict[int, np.ndarray] = {}
+    # world matrices of the joints and the nodes above them: a joint is placed at its target (a
+    # root of the FK graph), a node between joints follows its parent with its own transform
+    nodes = sorted(set(targets) | above, key=depth)
+    slot = {node: k for k, node in enumerate(nodes)}
+    graph = [-1 if node in targets or parent[node] < 0 else slot[parent[node]] for node in nodes]
+    local = np.empty((frames, len(nodes), 4, 4))
+    for k, node in enumerate(nodes):
+        local[:, k] = targets[node] if node in targets else doc.local(node)
+    world = forward_kinematics(local, graph)
     out = {}
     worst = 0.0
-    for i in sorted(set(targets) | above, key=depth):
-        p = parent[i]
-        if i in targets:
-            world[i] = targets[i]
-            local = world[i] if p < 0 else np.linalg.solve(world[p], world[i])
-            t, r, s, err = _decompose(local)
+    for node in nodes:
+        if node in targets:
+            p = parent[node]
+            m = targets[node] if p < 0 else np.linalg.solve(world[:, slot[p]], targets[node])
+            t, r, s, err = _decompose(m)
             worst = max(worst, err / max(float(np.abs(s).max()), 1e-12))
-            out[i] = (t, r, s)
-        else:
-            m = doc.local(i)
-            world[i] = np.broadcast_to(m, (frames, 4, 4)) if p < 0 else world[p] @ m
+            out[node] = (t, r, s)
     if worst > 1e-4:
         log.warning("%s: a joint's scale shears under the animation; its rotation is approximated (%.2g)",
                     doc.path.name, worst)
@@ -1086,7 +1064,7 @@ def _decompose(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float
     a = m[:, :3, :3]
     s = np.linalg.norm(a, axis=1)  # column lengths
     s[np.linalg.det(a) < 0, 0] *= -1.0
-    r = _polar(a / np.where(s == 0, 1.0, s)[:, None, :])[0]
+    r = polar(a / np.where(s == 0, 1.0, s)[:, None, :])[0]
     err = float(np.abs(r * s[:, None, :] - a).max())
     return m[:, :3, 3].copy(), _xyzw(continuous_quat(matrix_to_quat(r))), s, err
 
@@ -1150,6 +1128,7 @@ def _glb_bytes(animation: RigAnimation, *, include_mesh: bool, name: str) -> byt
         anim.channels.append(pygltflib.AnimationChannel(
             sampler=len(anim.samplers) - 1, target=pygltflib.AnimationChannelTarget(node=j, path="translation")))
     for j in animation.moved_bones:  # non-root bones that move (a root on the floor, IK controls)
+        assert animation.locations is not None  # bones move only by locations
         t = local[j, :3, 3] + animation.locations[:, j] @ local[j, :3, :3].T
         out = pack.add(t, "VEC3", 5126)
         anim.samplers.append(pygltflib.AnimationSampler(input=times, output=out, interpolation="LINEAR"))
@@ -1218,7 +1197,11 @@ def _top_influences(joints: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray
 
 
 def _vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """``(V, 3)`` float32 unit normals: area-weighted face normals; +Y where a vertex has none."""
+    """``(V, 3)`` float32 unit normals: area-weighted face normals; +Y where a vertex has none.
+
+    Area weighting is what three.js's ``computeVertexNormals`` gives; trimesh's ``vertex_normals``
+    weights by corner angle (as Blender does), 2x slower here and a ``[preview]`` extra that the
+    core install, which writes GLBs, lacks: so numpy, not trimesh."""
     p = v.astype(np.float64)
     face = np.cross(p[f[:, 1]] - p[f[:, 0]], p[f[:, 2]] - p[f[:, 0]])
     n = np.zeros_like(p)

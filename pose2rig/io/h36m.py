@@ -330,14 +330,14 @@ def training_pixels(
     if positions_2d is not None:
         if positions_3d is not None:
             log.info("Human3.6M: training from the 2D keypoints of %s; the 3D file is not used", positions_2d)
-        for s, actions in load_positions_2d(positions_2d, subjects=subjects).items():
+        for actions in load_positions_2d(positions_2d, subjects=subjects).values():
             for views in actions.values():
                 chunks += [v[::frame_step] for v in views]
         what = f"{Path(positions_2d).name} 2D keypoints ({', '.join(subjects)})"
     elif positions_3d is not None and cameras is not None:
         cams = load_cameras(cameras)
-        for s, actions in load_positions_3d(positions_3d, subjects=subjects).items():
-            for world in actions.values():
+        for s, poses in load_positions_3d(positions_3d, subjects=subjects).items():
+            for world in poses.values():
                 w = world[::frame_step]
                 chunks += [cam.project(cam.world_to_camera(w)) for cam in _cameras_for(cams, s, cameras)]
         what = f"{Path(positions_3d).name} projected by the real cameras ({', '.join(subjects)})"

@@ -232,7 +232,7 @@ def _skinned_body(
         arr = np.asarray(pairs, dtype=np.float64).reshape(-1, 2)
         v = remap[arr[:, 0].astype(np.int64)]
         keep = v >= 0
-        np.add.at(dense, (v[keep], index[bone]), arr[keep, 1])
+        np.add.at(dense[:, index[bone]], v[keep], arr[keep, 1])  # a view: adds into dense
     total = dense.sum(axis=1)
     if np.any(total <= 0):
         raise Pose2RigError(f"{weights_json}: {int((total <= 0).sum())} body vertices have no weight")

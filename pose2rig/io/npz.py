@@ -48,7 +48,7 @@ import numpy as np
 from pose2rig.errors import Pose2RigError
 from pose2rig.io.atomic import atomic_path
 from pose2rig.skeletons import H36M17
-from pose2rig.types import Camera, Keypoints2D, PoseSequence
+from pose2rig.types import Camera, Keypoints2D, PoseSequence, Space
 
 FORMAT_VERSION = 1
 
@@ -247,7 +247,7 @@ def read_array(path: str | os.PathLike[str], key: str, shape: tuple[int, ...]) -
 
 
 def load_pose(
-    path: str | os.PathLike[str], *, space: str = "world"
+    path: str | os.PathLike[str], *, space: Space = "world"
 ) -> PoseSequence:
     """Read a pose file as a :class:`PoseSequence` in ``space`` (``"world"`` or ``"camera"``)."""
     p = Path(path)
@@ -271,7 +271,7 @@ def load_pose(
             skeleton=H36M17,
             fps=fps,
             timestamps=data.get("timestamps", np.arange(joints.shape[0]) / fps),
-            space=space,  # type: ignore[arg-type]
+            space=space,
             confidence=data.get("confidence"),
             camera=camera,
             landmarks33=data.get("landmarks33"),

@@ -110,7 +110,7 @@ def animation_to_bvh(animation: RigAnimation, *, units: str = "cm") -> BvhMotion
             if tail is None or np.linalg.norm(tail - heads[j]) < 1e-6:
                 p = rig.parents[j]
                 d = heads[j] - heads[p] if p >= 0 else np.array([0.0, 1.0, 0.0])
-                tail = heads[j] + 0.05 * d / max(np.linalg.norm(d), 1e-9)
+                tail = heads[j] + 0.05 * d / max(float(np.linalg.norm(d)), 1e-9)
             ends[j] = (tail - heads[j]) * k
     rot = ("Zrotation", "Xrotation", "Yrotation")
     pos = ("Xposition", "Yposition", "Zposition")

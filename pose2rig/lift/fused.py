@@ -54,9 +54,13 @@ def fused_generator(gen) -> Callable | None:
     """
     import torch
 
-    from pose2rig.lift.model import Generator
+    from pose2rig.lift.model import Generator, ResidualBlock
 
     if type(gen) is not Generator or gen.norm != "none" or gen.activation != "leaky_relu":
+        return None
+    net = gen.net
+    res_blocks = [b for b in net.blocks if isinstance(b, ResidualBlock)]
+    if len(res_blocks) != len(net.blocks):  # norm "none" builds only these
         return None
     params = list(gen.parameters())
     if not params or any(p.device.type != "cpu" or p.dtype != torch.float32 for p in params):
@@ -65,14 +69,13 @@ def fused_generator(gen) -> Callable | None:
     if ops is None:
         return None
     linear, linear_add = ops
-    net = gen.net
     with torch.no_grad():
         w_in = (net.inp.weight * DEPTH).contiguous()
         b_in = net.inp.bias.detach().clone()
         blocks = [
             (b.fc1.weight.detach().clone(), b.fc1.bias.detach().clone(),
              b.fc2.weight.detach().clone(), b.fc2.bias.detach().clone())
-            for b in net.blocks
+            for b in res_blocks
         ]
         w_out, b_out = net.out.weight.detach().clone(), net.out.bias.detach().clone()
     hold_root = gen.hold_root

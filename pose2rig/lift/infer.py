@@ -27,10 +27,9 @@ from pose2rig.geometry import rotation_between
 from pose2rig.lift import codec
 from pose2rig.options import LiftOptions, check_height
 from pose2rig.skeletons import (
-    COCO17_TO_H36M17,
     H36M17,
-    MEDIAPIPE33_TO_H36M17,
     map_points,
+    mapping_to_h36m17,
 )
 from pose2rig.types import Camera, Keypoints2D, PoseSequence
 
@@ -206,14 +205,9 @@ def load_lifter(
 
 
 def _to_h36m17(keypoints: Keypoints2D) -> tuple[np.ndarray, np.ndarray]:
-    name = keypoints.skeleton.name
-    if name == H36M17.name:
-        return keypoints.keypoints, keypoints.confidence
-    mapping = {"mediapipe33": MEDIAPIPE33_TO_H36M17, "coco17": COCO17_TO_H36M17}.get(name)
+    mapping = mapping_to_h36m17(keypoints.skeleton, what="lift")
     if mapping is None:
-        raise Pose2RigError(
-            f"lift: expected keypoints in h36m17, mediapipe33 or coco17, got {name!r}"
-        )
+        return keypoints.keypoints, keypoints.confidence
     return map_points(keypoints.keypoints, keypoints.confidence, mapping)
 
 

@@ -12,6 +12,8 @@ vectors, whose entries are squared projected bone lengths and the angles between
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -22,7 +24,7 @@ from pose2rig.skeletons import H36M17
 class ResidualBlock(nn.Module):
     """``x + W2 act(W1 act(x))`` (pre-activation, no normalisation: the shipped lifter)."""
 
-    def __init__(self, width: int, act: type[nn.Module] | None = None) -> None:
+    def __init__(self, width: int, act: Callable[[], nn.Module] | None = None) -> None:
         super().__init__()
         self.fc1 = nn.Linear(width, width)
         self.fc2 = nn.Linear(width, width)
@@ -36,7 +38,7 @@ class NormResidualBlock(nn.Module):
     """``x + act(BN(W2 act(BN(W1 x))))``: two Linear-BatchNorm-activation layers with a skip
     (Martinez et al. 2017, as used by Drover et al. 2018)."""
 
-    def __init__(self, width: int, act: type[nn.Module]) -> None:
+    def __init__(self, width: int, act: Callable[[], nn.Module]) -> None:
         super().__init__()
         self.fc1, self.bn1 = nn.Linear(width, width), nn.BatchNorm1d(width)
         self.fc2, self.bn2 = nn.Linear(width, width), nn.BatchNorm1d(width)
@@ -48,7 +50,7 @@ class NormResidualBlock(nn.Module):
 
 
 NORMS = ("none", "batch")
-ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.2), "relu": nn.ReLU}
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"leaky_relu": lambda: nn.LeakyReLU(0.2), "relu": nn.ReLU}
 
 
 class _ResMLP(nn.Module):
@@ -72,9 +74,9 @@ class _ResMLP(nn.Module):
         self.inp = nn.Linear(n_in, width)
         if norm == "batch":
             self.inp_bn = nn.BatchNorm1d(width)
-            self.blocks = nn.Sequential(*[NormResidualBlock(width, act) for _ in range(blocks)])  # type: ignore[arg-type]
+            self.blocks = nn.Sequential(*[NormResidualBlock(width, act) for _ in range(blocks)])
         else:
-            self.blocks = nn.Sequential(*[ResidualBlock(width, act) for _ in range(blocks)])  # type: ignore[arg-type]
+            self.blocks = nn.Sequential(*[ResidualBlock(width, act) for _ in range(blocks)])
         self.norm = norm
         self.act = act()
         self.out = nn.Linear(width, n_out)

@@ -68,7 +68,7 @@ from pose2rig.errors import Pose2RigError
 from pose2rig.geometry import continuous_quat, matrix_to_quat, nearest_valid
 from pose2rig.options import DEFAULT_ROOT_MOTION, root_motion_mode
 from pose2rig.retarget.mapping import RigMapping, ancestors, map_rig
-from pose2rig.rig import Rig, RigAnimation, SkinnedMesh
+from pose2rig.rig import Rig, RigAnimation, SkinnedMesh, forward_kinematics
 from pose2rig.types import PoseSequence
 
 __all__ = ["ROOT_BONE", "SOURCE_JOINTS", "TWIST_PARTS", "add_root_bone", "rest_floor", "retarget"]
@@ -395,21 +395,27 @@ def retarget(
     t = len(joints)
     rest_rot = rig.rest[:, :3, :3]
     local_rest = rig.rest_local[:, :3, :3]
-    world = np.empty((t, rig.num_bones, 3, 3))
-    basis = np.empty_like(world)
-    for j in _order(rig, m.followers):
-        p = rig.parents[j]
-        parent_world = world[:, p] if p >= 0 else np.broadcast_to(np.eye(3), (t, 3, 3))
-        if j in driven:
-            world[:, j] = delta[driven[j]] @ rest_rot[j]
-        elif j in m.followers:  # turns with the limb it follows
-            limb = m.followers[j]
-            world[:, j] = world[:, limb] @ rest_rot[limb].T @ rest_rot[j]
-        else:
-            world[:, j] = parent_world @ local_rest[j]
-            basis[:, j] = np.eye(3)
-            continue
-        basis[:, j] = np.swapaxes(parent_world @ local_rest[j], -1, -2) @ world[:, j]
+    # world rotations by forward kinematics over the rig's tree with two changes: a driven bone
+    # is a root (its world rotation is given), a follower hangs from the limb it turns with
+    graph = list(rig.parents)
+    local = np.broadcast_to(local_rest, (t, rig.num_bones, 3, 3)).copy()
+    for j, key in driven.items():
+        graph[j] = -1
+        local[:, j] = delta[key] @ rest_rot[j]
+    for j, limb in m.followers.items():
+        if j not in driven:
+            graph[j] = limb
+            local[:, j] = rest_rot[limb].T @ rest_rot[j]
+    try:
+        world = forward_kinematics(local, graph)
+    except Pose2RigError:
+        raise Pose2RigError(f"rig {rig.name!r}: a follower bone carries the limb it follows") from None
+    # each bone's rotation from rest in its own axes: (parent's world @ rest local)^T @ world
+    frame = np.broadcast_to(local_rest, world.shape).copy()
+    child = [j for j, p in enumerate(rig.parents) if p >= 0]
+    frame[:, child] = world[:, [rig.parents[j] for j in child]] @ local_rest[child]
+    basis = np.swapaxes(frame, -1, -2) @ world
+    basis[:, [j for j in range(rig.num_bones) if j not in driven and j not in m.followers]] = np.eye(3)  # at rest
     rotations = continuous_quat(matrix_to_quat(basis))
 
     # root motion: hips follow the pelvis, scaled by leg length, feet on the floor
@@ -460,31 +466,6 @@ def _check_twist(twist: dict[str, np.ndarray] | None, t: int) -> dict[str, np.nd
         if not np.isfinite(v).all() or (np.linalg.norm(v, axis=-1) < 1e-9).any():
             raise Pose2RigError(f"retarget: twist[{key!r}] holds NaN or zero vectors")
         out[key] = v
-    return out
-
-
-def _order(rig: Rig, followers: dict[int, int]) -> list[int]:
-    """Bone indices with each parent, and each follower's limb, before the bone."""
-    done: set[int] = set()
-    out: list[int] = []
-
-    def visit(j: int) -> None:
-        stack = [j]
-        while stack:
-            b = stack[-1]
-            need = [d for d in (rig.parents[b], followers.get(b, -1)) if d >= 0 and d not in done]
-            if need:
-                if len(stack) > 2 * rig.num_bones:
-                    raise Pose2RigError(f"rig {rig.name!r}: a follower bone carries the limb it follows")
-                stack.extend(need)
-                continue
-            stack.pop()
-            if b not in done:
-                done.add(b)
-                out.append(b)
-
-    for j in range(rig.num_bones):
-        visit(j)
     return out
 
 

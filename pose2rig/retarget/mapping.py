@@ -184,23 +184,24 @@ def map_rig(rig: Rig, overrides: dict[str, str] | None = None) -> RigMapping:
     followers: dict[int, int] = {}
     for side in _SIDES:
         for end, limb_role in (("foot", "shin"), ("hand", "forearm")):
-            bone, limb = roles.get(f"{side}_{end}"), roles[f"{side}_{limb_role}"]
-            if bone is not None and not _descends(rig, bone, limb):
-                if _descends(rig, limb, bone):  # above its own limb: not a foot or hand at all
+            end_bone, limb = roles.get(f"{side}_{end}"), roles[f"{side}_{limb_role}"]
+            if end_bone is not None and not _descends(rig, end_bone, limb):
+                if _descends(rig, limb, end_bone):  # above its own limb: not a foot or hand at all
                     log.warning("rig %r: %s bone %r is above its %s; it is not animated as one",
-                                rig.name, f"{side} {end}", names[bone], limb_role)
+                                rig.name, f"{side} {end}", names[end_bone], limb_role)
                     del roles[f"{side}_{end}"]
                 else:
-                    followers[bone] = limb
+                    followers[end_bone] = limb
     return RigMapping(roles=roles, spine=tuple(chain[:neck_at]), neck=tuple(chain[neck_at:]), followers=followers)
 
 
 def _hips_from_hierarchy(rig: Rig, roles: dict[str, int], *, given: bool) -> None:
     """Put the hips role on the lowest common ancestor of the thighs and the head where the
     names leave it missing or on a bone that does not carry them all (unless it was given)."""
-    body = [roles.get(r) for r in ("left_thigh", "right_thigh", "head")]
-    if given or None in body:
+    roles_needed = ("left_thigh", "right_thigh", "head")
+    if given or any(r not in roles for r in roles_needed):
         return
+    body = [roles[r] for r in roles_needed]
     hips = roles.get("hips")
     if hips is not None and all(_descends(rig, b, hips) for b in body):
         return

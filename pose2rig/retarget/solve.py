@@ -66,16 +66,6 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def _axis_angle(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
-    """Rotations ``(T, 3, 3)`` by ``angle (T,)`` about unit ``axis (T, 3)`` (Rodrigues)."""
-    k = np.zeros(axis.shape[:-1] + (3, 3))
-    k[..., 0, 1], k[..., 0, 2] = -axis[..., 2], axis[..., 1]
-    k[..., 1, 0], k[..., 1, 2] = axis[..., 2], -axis[..., 0]
-    k[..., 2, 0], k[..., 2, 1] = -axis[..., 1], axis[..., 0]
-    s, c = np.sin(angle)[..., None, None], np.cos(angle)[..., None, None]
-    return np.eye(3) + s * k + (1 - c) * (k @ k)
-
-
 def _wahba(
     actual: list[np.ndarray], rest: list[np.ndarray], weights: tuple[float, ...]
 ) -> np.ndarray:
@@ -125,6 +115,8 @@ def solve_bvh(seq: PoseSequence, *, units: str = ExportOptions.units) -> BvhMoti
     Returns:
         A :class:`BvhMotion` with the 17 joints in H36M order, ``frame_time = 1 / fps``.
     """
+    from scipy.spatial.transform import Rotation
+
     if units not in _UNITS:
         raise Pose2RigError(f"solve_bvh: units must be one of {', '.join(_UNITS)}, got {units!r}")
     k = _UNITS[units]
@@ -199,7 +191,7 @@ def solve_bvh(seq: PoseSequence, *, units: str = ExportOptions.units) -> BvhMoti
             )
             w = np.clip((bend - _BEND_FROM) / (_BEND_FULL - _BEND_FROM), 0.0, 1.0)
             w = w * w * (3 - 2 * w)  # smoothstep
-            swing = _axis_angle(d_local, w * phi) @ swing
+            swing = Rotation.from_rotvec(d_local * (w * phi)[:, None]).as_matrix() @ swing  # about the bone
         world[:, c] = parent_r @ swing
     for name in ("right_ankle", "left_ankle", "head", "left_wrist", "right_wrist"):
         c = idx(name)

@@ -9,6 +9,8 @@
      4 left_hip        9 neck (nose)    14 right_shoulder
 
 ``MEDIAPIPE33``: BlazePose's 33 landmarks in MediaPipe's order. ``COCO17``: the COCO keypoints.
+Each is registered by name with its mapping onto ``H36M17`` in :mod:`pose2rig.skeletons.registry`
+(:func:`by_name`, :func:`mapping_to_h36m17`).
 "Left" always means the subject's own left.
 """
 
@@ -19,7 +21,6 @@ from pose2rig.skeletons.joint_sets import (
     COCO17,
     H36M17,
     MEDIAPIPE33,
-    by_name,
 )
 from pose2rig.skeletons.mapping import (
     COCO17_TO_H36M17,
@@ -28,6 +29,7 @@ from pose2rig.skeletons.mapping import (
     map_points,
     world_landmarks_to_h36m17,
 )
+from pose2rig.skeletons.registry import by_name, known_joint_sets, mapping_to_h36m17
 
 __all__ = [
     "ANKLE_HEIGHT",
@@ -38,6 +40,8 @@ __all__ = [
     "MEDIAPIPE33_TO_H36M17",
     "JointMapping",
     "by_name",
+    "known_joint_sets",
     "map_points",
+    "mapping_to_h36m17",
     "world_landmarks_to_h36m17",
 ]

@@ -1,8 +1,7 @@
-"""The joint sets pose2rig knows by name."""
+"""The joint sets pose2rig knows (registered by name in :mod:`pose2rig.skeletons.registry`)."""
 
 from __future__ import annotations
 
-from pose2rig.errors import Pose2RigError
 from pose2rig.types import Skeleton
 
 
@@ -107,19 +106,6 @@ COCO17 = skeleton_from_pairs(
         ("right_ankle", "right_knee"),
     ],
 )
-
-_BY_NAME = {s.name: s for s in (H36M17, MEDIAPIPE33, COCO17)}
-
-
-def by_name(name: str) -> Skeleton:
-    """The joint set called ``name`` (``h36m17``, ``mediapipe33``, ``coco17``)."""
-    try:
-        return _BY_NAME[name]
-    except KeyError:
-        raise Pose2RigError(
-            f"unknown joint set {name!r}; known: {', '.join(sorted(_BY_NAME))}"
-        ) from None
-
 
 ANKLE_HEIGHT = 0.08
 """Height of the ankle joint above the sole of a standing adult, metres (Human3.6M's ankle

@@ -139,9 +139,9 @@ def find_bone(names: Sequence[str], role: str, *, exclude: Iterable[int] = ()) -
     for i in order:
         index.setdefault(normalize_name(names[i]), i)
     for candidate in BONE_SYNONYMS[role]:
-        i = index.get(normalize_name(candidate))
-        if i is not None and i not in taken:
-            return i
+        found = index.get(normalize_name(candidate))
+        if found is not None and found not in taken:
+            return found
     return None
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pose2rig.errors import ArgumentError
+
+_T = TypeVar("_T")
 
 PRESETS: dict[str, dict[str, object]] = {
     # the shipped lifter (models/README.md): small, no BatchNorm, D with KCS, tuned for a CPU
@@ -33,6 +35,14 @@ PRESETS: dict[str, dict[str, object]] = {
         "symmetry_weight": 0.0, "real_label": 1.0, "ema": 0.0,
     },
 }
+
+
+def filled(value: _T | None) -> _T:
+    """An option of a built :class:`TrainConfig` that its ``__post_init__`` fills in (from the
+    preset, or ``out`` from ``run_dir``): typed ``X | None`` for the constructor, never None after."""
+    if value is None:
+        raise AssertionError("TrainConfig.__post_init__ fills in every preset option and out")
+    return value
 
 
 @dataclass(frozen=True)
@@ -188,12 +198,12 @@ class TrainConfig:
                      "threads", "val_poses"):
             if int(getattr(self, name)) < (0 if name in ("blocks", "d_blocks") else 1):
                 raise ArgumentError(f"{{{name}}} must be positive, got {getattr(self, name)}", name)
-        if not 0.0 < self.real_label <= 1.0:  # type: ignore[operator]
+        if not 0.0 < filled(self.real_label) <= 1.0:
             raise ArgumentError(f"{{real_label}} must be in (0, 1], got {self.real_label}", "real_label")
         for name in ("symmetry_weight", "bone_ratio_weight", "lr_g", "lr_d"):
             if not float(getattr(self, name)) >= 0.0:
                 raise ArgumentError(f"{{{name}}} must be >= 0, got {getattr(self, name)}", name)
-        if not 0.0 <= self.ema < 1.0:  # type: ignore[operator]
+        if not 0.0 <= filled(self.ema) < 1.0:
             raise ArgumentError(f"{{ema}} must be in [0, 1), got {self.ema}", "ema")
         if not 0.0 < self.lr_final <= 1.0:
             raise ArgumentError(f"{{lr_final}} must be in (0, 1], got {self.lr_final}", "lr_final")
@@ -217,8 +227,8 @@ class TrainConfig:
         return out
 
     @classmethod
-    def from_plain(cls, values: dict[str, object]) -> TrainConfig:
+    def from_plain(cls, values: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_plain`; fields missing (older checkpoints) take their defaults."""
         known = {f.name for f in fields(cls)}
         kw = {k: v for k, v in values.items() if k in known}
-        return cls(**kw)  # type: ignore[arg-type]
+        return cls(**kw)

@@ -40,7 +40,8 @@ def load_poses(
     if cache is not None and cache.is_file():
         with np.load(cache) as z:
             return z["train"], z["val"]
-    train, val = [], []
+    train: list[np.ndarray] = []
+    val: list[np.ndarray] = []
     for f in files:
         seq = load_bvh_as_h36m17(f)
         step = max(1, round(seq.fps / target_fps))

@@ -45,6 +45,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -169,9 +170,13 @@ class DetectorNoise:
             raise ArgumentError(f"{{min_count}} must be at least 2, got {min_count}", "min_count")
         pairs, group = limb_pairs(joint_names, mirror)
         j, b = len(joint_names), len(edges) - 1
-        shell = cls(np.array(joint_names), pairs, group, edges, *([np.zeros(0)] * 11), min_separation=float(min_separation))
+        empty = np.zeros(0)
+        shell = cls(np.array(joint_names), pairs, group, edges, confidence_quantiles=empty, confidence_rho=empty,
+                    bias=empty, chol=empty, radius_quantiles=empty, error_rho=empty, counts=empty, frame_drop=empty,
+                    joint_drop=empty, swap_transition=empty, pair_swap_rate=empty, min_separation=float(min_separation))
 
-        found_j, cvals, crho_num = [], [[] for _ in range(j)], []
+        cvals: list[list[np.ndarray]] = [[] for _ in range(j)]
+        found_j, crho_num = [], []
         err_all, bins_all = [], []
         frame_dt, joint_dt = np.zeros((2, 2)), np.zeros((j, 2, 2))
         swap_counts = np.zeros((b, 4, 4))
@@ -377,7 +382,7 @@ class DetectorNoise:
         for k, v in arrays.items():  # float32 halves the file; float64 again on load
             if v.dtype == np.float64 and v.ndim and k not in ("bin_edges", "swap_transition", "frame_drop", "joint_drop"):
                 arrays[k] = v.astype(np.float32)
-        arrays["format_version"] = np.int64(FORMAT_VERSION)
+        arrays["format_version"] = np.asarray(FORMAT_VERSION, dtype=np.int64)
         write_arrays(path, arrays)
 
     @classmethod
@@ -389,9 +394,8 @@ class DetectorNoise:
         if missing or int(a.get("format_version", -1)) != FORMAT_VERSION:
             raise Pose2RigError(f"{path}: not a detector noise model (version {FORMAT_VERSION}); "
                                 f"missing {', '.join(missing) or 'nothing'}")
-        kw = {n: a[n].astype(np.float64) if a[n].dtype.kind == "f" else a[n] for n in names}
-        kw["min_separation"] = float(kw["min_separation"])
-        model = cls(**kw)
+        kw = {n: a[n].astype(np.float64) if a[n].dtype.kind == "f" else a[n] for n in names if n != "min_separation"}
+        model = cls(**kw, min_separation=float(a["min_separation"]))
         j, b = model.num_joints, model.num_bins
         if model.bias.shape != (j, b, 2) or model.radius_quantiles.shape != (j, b, len(RADIUS_LEVELS)) \
                 or model.swap_transition.shape != (b, 4, 4) or model.confidence_quantiles.shape != (j, len(CONFIDENCE_LEVELS)):
@@ -403,7 +407,7 @@ class DetectorNoise:
 # helpers
 
 
-def _replace(model: DetectorNoise, **kw: object) -> DetectorNoise:
+def _replace(model: DetectorNoise, **kw: Any) -> DetectorNoise:
     from dataclasses import replace
 
     return replace(model, **kw)
@@ -416,10 +420,11 @@ def _check_points(name: str, x: object, joints: int) -> np.ndarray:
     return a
 
 
-def _clips(truth: object, detected: object, confidence: object, joints: int
+def _clips(truth: np.ndarray | Sequence[np.ndarray], detected: np.ndarray | Sequence[np.ndarray],
+           confidence: np.ndarray | Sequence[np.ndarray], joints: int
            ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    def listed(x: object) -> list[object]:
-        return [x] if isinstance(x, np.ndarray) and x.ndim in (2, 3) else list(x)  # type: ignore[call-overload]
+    def listed(x: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [x] if isinstance(x, np.ndarray) and x.ndim in (2, 3) else list(x)
 
     tl, dl, cl = listed(truth), listed(detected), listed(confidence)
     if not (len(tl) == len(dl) == len(cl)) or not tl:

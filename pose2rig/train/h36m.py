@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from pose2rig.io.h36m import (
 )
 from pose2rig.skeletons import H36M17
 from pose2rig.train.keypoint_sets import Poses2DBank
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +69,11 @@ class H36MSource(Poses2DBank):
         self.subjects = tuple(subjects)
         self.two_d_only = positions_2d is not None
         self._paths_3d = (positions_3d, cameras, frame_step)
-        self._bank3d: dict[str, object] | None = None
+        self._bank3d: dict[str, torch.Tensor] | None = None
         super().__init__(pixels, mirror=mirror, name=f"Human3.6M {what}")
         log.info("Human3.6M: %d training poses from %s", len(self), what)
 
-    def _load_3d(self) -> dict[str, object]:
+    def _load_3d(self) -> dict[str, torch.Tensor]:
         import torch
 
         positions_3d, cameras, frame_step = self._paths_3d
@@ -89,7 +93,10 @@ class H36MSource(Poses2DBank):
                 owner.append(np.full(len(w), k))
         if len({len(r) for r in rot}) != 1:
             raise Pose2RigError(f"{cameras}: every subject needs the same number of cameras")
-        t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+
+        def t(a):
+            return torch.as_tensor(np.asarray(a), dtype=torch.float32)
+
         return {"world": t(np.concatenate(worlds)), "owner": torch.as_tensor(np.concatenate(owner)),
                 "rot": t(np.stack(rot)), "trans": t(np.stack(trans)), "focal": t(np.stack(focal))}
 

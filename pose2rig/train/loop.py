@@ -30,7 +30,7 @@ from pose2rig.lift.joints import JointSet, joint_set
 from pose2rig.lift.model import Discriminator, Generator
 from pose2rig.lift.projection import back_project, random_projection
 from pose2rig.train import distributed as ddp
-from pose2rig.train.config import TrainConfig
+from pose2rig.train.config import TrainConfig, filled
 from pose2rig.train.data import PoseViews, balance_poses, load_poses
 from pose2rig.train.losses import (
     bone_ratio_loss,
@@ -175,9 +175,9 @@ class Trainer:
     def _build(self) -> None:
         c, info = self.config, self.info
         dev = info.device
-        if c.batch % info.world_size:  # type: ignore[operator]
+        if filled(c.batch) % info.world_size:
             raise ArgumentError(f"{{batch}} {c.batch} must divide among {info.world_size} processes", "batch")
-        self.per_batch = int(c.batch) // info.world_size  # type: ignore[arg-type]
+        self.per_batch = int(filled(c.batch)) // info.world_size
         self.joints = js = joint_set(str(c.joints))
         self.run_dir = c.run_dir
         if info.is_main:
@@ -212,32 +212,35 @@ class Trainer:
 
         torch.manual_seed(c.seed)
         self.gen = Generator(
-            n_joints=js.n_joints, width=int(c.width), blocks=int(c.blocks), norm=str(c.norm),  # type: ignore[arg-type]
+            n_joints=js.n_joints, width=int(filled(c.width)), blocks=int(filled(c.blocks)), norm=str(c.norm),
             activation=str(c.activation), hold_root=js.root_is_joint,
         ).to(dev)
         self.disc = Discriminator(
-            n_joints=js.n_joints, width=int(c.d_width), blocks=int(c.d_blocks),  # type: ignore[arg-type]
+            n_joints=js.n_joints, width=int(filled(c.d_width)), blocks=int(filled(c.d_blocks)),
             parents=js.skeleton.parents, norm=str(c.d_norm), activation=str(c.activation),
             use_kcs=c.d_kcs == "on", two_class=c.d_output == "two_class",
         ).to(dev)
         # the shipped generator: an exponential moving average of the trained weights (torch's own
         # AveragedModel), or the trained generator itself with --ema 0
         self.gen_ema = (
-            torch.optim.swa_utils.AveragedModel(self.gen, multi_avg_fn=_ema_update(float(c.ema)), use_buffers=True)  # type: ignore[arg-type]
+            torch.optim.swa_utils.AveragedModel(self.gen, multi_avg_fn=_ema_update(float(filled(c.ema))),
+                                              use_buffers=True)
             if c.ema else None
         )
         self.gen_m = ddp.wrap(self.gen, info)
         self.disc_m = ddp.wrap(self.disc, info) if c.objective == "adversarial" else self.disc
-        betas = (float(c.beta1), 0.999)  # type: ignore[arg-type]
-        self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=c.lr_g, betas=betas)  # type: ignore[arg-type]
-        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=c.lr_d, betas=betas)  # type: ignore[arg-type]
+        betas = (float(filled(c.beta1)), 0.999)
+        self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=filled(c.lr_g), betas=betas)
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=filled(c.lr_d), betas=betas)
         mixed = c.precision == "mixed" or (c.precision == "auto" and dev.type == "cuda")
         self.amp_dtype = (torch.float16 if dev.type == "cuda" else torch.bfloat16) if mixed else None
         scale = mixed and dev.type == "cuda"  # bfloat16 needs no loss scaling
         self.scaler_g = torch.amp.GradScaler(dev.type, enabled=scale)
         self.scaler_d = torch.amp.GradScaler(dev.type, enabled=scale)
         self.rng = torch.Generator(device=dev).manual_seed(c.seed + ddp.RANK_STRIDE * info.rank)
-        self.step, self.rows, self.best, self.elapsed = 0, [], None, 0.0
+        self.step, self.elapsed = 0, 0.0
+        self.rows: list[dict[str, float]] = []  # the learning curve: one row a checkpoint
+        self.best: dict[str, float] | None = None  # the best validation score and its step
         self.ck_path = self.run_dir / "checkpoint.pt"
         if self.resume and self.ck_path.is_file():
             self._load(self.ck_path)
@@ -247,7 +250,7 @@ class Trainer:
     @property
     def shipped(self) -> Generator:
         """The generator that is validated and written: the moving average, or the trained one."""
-        return self.gen_ema.module if self.gen_ema is not None else self.gen  # type: ignore[return-value]
+        return self.gen_ema.module if self.gen_ema is not None else self.gen  # type: ignore[return-value]  # AveragedModel.module is typed Module
 
     # ---------------------------------------------------------------- checkpoints
     def _load(self, path: Path) -> None:
@@ -331,8 +334,8 @@ class Trainer:
 
     def _adversarial_step(self) -> torch.Tensor:
         c, js, b = self.config, self.joints, self.per_batch
-        x = self.source.sample(b, self.rng)  # type: ignore[attr-defined]
-        real = self.source.sample(b, self.rng)  # type: ignore[attr-defined]
+        x = self.source.sample(b, self.rng)
+        real = self.source.sample(b, self.rng)
         with self._autocast():
             offsets = self.gen_m(x)
         points = back_project(x, offsets.float(), d=codec.DEPTH)
@@ -342,7 +345,7 @@ class Trainer:
         with self._autocast():
             logits = self.disc_m(torch.cat([real, fake.detach()]))
         d_real, d_fake = logits.float().split(b)
-        loss_d = discriminator_loss(d_real, d_fake, real_label=float(c.real_label))  # type: ignore[arg-type]
+        loss_d = discriminator_loss(d_real, d_fake, real_label=float(filled(c.real_label)))
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(loss_d).backward()
         self.scaler_d.step(self.opt_d)
@@ -353,7 +356,7 @@ class Trainer:
         loss_adv = generator_loss(g_logits.float())
         loss_sym = symmetry_loss(points, *self.sym_bones)
         loss_ratio = bone_ratio_loss(points, self.ratio_groups)
-        loss_g = loss_adv + float(c.symmetry_weight) * loss_sym + c.bone_ratio_weight * loss_ratio  # type: ignore[arg-type]
+        loss_g = loss_adv + float(filled(c.symmetry_weight)) * loss_sym + c.bone_ratio_weight * loss_ratio
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(loss_g).backward()
         self.scaler_g.step(self.opt_g)
@@ -366,7 +369,7 @@ class Trainer:
         if not hasattr(src, "sample_3d"):
             raise ArgumentError(f"{{objective}} supervised: {{source}} {self.config.source} has no 3D ground truth",
                                 "objective", "source")
-        px, cam = src.sample_3d(self.per_batch, self.rng)  # type: ignore[attr-defined]
+        px, cam = src.sample_3d(self.per_batch, self.rng)
         x, target = depth_targets(px, cam, self.joints)
         with self._autocast():
             offsets = self.gen_m(x)
@@ -388,7 +391,7 @@ class Trainer:
         factor = float(c.lr_final) ** (self.step / max(c.steps, 1))
         for opt, lr in ((self.opt_g, c.lr_g), (self.opt_d, c.lr_d)):
             for group in opt.param_groups:
-                group["lr"] = float(lr) * factor  # type: ignore[arg-type]
+                group["lr"] = float(filled(lr)) * factor
 
     # ---------------------------------------------------------------- run
     def run(self) -> Path:
@@ -429,10 +432,10 @@ class Trainer:
             if info.is_main:
                 final = torch.load(self.run_dir / "best.pt", map_location="cpu", weights_only=True)
                 final["config"] = c.to_plain()
-                _save(final, c.out)
+                _save(final, filled(c.out))
                 log.info("kept step %s, the best on validation (%s)", final["step"], final["metrics"])
             ddp.barrier(info)
-            return c.out
+            return filled(c.out)
         finally:
             ddp.teardown(info)
 

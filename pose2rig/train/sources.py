@@ -14,13 +14,17 @@ them exactly (normalisation is invariant to translation and uniform scale).
 from __future__ import annotations
 
 import logging
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import torch
 
 from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.lift.joints import JointSet
 from pose2rig.skeletons import H36M17
+
+if TYPE_CHECKING:
+    from pose2rig.train.config import TrainConfig
+    from pose2rig.train.data import PoseViews
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +61,7 @@ class ThreeDSource(Protocol):
 class InJointSet:
     """A source in h36m17 (or already in ``joint_set``) seen in ``joint_set``."""
 
-    def __init__(self, source: object, joint_set: JointSet) -> None:
+    def __init__(self, source: TwoDSource, joint_set: JointSet) -> None:
         n = int(getattr(source, "n_joints", -1))
         if n not in (H36M17.num_joints, joint_set.n_joints):
             raise Pose2RigError(
@@ -68,13 +72,13 @@ class InJointSet:
         self._convert = n != joint_set.n_joints
 
     def sample(self, batch: int, generator: torch.Generator) -> torch.Tensor:
-        x = self.source.sample(batch, generator).to(generator.device)  # type: ignore[attr-defined]
+        x = self.source.sample(batch, generator).to(generator.device)
         return self.joint_set.from_h36m17(x) if self._convert else x
 
     def sample_3d(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         if not hasattr(self.source, "sample_3d"):
             raise Pose2RigError(f"{type(self.source).__name__} has no 3D ground truth for supervised training")
-        px, cam = self.source.sample_3d(batch, generator)  # type: ignore[attr-defined]
+        px, cam = self.source.sample_3d(batch, generator)
         px, cam = px.to(generator.device), cam.to(generator.device)
         if self._convert:
             px, cam = self.joint_set.select(px), self.joint_set.select(cam)
@@ -111,7 +115,7 @@ def depth_targets(
     return joint_set.normalise(pixels), k * (along - dist)
 
 
-def build_source(config: object, joint_set: JointSet, *, mocap: object | None) -> object:
+def build_source(config: TrainConfig, joint_set: JointSet, *, mocap: PoseViews | None) -> TwoDSource:
     """The training source named by ``config.source`` (a :class:`TwoDSource`, and a
     :class:`ThreeDSource` when it has 3D), in ``joint_set``.
 
@@ -125,24 +129,22 @@ def build_source(config: object, joint_set: JointSet, *, mocap: object | None) -
         return mocap
     if name == "h36m":
         try:
-            from pose2rig.train.h36m import H36MSource  # type: ignore[import-not-found]
+            from pose2rig.train.h36m import H36MSource
         except ImportError as e:
             raise ArgumentError(f"{{source}} h36m is not available in this version ({e})", "source") from None
-        src = H36MSource(
-            positions_3d=config.h36m_3d, positions_2d=config.h36m_2d,  # type: ignore[attr-defined]
-            cameras=config.h36m_cameras, subjects=config.h36m_subjects,  # type: ignore[attr-defined]
+        h36m = H36MSource(
+            positions_3d=config.h36m_3d, positions_2d=config.h36m_2d,
+            cameras=config.h36m_cameras, subjects=config.h36m_subjects,
             n_joints=H36M17.num_joints,
         )
-        return InJointSet(src, joint_set)
+        return InJointSet(h36m, joint_set)
     if name == "keypoints":
         try:
-            from pose2rig.train.keypoint_sets import (
-                KeypointSetSource,  # type: ignore[import-not-found]
-            )
+            from pose2rig.train.keypoint_sets import KeypointSetSource
         except ImportError as e:
             raise ArgumentError(f"{{source}} keypoints is not available in this version ({e})", "source") from None
-        src = KeypointSetSource(paths=config.keypoints, n_joints=H36M17.num_joints)  # type: ignore[attr-defined]
-        return InJointSet(src, joint_set)
+        keypoints = KeypointSetSource(paths=config.keypoints, n_joints=H36M17.num_joints)
+        return InJointSet(keypoints, joint_set)
     raise Pose2RigError(f"unknown training source {name!r}; expected mocap, h36m or keypoints")
 
 
