@@ -330,6 +330,38 @@ def convert(video: Path, quiet: bool, **values: Any) -> None:
         _echo_outputs(result.outputs)
 
 
+_dir = click.Path(file_okay=False, path_type=Path)
+
+
+@cli.command()
+@click.argument("input_dir", type=_dir)
+@click.option("-o", "--output", "out_dir", type=_dir, required=True,
+              help="Output folder: INPUT_DIR's tree mirrored, a folder per clip, manifest.jsonl, summary.md/.html.")
+@click.option("--formats", default="bvh,npz", show_default=True,
+              help="Files per clip, comma-separated: some of bvh, fbx, glb, npz (fbx and glb: on --rig).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: the machine's cores).")
+@click.option("--ray", default=None, metavar="auto|ADDRESS",
+              help="Run the clips as Ray tasks on this cluster (auto: the one running here; needs pose2rig[ray]); "
+                   "INPUT_DIR and the output on storage every node sees.")
+@_options_from_dataclass(*(cls for _, cls in GROUPS))
+@_QUIET
+@_VERBOSE
+def batch(input_dir: Path, out_dir: Path, formats: str, workers: int | None, ray: str | None, quiet: bool,
+          **values: Any) -> None:
+    """Convert every video (.mp4 .mov .avi .mkv .webm) and BVH under INPUT_DIR, the tree mirrored
+    in the output. Resumable: a rerun skips the clips finished with the same input and options.
+    Exit status 1 when a clip failed (its error is in the manifest)."""
+    from pose2rig.batch import run_batch
+
+    _setup_logging(quiet)
+    report = run_batch(input_dir, out_dir, ConvertOptions.from_flat(**values), formats=formats.split(","),
+                       workers=workers, ray=ray, progress=_progress(quiet))
+    click.echo(f"{len(report.done)} done, {len(report.failed)} failed, {len(report.skipped)} skipped; "
+               f"manifest: {report.manifest}")
+    if not report.ok:
+        sys.exit(EXIT_USER_ERROR)
+
+
 @cli.command()
 @click.argument("source", type=_existing_file)
 @_options_from_dataclass(ExportOptions, only=("rig",))

@@ -25,6 +25,7 @@ EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "train": ("training and evaluating the lifter", ("torch", "matplotlib")),
     "blender": ("Blender I/O (FBX, .blend)", ("bpy",)),
     "smpl": ("the SMPL body model", ("smplx",)),
+    "ray": ("running a batch on a Ray cluster", ("ray",)),
 }
 """Each extra of ``pyproject.toml`` that the library imports: what it is for, and the modules
 (import names) it brings, in the order a command imports them."""

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from pose2rig.lift import Lifter
     from pose2rig.retarget.mapping import RigMapping
 
-__all__ = ["ConvertResult", "body_preview", "clean_file", "clean_world", "convert", "detect_keypoints", "fit_file",
+__all__ = ["ConvertResult", "body_preview", "cached_lifter", "clean_file", "clean_world", "convert", "detect_keypoints", "fit_file",
            "fit_pose", "hold_missing_frames", "lift_keypoints", "load_body_model", "load_character", "retarget_file",
            "write_body", "write_body_mesh"]
 
@@ -115,6 +115,29 @@ def _require_extras(wanted: dict[str, Path], *, fit_body: bool = False) -> None:
         require_extra("blender")
 
 
+_LIFTERS: dict[tuple[str, int, int], Lifter] = {}
+
+
+def cached_lifter(checkpoint: str | Path | None = None) -> Lifter:
+    """:func:`pose2rig.lift.load_lifter` of ``checkpoint`` (None: the bundled one), loaded once per
+    process: a batch worker converts many clips with one copy. Keyed by the file's resolved path,
+    size and modification time, so a checkpoint rewritten in place is read again. A lifter is not
+    changed by lifting, so the clips share it."""
+    from pose2rig.lift import load_lifter
+    from pose2rig.lift.infer import default_checkpoint
+
+    path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
+    try:
+        st = path.stat()
+    except OSError:
+        return load_lifter(path)  # its own one-line error for a missing file
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _LIFTERS:
+        _LIFTERS.clear()  # one checkpoint at a time: a batch uses one
+        _LIFTERS[key] = load_lifter(path)
+    return _LIFTERS[key]
+
+
 def keypoints_cache_path(video: Path, out_dir: Path) -> Path:
     """Where detection results for ``video`` are cached: beside the outputs."""
     return out_dir / f"{video.stem}.keypoints.npz"
@@ -184,7 +207,7 @@ def convert(
     require_extra("video")  # a missing extra in one line, before the detector imports cv2
     from pose2rig.clean import fill_gaps, repair_swaps, resample
     from pose2rig.detect import detect_video
-    from pose2rig.lift import lift, load_lifter
+    from pose2rig.lift import lift
     from pose2rig.video import probe
     from pose2rig.world import camera_pitch, extremities, landmark_pitch
 
@@ -217,7 +240,7 @@ def convert(
 
     with _timed(timings, "probe"):
         info = probe(video)
-    lifter = load_lifter(o.lift.checkpoint)
+    lifter = cached_lifter(o.lift.checkpoint)
 
     d = o.detect
     cache_path = keypoints_cache_path(video, next(iter(wanted.values())).parent) if d.cache and wanted else None
@@ -348,13 +371,13 @@ def lift_keypoints(
     from pose2rig.io.npz import load_keypoints, save_pose
 
     require("torch", "video")
-    from pose2rig.lift import lift, load_lifter
+    from pose2rig.lift import lift
 
     o = options if options is not None else LiftOptions()
     if output is not None:
         check_writable(Path(output))
     kp = load_keypoints(Path(keypoints))
-    pose = lift(kp, lifter=load_lifter(o.checkpoint), height=o.height, fov=o.fov)
+    pose = lift(kp, lifter=cached_lifter(o.checkpoint), height=o.height, fov=o.fov)
     if output is not None:
         save_pose(Path(output), pose)
     return pose
@@ -524,9 +547,7 @@ def _read_source(src: Path, o: ConvertOptions
         from pose2rig.extras import require
 
         require("torch", "video")
-        from pose2rig.lift import load_lifter
-
-        cam, world, rotation, translation, _ = clean_world(poses, o, load_lifter(o.lift.checkpoint))
+        cam, world, rotation, translation, _ = clean_world(poses, o, cached_lifter(o.lift.checkpoint))
         return world, extremities(cam, rotation=rotation), _camera_map(cam, world, rotation, translation)
     return poses, ends, camera_map
 
@@ -716,9 +737,7 @@ def clean_file(
     joints[~np.isfinite(joints).all(axis=(1, 2))] = np.nan
     scores = None
     if len(joints) >= 2 and np.isfinite(joints).all(axis=(1, 2)).any():
-        from pose2rig.lift import load_lifter
-
-        scores = _plausibility(joints, load_lifter(o.lift.checkpoint))
+        scores = _plausibility(joints, cached_lifter(o.lift.checkpoint))
     res = run(joints, H36M17, world.fps, H36M17.index("pelvis"), scores)
     maps_camera = _world_maps_camera(arrays)
     arrays["joints3d_world"] = res.joints.astype(np.float32)

@@ -42,7 +42,10 @@ from pose2rig.types import Keypoints2D, PoseSequence, Skeleton
 if TYPE_CHECKING:
     from pose2rig.video import Frame
 
-__all__ = ["LEFT_COLOR", "MID_COLOR", "RIGHT_COLOR", "follow_path", "render_preview", "render_still"]
+__all__ = [
+    "LEFT_COLOR", "MID_COLOR", "RIGHT_COLOR", "draw_skeleton_2d", "follow_path", "render_preview",
+    "render_still",
+]
 
 log = logging.getLogger(__name__)
 

@@ -178,3 +178,23 @@ def test_hold_missing_frames_midway_frame_holds_the_earlier() -> None:
     # frame 1 is midway between 0 and 2: the earlier; 3 and 4 after the last seen: frame 2
     assert np.array_equal(held.joints[:, 0] - seq.joints[:, 0], np.array([0, 0, 2, 2, 2])[:, None] * np.ones(3))
     assert held.confidence[[1, 3, 4]].max() == 0.0 and held.confidence[[0, 2]].min() == 1.0
+
+
+def test_cached_lifter_loads_once_and_again_when_the_file_changes(tmp_path):
+    """A batch worker converts many clips with one lifter; a checkpoint rewritten in place is
+    read again (keyed by path, size and modification time)."""
+    import os
+    import shutil
+
+    from pose2rig.lift.infer import default_checkpoint
+    from pose2rig.pipeline import cached_lifter
+
+    ck = tmp_path / "lifter.pt"
+    shutil.copyfile(default_checkpoint(), ck)
+    first = cached_lifter(ck)
+    assert cached_lifter(ck) is first
+    st = ck.stat()
+    os.utime(ck, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    again = cached_lifter(ck)
+    assert again is not first
+    assert cached_lifter(ck) is again

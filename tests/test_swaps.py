@@ -153,6 +153,26 @@ def test_a_labelling_that_changes_and_stays_is_not_flipped(mocap):
     np.testing.assert_array_equal(out.joints, bad.joints)
 
 
+def test_costs_in_chunks_choose_the_same_states(mocap, monkeypatch):
+    """Long clips build the triple-state costs a chunk of frames at a time (flat memory); chunks
+    of 7 frames, which cut through every swapped run and the second-order terms at each seam,
+    choose exactly the states the whole clip in one piece chooses."""
+    from pose2rig.clean import swaps
+
+    rng = np.random.default_rng(3)
+    pose = mocap[1]
+    states = inject(pose.num_frames, rng, rate=0.1)
+    bad = swapped(pose.joints, H36M17, states)
+    bad[rng.random(bad.shape[:2]) < 0.02] = np.nan  # missing joints are held across the seams too
+    t = pose.timestamps + rng.uniform(0, 0.3, pose.num_frames) / pose.fps  # uneven steps
+    whole = swap_states_array(bad, t, H36M17)
+    assert (whole > 0).sum() >= 0.5 * (states > 0).sum()  # the comparison covers real flips
+    monkeypatch.setattr(swaps, "_CHUNK", 7)
+    np.testing.assert_array_equal(swap_states_array(bad, t, H36M17), whole)
+    monkeypatch.setattr(swaps, "_CHUNK", 1)
+    np.testing.assert_array_equal(swap_states_array(bad, t, H36M17), whole)
+
+
 def test_report_names_runs_and_kinds():
     flipped = np.zeros((10, 2), dtype=bool)
     flipped[2:4] = True

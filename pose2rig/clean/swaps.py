@@ -242,26 +242,31 @@ def swap_states_array(
     dt = np.diff(t)
     ratio = np.ones(n_frames)
     ratio[2:] = dt[1:] / dt[:-1]
-    # c3[t, b2, b1, b0, p]: the pair's error at t when it is read with bits b2, b1, b0 at frames
-    # t-2, t-1, t; c2 for the first step (no velocity yet).
-    x0 = x[2:, None, None, :]  # frame t, bit b0 on axis 3
-    x1 = x[1:-1, None, :, None]  # frame t-1, bit b1
-    x2 = x[:-2, :, None, None]  # frame t-2, bit b2
-    pred = x1 + ratio[2:, None, None, None, None, None, None] * (x1 - x2)
-    c3 = np.nan_to_num(np.linalg.norm(x0 - pred, axis=-1).sum(axis=-1), nan=0.0)
-    c2 = np.nan_to_num(
-        np.linalg.norm(x[1, None, :] - x[0, :, None], axis=-1).sum(axis=-1), nan=0.0
-    )  # (b1, b0, P)
     # Sum over pairs for every triple of frame states: bits[s, p] is pair p swapped in state s.
     bits = _SWAPPED[:, groups].astype(int)  # (S, P)
     pi = np.arange(len(pairs))
-    cost3 = c3[:, bits[:, None, None, :], bits[None, :, None, :], bits[None, None, :, :], pi].sum(-1)
+    n_states = len(STATES)
+    # In chunks of frames: the per-pair intermediates are ~10 kB a frame, the result 1.7 kB, so a
+    # long clip's memory stays flat (every row is computed exactly as in one piece).
+    cost3 = np.empty((n_frames - 2, n_states, n_states, n_states))
+    for a in range(0, n_frames - 2, _CHUNK):
+        b = min(a + _CHUNK, n_frames - 2)
+        # c3[t, b2, b1, b0, p]: the pair's error at t when it is read with bits b2, b1, b0 at
+        # frames t-2, t-1, t; c2 for the first step (no velocity yet).
+        x0 = x[a + 2 : b + 2, None, None, :]  # frame t, bit b0 on axis 3
+        x1 = x[a + 1 : b + 1, None, :, None]  # frame t-1, bit b1
+        x2 = x[a:b, :, None, None]  # frame t-2, bit b2
+        pred = x1 + ratio[a + 2 : b + 2, None, None, None, None, None, None] * (x1 - x2)
+        c3 = np.nan_to_num(np.linalg.norm(x0 - pred, axis=-1).sum(axis=-1), nan=0.0)
+        cost3[a:b] = c3[:, bits[:, None, None, :], bits[None, :, None, :], bits[None, None, :, :], pi].sum(-1)
+    c2 = np.nan_to_num(
+        np.linalg.norm(x[1, None, :] - x[0, :, None], axis=-1).sum(axis=-1), nan=0.0
+    )  # (b1, b0, P)
     cost2 = c2[bits[:, None, :], bits[None, :, :], pi].sum(-1)  # (S, S)
     frame_dt = np.empty(n_frames)
     frame_dt[0] = dt[0]
     frame_dt[1:] = dt
     unary = flip_cost * frame_dt[:, None] * (np.arange(len(STATES)) > 0)  # (T, S)
-    n_states = len(STATES)
     switch = switch_cost * (np.arange(n_states)[:, None] != np.arange(n_states)[None, :])  # (S, S)
     # A run in a swapped state longer than max_swap is taken as the true labelling: its frames
     # are kept as detected and the labelling is chosen again (a few rounds at most).
@@ -278,6 +283,9 @@ def swap_states_array(
         for a, b in long:
             kept[a:b] = True
 
+
+_CHUNK = 2048
+"""Frames per chunk of the triple-state costs (memory, not results)."""
 
 _FORBIDDEN = 1e9
 """Unary cost of a swapped state on frames kept as detected."""
