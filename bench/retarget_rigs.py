@@ -7,7 +7,8 @@ the GDQuest mannequin, each exported to FBX (``pose2rig.io.blender.export_fbx``)
 read back against source frames, the mean (over frames) and worst-frame angle between each mapped
 limb bone and the source bone, and for the MPFB2 rigs the distance between their skinned meshes
 (linear blend skinning of the one body, every frame; the mean over vertices, worst frame and
-mean over frames). Also the FBX export and import time per 1,000 frames (medians of 3).
+mean over frames). Also the time of ``retarget`` and of the FBX export and import per 1,000 frames (medians of
+``--repeats``).
 
     BLENDER_USER_RESOURCES=/tmp/blender_user .venv/bin/python bench/retarget_rigs.py [--clip NAME] [--frames N]
 """
@@ -59,7 +60,11 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="retarget_rigs"))
     rows, skinned, times_out = [], {}, []
     for name, rig in rigs.items():
-        anim = retarget(src, rig)
+        t_rt = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            anim = retarget(src, rig)
+            t_rt.append(time.perf_counter() - t0)
         path = tmp / f"{name.replace(' ', '_')}.fbx"
         t_out, t_in = [], []
         for _ in range(args.repeats):
@@ -71,7 +76,8 @@ def main() -> None:
             t_in.append(time.perf_counter() - t0)
         per_k = 1000.0 / anim.num_frames
         times_out.append((name, statistics.median(t_out) * per_k, statistics.median(t_in) * per_k,
-                          len(rig.mesh.vertices) if rig.mesh is not None else 0))
+                          len(rig.mesh.vertices) if rig.mesh is not None else 0,
+                          statistics.median(t_rt) * per_k))
         mapping = map_rig(back.rig)
         err = direction_errors(back, src, mapping)
         mean = float(np.mean([e.mean() for e in err.values()]))
@@ -97,10 +103,10 @@ def main() -> None:
         for j in range(i + 1, len(names)):
             d = skinned_distance(skinned[names[i]], skinned[names[j]])
             print(f"| {names[i]} / {names[j]} | {100 * d.mean():.2f} cm | {100 * d.max():.2f} cm |")
-    print("\n| rig | mesh vertices | FBX export per 1,000 frames | FBX import per 1,000 frames |")
-    print("| --- | ---: | ---: | ---: |")
-    for name, t_out, t_in, verts in times_out:
-        print(f"| {name} | {verts:,} | {t_out:.2f} s | {t_in:.2f} s |")
+    print("\n| rig | mesh vertices | retarget per 1,000 frames | FBX export per 1,000 frames | FBX import per 1,000 frames |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, t_out, t_in, verts, t_rt in times_out:
+        print(f"| {name} | {verts:,} | {t_rt:.3f} s | {t_out:.2f} s | {t_in:.2f} s |")
 
 
 if __name__ == "__main__":

@@ -65,12 +65,12 @@ def forward_kinematics(local: np.ndarray, parents: Sequence[int] | np.ndarray) -
             f"forward kinematics: local transforms must be (..., J={len(par)}, D, D), got {m.shape}"
         )
     out = np.empty_like(m)
-    for j in _parents_first(par):
+    for j in _parents_first(par):  # (a joint-major copy, or matmul's out=, measured slower)
         p = par[j]
         if p < 0:
             out[..., j, :, :] = m[..., j, :, :]
         else:
-            np.matmul(out[..., p, :, :], m[..., j, :, :], out=out[..., j, :, :])
+            out[..., j, :, :] = out[..., p, :, :] @ m[..., j, :, :]
     return out
 
 

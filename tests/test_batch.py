@@ -233,6 +233,7 @@ def test_rerun_skips_finished_clips_without_reading_inputs_and_a_changed_option_
     assert (out / MANIFEST).read_bytes() == lines
     assert _clip_files(out) == before
     assert [r["status"] for r in again.records] == ["done"] * len(rels)
+    assert f"this run: 0 converted, 0 failed, {len(rels)} skipped (finished before)" in (out / "summary.md").read_text()
 
     redo = run_batch(src, out, ConvertOptions.from_flat(smooth="none"), workers=1, progress=False)
     assert sorted(r.rel for r in redo.done) == sorted(rels) and redo.skipped == []

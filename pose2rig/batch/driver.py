@@ -450,7 +450,7 @@ def run_batch(
     from pose2rig.batch.report import write_summary
 
     records = [latest[r] for r in sorted(kinds) if r in latest]
-    summary = write_summary(records, out)
+    summary = write_summary(records, out, this_run=(len(done), len(failed), len(skipped)))
     return BatchReport(done=done, failed=failed, skipped=skipped, records=records, manifest=manifest_path,
                        summary=summary)
 

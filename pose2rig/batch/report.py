@@ -260,7 +260,8 @@ _COLUMNS = (
 )
 
 
-def write_summary(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
+def write_summary(records: list[dict[str, Any]], out_dir: Path, *,
+                  this_run: tuple[int, int, int] | None = None) -> list[Path]:
     """Write ``summary.md`` and ``summary.html`` (atomically) in ``out_dir``; returns both paths.
 
     Each page holds a header (clips done, failed and skipped, the clips' total seconds, the
@@ -273,10 +274,16 @@ def write_summary(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         records: a record per clip (:func:`latest_records`), fields as the module's convention
             says; a missing field shows as ``-``.
         out_dir: the batch's output folder.
+        this_run: what the run that writes the pages did, ``(converted, failed, skipped)``
+            (skipped: finished before with the same key); a header line says it. The table
+            holds each clip's latest attempt, whichever run made it.
     """
     folder = Path(out_dir)
     rows = sorted(records, key=_order)
     header = _header(rows, folder)
+    if this_run is not None:
+        done, failed, skipped = this_run
+        header.insert(1, f"this run: {done} converted, {failed} failed, {skipped} skipped (finished before)")
     cells = [_cells(r, folder) for r in rows]
     md_path, html_path = folder / "summary.md", folder / "summary.html"
     with atomic_path(md_path) as tmp:

@@ -410,12 +410,17 @@ def retarget(
         world = forward_kinematics(local, graph)
     except Pose2RigError:
         raise Pose2RigError(f"rig {rig.name!r}: a follower bone carries the limb it follows") from None
-    # each bone's rotation from rest in its own axes: (parent's world @ rest local)^T @ world
-    frame = np.broadcast_to(local_rest, world.shape).copy()
-    child = [j for j, p in enumerate(rig.parents) if p >= 0]
-    frame[:, child] = world[:, [rig.parents[j] for j in child]] @ local_rest[child]
-    basis = np.swapaxes(frame, -1, -2) @ world
-    basis[:, [j for j in range(rig.num_bones) if j not in driven and j not in m.followers]] = np.eye(3)  # at rest
+    # each moving bone's rotation from rest in its own axes: (parent's world @ rest local)^T @
+    # world; every other bone stays at rest
+    basis = np.broadcast_to(np.eye(3), world.shape).copy()
+    moving = [j for j in range(rig.num_bones) if j in driven or j in m.followers]
+    if moving:
+        frame = np.broadcast_to(local_rest[moving], (t, len(moving), 3, 3)).copy()
+        child = [i for i, j in enumerate(moving) if rig.parents[j] >= 0]
+        if child:
+            parent = [rig.parents[moving[i]] for i in child]
+            frame[:, child] = world[:, parent] @ local_rest[[moving[i] for i in child]]
+        basis[:, moving] = np.swapaxes(frame, -1, -2) @ world[:, moving]
     rotations = continuous_quat(matrix_to_quat(basis))
 
     # root motion: hips follow the pelvis, scaled by leg length, feet on the floor
