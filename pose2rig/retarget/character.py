@@ -396,31 +396,47 @@ def retarget(
     rest_rot = rig.rest[:, :3, :3]
     local_rest = rig.rest_local[:, :3, :3]
     # world rotations by forward kinematics over the rig's tree with two changes: a driven bone
-    # is a root (its world rotation is given), a follower hangs from the limb it turns with
+    # is a root (its world rotation is given), a follower hangs from the limb it turns with. Only
+    # over the bones a moving bone's rotation needs (the moving bones, their parents, and those
+    # bones' chains up the changed tree): the others stay at rest, and fingers and face bones
+    # left unmapped would only cost time.
     graph = list(rig.parents)
-    local = np.broadcast_to(local_rest, (t, rig.num_bones, 3, 3)).copy()
-    for j, key in driven.items():
+    for j in driven:
         graph[j] = -1
-        local[:, j] = delta[key] @ rest_rot[j]
     for j, limb in m.followers.items():
         if j not in driven:
             graph[j] = limb
-            local[:, j] = rest_rot[limb].T @ rest_rot[j]
+    moving = [j for j in range(rig.num_bones) if j in driven or j in m.followers]
+    need: set[int] = set()
+    for j in moving:
+        for start in (j, rig.parents[j]):
+            b = start
+            while b >= 0 and b not in need:  # stops on a cycle too: forward_kinematics reports it
+                need.add(b)
+                b = graph[b]
+    sub = sorted(need)
+    pos = {j: i for i, j in enumerate(sub)}
+    local = np.broadcast_to(local_rest[sub], (t, len(sub), 3, 3)).copy()
+    for j, key in driven.items():
+        local[:, pos[j]] = delta[key] @ rest_rot[j]
+    for j, limb in m.followers.items():
+        if j not in driven:
+            local[:, pos[j]] = rest_rot[limb].T @ rest_rot[j]
     try:
-        world = forward_kinematics(local, graph)
+        world = forward_kinematics(local, [pos[graph[j]] if graph[j] >= 0 else -1 for j in sub])
     except Pose2RigError:
         raise Pose2RigError(f"rig {rig.name!r}: a follower bone carries the limb it follows") from None
     # each moving bone's rotation from rest in its own axes: (parent's world @ rest local)^T @
     # world; every other bone stays at rest
-    basis = np.broadcast_to(np.eye(3), world.shape).copy()
-    moving = [j for j in range(rig.num_bones) if j in driven or j in m.followers]
+    basis = np.broadcast_to(np.eye(3), (t, rig.num_bones, 3, 3)).copy()
     if moving:
+        at = [pos[j] for j in moving]
         frame = np.broadcast_to(local_rest[moving], (t, len(moving), 3, 3)).copy()
         child = [i for i, j in enumerate(moving) if rig.parents[j] >= 0]
         if child:
-            parent = [rig.parents[moving[i]] for i in child]
+            parent = [pos[rig.parents[moving[i]]] for i in child]
             frame[:, child] = world[:, parent] @ local_rest[[moving[i] for i in child]]
-        basis[:, moving] = np.swapaxes(frame, -1, -2) @ world[:, moving]
+        basis[:, moving] = np.swapaxes(frame, -1, -2) @ world[:, at]
     rotations = continuous_quat(matrix_to_quat(basis))
 
     # root motion: hips follow the pelvis, scaled by leg length, feet on the floor
