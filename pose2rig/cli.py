@@ -339,7 +339,7 @@ _dir = click.Path(file_okay=False, path_type=Path)
               help="Output folder: INPUT_DIR's tree mirrored, a folder per clip, manifest.jsonl, summary.md/.html.")
 @click.option("--formats", default="bvh,npz", show_default=True,
               help="Files per clip, comma-separated: some of bvh, fbx, glb, npz (fbx and glb: on --rig).")
-@click.option("--workers", type=int, default=None, help="Worker processes (default: the machine's cores).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: the machine's cores; with --ray, the cluster's CPUs).")
 @click.option("--ray", default=None, metavar="auto|ADDRESS",
               help="Run the clips as Ray tasks on this cluster (auto: the one running here; needs pose2rig[ray]); "
                    "INPUT_DIR and the output on storage every node sees.")

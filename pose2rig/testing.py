@@ -25,6 +25,7 @@ __all__ = [
     "SYNTHETIC_SMPL_HEIGHT",
     "SYNTHETIC_SMPL_JOINTS",
     "TPOSE_H36M17",
+    "cut_video",
     "malicious_pickle",
     "synthetic_smpl_arrays",
     "tpose_rig",
@@ -33,6 +34,20 @@ __all__ = [
     "write_synthetic_gmm",
     "write_synthetic_smpl",
 ]
+
+def cut_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, end: float) -> Path:
+    """The first ``end`` seconds of the video ``src``, re-encoded with PyAV into ``dst`` at its
+    size and rate (a short real clip for tests that convert a video)."""
+    from pose2rig.video import VideoWriter, open_video
+
+    path = Path(dst)
+    with open_video(src, end=end) as video:
+        info = video.info
+        with VideoWriter(path, fps=info.fps, size=(info.width, info.height)) as out:
+            for frame in video:
+                out.write(frame.image)
+    return path
+
 
 _TPOSE = {
     "pelvis": (0.0, 0.95, 0.0), "spine": (0.0, 1.18, 0.01), "thorax": (0.0, 1.42, 0.0),

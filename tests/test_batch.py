@@ -27,12 +27,13 @@ from pose2rig.batch.local import PID_DIR_ENV
 from pose2rig.batch.work import CRASH_ENV, CRASH_POINTS, TMP_DIR
 from pose2rig.io.bvh import read_bvh, write_bvh
 from pose2rig.options import ConvertOptions
+from pose2rig.testing import cut_video
 
 REPO = Path(__file__).resolve().parents[1]
 MOCAP = REPO.parent / "shared" / "data" / "mocap" / "cmu"
 DEMO = REPO / "samples" / "sports2d_demo.mp4"
 # what a run writes besides the clips' folders, and the clip files that hold run times
-_BOOKKEEPING = {MANIFEST, "summary.md", "summary.html", ".pose2rig-hashes.json"}
+_BOOKKEEPING = {MANIFEST, "summary.md", "summary.html", ".pose2rig-hashes.json", ".pose2rig-lock"}
 
 
 def _cut(src: Path, dst: Path, start: int, frames: int) -> Path:
@@ -147,15 +148,7 @@ def test_key_changes_with_input_options_formats_and_checkpoint(tmp_path):
 @pytest.fixture(scope="module")
 def demo_cut(tmp_path_factory) -> Path:
     """The first second of the demo clip (30 frames, 1768x994), written with PyAV."""
-    from pose2rig.video import VideoWriter, open_video
-
-    path = tmp_path_factory.mktemp("cut") / "demo_1s.mp4"
-    with open_video(DEMO, end=1.0) as video:
-        info = video.info
-        with VideoWriter(path, fps=info.fps, size=(info.width, info.height)) as out:
-            for frame in video:
-                out.write(frame.image)
-    return path
+    return cut_video(DEMO, tmp_path_factory.mktemp("cut") / "demo_1s.mp4", end=1.0)
 
 
 @pytest.mark.slow
@@ -332,3 +325,29 @@ def test_sigkill_at_a_random_moment_leaves_no_orphan_and_a_rerun_completes(seed,
     assert not any(_alive(w) for w in workers), "a worker outlived the batch"
     assert still_running  # killed mid-batch, not after
     _check_completes_like(reference, src, out)
+
+
+def test_a_second_batch_into_the_same_folder_stops_with_one_line_and_touches_nothing(bvh_tree, tmp_path):
+    """The driver holds flock on OUTPUT_DIR/.pose2rig-lock; a second batch meets it and stops
+    (exit 1, one line); once released, the folder works again. (After SIGKILL the kernel drops
+    the lock: the kill-safety tests' reruns show a killed run never blocks the next.)"""
+    import fcntl
+
+    from pose2rig.batch.driver import LOCK_FILE
+
+    out = tmp_path / "out"
+    out.mkdir()
+    fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, b"4242\n")
+        blocked = _cli("batch", str(bvh_tree[0]), "-o", str(out), "--workers", "1")
+    finally:
+        os.close(fd)
+    assert blocked.returncode != 0
+    lines = [ln for ln in blocked.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "another pose2rig batch (pid 4242)" in lines[0] and "Traceback" not in blocked.stderr
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]  # no manifest, no clip, no staging
+    again = _cli("batch", str(bvh_tree[0]), "-o", str(out), "--workers", "1")
+    assert again.returncode == 0, again.stderr
+    assert {r["status"] for r in _latest(out).values()} == {"done"}

@@ -134,6 +134,15 @@ def test_results_come_back_as_they_complete_and_ray_stays_up(local_ray, tmp_path
     assert ray.is_initialized()  # the call did not start it, so it leaves it running
 
 
+def test_without_workers_as_many_tasks_as_the_cluster_has_cpus_are_in_flight(local_ray, tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="pose2rig.batch.ray_backend")
+    sleeps = [1.0] + [0.0] * 5  # one worker holds unit 0 while the cluster's other CPU runs the rest
+    results = list(run_units(_work, _units(tmp_path, sleeps)))
+    assert sorted(r["square"] for r in results) == [i * i for i in range(6)]
+    assert results[-1]["i"] == 0  # a second task ran beside it: more than one in flight
+    assert "at most 2 task(s) in flight (the cluster's CPUs)" in caplog.text
+
+
 def test_at_most_workers_tasks_in_flight(local_ray, folders) -> None:
     one = list(run_units(_work, _units(folders / "one", [0.3] * 4), workers=1))
     two = list(run_units(_work, _units(folders / "two", [0.8] * 4), workers=2))

@@ -18,6 +18,7 @@ import pytest
 from pose2rig.batch.report import THUMB_HEIGHT, latest_records, thumbnail, write_summary
 from pose2rig.io.bvh import bvh_skeleton, read_bvh, write_bvh
 from pose2rig.skeletons import H36M17
+from pose2rig.testing import cut_video
 from pose2rig.types import Keypoints2D
 
 REPO = Path(__file__).resolve().parents[1]
@@ -214,15 +215,7 @@ def test_latest_records_keeps_each_clips_last_and_ignores_a_torn_line(tmp_path, 
 @pytest.fixture(scope="module")
 def demo_cut(tmp_path_factory) -> Path:
     """The first second of the demo clip (30 frames, 1768x994)."""
-    from pose2rig.video import VideoWriter, open_video
-
-    path = tmp_path_factory.mktemp("cut") / "demo_1s.mp4"
-    with open_video(DEMO, end=1.0) as video:
-        info = video.info
-        with VideoWriter(path, fps=info.fps, size=(info.width, info.height)) as out:
-            for frame in video:
-                out.write(frame.image)
-    return path
+    return cut_video(DEMO, tmp_path_factory.mktemp("cut") / "demo_1s.mp4", end=1.0)
 
 
 def walking_keypoints(video: Path, *, step: float) -> Keypoints2D:

@@ -15,13 +15,19 @@ Convention:
       :class:`~pose2rig.batch.work.UnitResult`'s fields plus ``time``, ISO UTC, and ``kind``),
       appended by this process only, flushed and fsynced per line. A torn last line (the
       batch killed while writing it) is ignored on reading and the next line starts afresh.
+    - One batch at a time per ``OUTPUT_DIR``: the driver holds ``flock`` on
+      ``OUTPUT_DIR/.pose2rig-lock`` (a second one stops with one line; the kernel releases it
+      when the driver dies). On network filesystems ``flock`` is only as good as the mount's
+      lock support.
     - Only the driver and :func:`pose2rig.batch.work.run_unit` write into ``OUTPUT_DIR``;
       ``OUTPUT_DIR/.pose2rig-tmp/`` is removed at the start of every run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import logging
@@ -54,6 +60,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_FORMATS = ("bvh", "npz")
 MANIFEST = "manifest.jsonl"
+LOCK_FILE = ".pose2rig-lock"
 HASHES = ".pose2rig-hashes.json"
 _KEY_VERSION = 1
 _NOT_OUTPUT = ("cache",)
@@ -310,6 +317,28 @@ class _Progress:
 Backend = Callable[..., Iterator[UnitResult]]
 
 
+@contextlib.contextmanager
+def _output_lock(out_dir: Path) -> Iterator[None]:
+    """Hold ``OUTPUT_DIR/.pose2rig-lock`` (``flock``) for the run: a second batch into the same
+    folder stops with one line instead of interleaving its manifest lines and clip folders.
+    The kernel drops the lock when the process dies, SIGKILL included, so a killed run never
+    blocks the next one; the file itself stays and means nothing unlocked."""
+    path = out_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise Pose2RigError(f"another pose2rig batch (pid {holder}) is writing into {out_dir}; "
+                                "wait for it to finish or choose another output folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _clean_leftovers(out_dir: Path) -> None:
     """Remove what a killed run left: the staging folder, half-written summary pages."""
     shutil.rmtree(out_dir / TMP_DIR, ignore_errors=True)
@@ -351,7 +380,8 @@ def run_batch(
         options: the conversion's options (default: the defaults); ``options.export.rig``
             is the character for the ``fbx`` and ``glb`` formats.
         formats: some of ``bvh``, ``fbx``, ``glb``, ``npz``.
-        workers: worker processes (default: the machine's cores).
+        workers: worker processes (default: the machine's cores; with ``ray``, the cluster's
+            CPUs).
         ray: ``"auto"`` or a Ray cluster's address: run the clips as Ray tasks
             (:mod:`pose2rig.batch.ray_backend`) instead of the local pool.
         progress: True (a bar on a terminal, a line per clip otherwise), False, or a callback
@@ -370,89 +400,91 @@ def run_batch(
     if bad or not fmts:
         raise ArgumentError(f"{{formats}} must be some of {', '.join(FORMATS)}, got {', '.join(fmts) or 'none'}",
                             "formats")
-    n_workers = workers if workers is not None else (os.cpu_count() or 1)
-    if not isinstance(n_workers, int) or isinstance(n_workers, bool) or n_workers < 1:
+    n_workers = workers if workers is not None else None if ray is not None and backend is None else (
+        os.cpu_count() or 1)
+    if n_workers is not None and (not isinstance(n_workers, int) or isinstance(n_workers, bool) or n_workers < 1):
         raise ArgumentError(f"{{workers}} must be a whole number >= 1, got {workers!r}", "workers")
     o = options if options is not None else ConvertOptions()
     out.mkdir(parents=True, exist_ok=True)
     out = out.resolve()
-    _clean_leftovers(out)
+    with _output_lock(out):
+        _clean_leftovers(out)
 
-    found = discover(src, out)
-    folders = _folders(found, src)
-    hashes = _Hashes(out)
-    flat = plain_options(o)
-    settings = _settings_key(flat, fmts, hashes)
-    manifest_path = out / MANIFEST
-    history = read_manifest(manifest_path)
-    attempts: dict[str, int] = {}
-    latest: dict[str, dict[str, Any]] = {}
-    for rec in history:
-        attempts[rec["rel"]] = attempts.get(rec["rel"], 0) + 1
-        latest[rec["rel"]] = rec
-
-    units: list[WorkUnit] = []
-    skipped: list[str] = []
-    kinds: dict[str, str] = {}
-    recovered: list[dict[str, Any]] = []
-    failed: list[UnitResult] = []
-    for path, kind in found:
-        rel = path.relative_to(src).as_posix()
-        kinds[rel] = kind
-        attempt = attempts.get(rel, 0) + 1
-        try:
-            key = clip_key(hashes(path), settings)
-        except OSError as e:
-            failed.append(UnitResult(rel=rel, key="", attempt=attempt, status="failed", seconds=0.0,
-                                     error=f"cannot read the input: {e.strerror or e}"))
-            continue
-        folder = folders[rel]
-        if _finished(out / folder, key):
-            skipped.append(rel)
-            if not (latest.get(rel, {}).get("key") == key and latest[rel].get("status") == "done"):
-                found_rec = _published_record(out / folder, rel, key, kind)  # published, killed before its line
-                if found_rec is not None:
-                    recovered.append(found_rec)
-            continue
-        units.append(WorkUnit(source=str(path.resolve()), rel=rel, kind=kind, out_dir=str(out), key=key,
-                              formats=fmts, options=flat, rig=flat.get("rig"), attempt=attempt, clip=folder))
-    hashes.save()
-
-    manifest = _Manifest(manifest_path)
-    done: list[UnitResult] = []
-    bar = _Progress(progress, len(units) + len(failed), len(skipped))
-    try:
-        for rec in recovered:
-            manifest.append(rec)
+        found = discover(src, out)
+        folders = _folders(found, src)
+        hashes = _Hashes(out)
+        flat = plain_options(o)
+        settings = _settings_key(flat, fmts, hashes)
+        manifest_path = out / MANIFEST
+        history = read_manifest(manifest_path)
+        attempts: dict[str, int] = {}
+        latest: dict[str, dict[str, Any]] = {}
+        for rec in history:
+            attempts[rec["rel"]] = attempts.get(rec["rel"], 0) + 1
             latest[rec["rel"]] = rec
-        for r in failed:
-            rec = _record(r, kinds[r.rel])
-            manifest.append(rec)
-            latest[r.rel] = rec
-            bar.update(r)
-        run = _backend(backend, ray)
-        for result in _results(run, units, n_workers):
-            if result.status == "done":
-                crash_point("after-publish")
-            rec = _record(result, kinds[result.rel])
-            manifest.append(rec)
-            latest[result.rel] = rec
-            (done if result.status == "done" else failed).append(result)
-            bar.update(result)
-    finally:
-        bar.close()
-        manifest.close()
-    try:
-        (out / TMP_DIR).rmdir()  # empty after a whole run; a killed run's is removed by the next
-    except OSError:
-        pass
 
-    from pose2rig.batch.report import write_summary
+        units: list[WorkUnit] = []
+        skipped: list[str] = []
+        kinds: dict[str, str] = {}
+        recovered: list[dict[str, Any]] = []
+        failed: list[UnitResult] = []
+        for path, kind in found:
+            rel = path.relative_to(src).as_posix()
+            kinds[rel] = kind
+            attempt = attempts.get(rel, 0) + 1
+            try:
+                key = clip_key(hashes(path), settings)
+            except OSError as e:
+                failed.append(UnitResult(rel=rel, key="", attempt=attempt, status="failed", seconds=0.0,
+                                         error=f"cannot read the input: {e.strerror or e}"))
+                continue
+            folder = folders[rel]
+            if _finished(out / folder, key):
+                skipped.append(rel)
+                if not (latest.get(rel, {}).get("key") == key and latest[rel].get("status") == "done"):
+                    found_rec = _published_record(out / folder, rel, key, kind)  # published, killed before its line
+                    if found_rec is not None:
+                        recovered.append(found_rec)
+                continue
+            units.append(WorkUnit(source=str(path.resolve()), rel=rel, kind=kind, out_dir=str(out), key=key,
+                                  formats=fmts, options=flat, rig=flat.get("rig"), attempt=attempt, clip=folder))
+        hashes.save()
 
-    records = [latest[r] for r in sorted(kinds) if r in latest]
-    summary = write_summary(records, out, this_run=(len(done), len(failed), len(skipped)))
-    return BatchReport(done=done, failed=failed, skipped=skipped, records=records, manifest=manifest_path,
-                       summary=summary)
+        manifest = _Manifest(manifest_path)
+        done: list[UnitResult] = []
+        bar = _Progress(progress, len(units) + len(failed), len(skipped))
+        try:
+            for rec in recovered:
+                manifest.append(rec)
+                latest[rec["rel"]] = rec
+            for r in failed:
+                rec = _record(r, kinds[r.rel])
+                manifest.append(rec)
+                latest[r.rel] = rec
+                bar.update(r)
+            run = _backend(backend, ray)
+            for result in _results(run, units, n_workers):
+                if result.status == "done":
+                    crash_point("after-publish")
+                rec = _record(result, kinds[result.rel])
+                manifest.append(rec)
+                latest[result.rel] = rec
+                (done if result.status == "done" else failed).append(result)
+                bar.update(result)
+        finally:
+            bar.close()
+            manifest.close()
+        try:
+            (out / TMP_DIR).rmdir()  # empty after a whole run; a killed run's is removed by the next
+        except OSError:
+            pass
+
+        from pose2rig.batch.report import write_summary
+
+        records = [latest[r] for r in sorted(kinds) if r in latest]
+        summary = write_summary(records, out, this_run=(len(done), len(failed), len(skipped)))
+        return BatchReport(done=done, failed=failed, skipped=skipped, records=records, manifest=manifest_path,
+                           summary=summary)
 
 
 def _finished(folder: Path, key: str) -> bool:
@@ -480,7 +512,7 @@ def _backend(backend: Backend | None, ray: str | None) -> Backend:
     if ray is not None:
         from pose2rig.batch import ray_backend
 
-        def run(fn: Callable[[WorkUnit], UnitResult], units: Sequence[WorkUnit], *, workers: int
+        def run(fn: Callable[[WorkUnit], UnitResult], units: Sequence[WorkUnit], *, workers: int | None
                 ) -> Iterator[UnitResult]:
             return ray_backend.run_units(fn, units, workers=workers, address=ray, on_lost=_lost_on_ray)
 
@@ -496,7 +528,7 @@ def _lost_on_ray(unit: WorkUnit, message: str) -> UnitResult:
                       error=f"{message}; rerun to retry it")
 
 
-def _results(run: Backend, units: list[WorkUnit], workers: int) -> Iterator[UnitResult]:
+def _results(run: Backend, units: list[WorkUnit], workers: int | None) -> Iterator[UnitResult]:
     """The backend's results; a worker process that dies fails the clips it may have held
     (one line each) and the rest go on in a fresh pool."""
     left = {u.rel: u for u in units}

@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 U = TypeVar("U")
 R = TypeVar("R")
 
-THREAD_ENV: dict[str, str] = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+THREAD_ENV: dict[str, str] = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "POSE2RIG_THREADS": "1"}
 """The environment of every Ray worker that runs a unit: one thread each for torch's and MKL's
-pools (a task holds one CPU of the cluster; more threads would only contend with its neighbours).
+pools and for decoding (:data:`pose2rig.video.THREADS_ENV`) (a task holds one CPU of the cluster; more threads would only contend with its neighbours).
 Set before the worker imports torch, through the task's ``runtime_env``."""
 
 _LOST = ("WorkerCrashedError", "NodeDiedError", "RayTaskError", "ObjectLostError", "OutOfMemoryError")
@@ -44,7 +44,7 @@ def run_units(
     fn: Callable[[U], R],
     units: Sequence[U],
     *,
-    workers: int,
+    workers: int | None = None,
     address: str = "auto",
     on_lost: Callable[[U, str], R] | None = None,
 ) -> Iterator[R]:
@@ -55,7 +55,8 @@ def run_units(
             inside its result, and every node imports it from the same pose2rig install.
         units: picklable arguments of ``fn``, one task each.
         workers: at most this many tasks in flight (each holds one CPU of the cluster); also the
-            CPUs of the local instance started when no cluster runs.
+            CPUs of the local instance started when no cluster runs. None (default): the
+            cluster's CPUs, read once connected (a local instance gets this machine's cores).
         address: ``"auto"``: the Ray instance this process is already connected to, else the
             cluster running on this machine (``ray start``, or ``RAY_ADDRESS``), else a new local
             instance with ``workers`` CPUs, shut down when the last result is out (a log line says
@@ -74,16 +75,18 @@ def run_units(
         Pose2RigError: Ray is not installed (the ``[ray]`` extra), or the cluster at ``address``
             cannot be reached.
     """
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
         raise ArgumentError(f"{{workers}} must be a whole number >= 1, got {workers!r}", "workers")
     if not address:
         raise ArgumentError("{address} must be 'auto' or a Ray cluster's address (HOST:PORT), got ''", "address")
     if not units:
         return
     ray = require("ray", "ray")
-    started = _connect(ray, address, workers)
+    started = _connect(ray, address, workers if workers is not None else os.cpu_count() or 1)
     try:
-        yield from _run(ray, fn, units, workers, on_lost)
+        cap = workers if workers is not None else max(1, int(ray.cluster_resources().get("CPU", 1)))
+        log.info("ray: at most %d task(s) in flight%s", cap, "" if workers is not None else " (the cluster's CPUs)")
+        yield from _run(ray, fn, units, cap, on_lost)
     finally:
         if started:
             ray.shutdown()
