@@ -52,20 +52,6 @@ MOCAP = {"cmu": DATA / "mocap" / "cmu", "bandai1": DATA / "mocap" / "bandai1",
          "cmu_iclone": DATA / "mocap" / "cmu_iclone"}
 EXPECTED = ".expected.json"
 RUNS = ("local-1", "local-2", "ray-2")
-THREADED = ("local-1-threads", "local-2-threads")
-"""With ``--threaded``: local workers with ``POSE2RIG_THREADS=0`` (a decode-ahead thread and
-FFmpeg's own threads in each worker, as before issue 16's one-core workers), side by side."""
-LABELS = {"local-1": "1 local worker", "local-2": "2 local workers", "ray-2": "Ray (local instance), 2 workers",
-          "local-1-threads": "1 local worker, POSE2RIG_THREADS=0",
-          "local-2-threads": "2 local workers, POSE2RIG_THREADS=0"}
-
-
-def _workers(name: str) -> int:
-    return 1 if name.startswith("local-1") else 2
-
-
-def _env(name: str, env: dict[str, str]) -> dict[str, str]:
-    return dict(env, POSE2RIG_THREADS="0") if name.endswith("-threads") else env
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,8 +369,7 @@ def _ray_running() -> bool:
         return False
 
 
-def run(inputs: Path, out_root: Path, *, repeats: int, threaded: bool = False) -> None:
-    runs = RUNS + THREADED if threaded else RUNS
+def run(inputs: Path, out_root: Path, *, repeats: int) -> None:
     expected = json.loads((inputs / EXPECTED).read_text())
     if out_root.exists() and any(out_root.iterdir()):
         raise SystemExit(f"--out {out_root}: the folder is not empty")
@@ -394,16 +379,15 @@ def run(inputs: Path, out_root: Path, *, repeats: int, threaded: bool = False) -
     env = dict(os.environ)
     env.pop("POSE2RIG_BATCH_CRASH", None)
     env["PYTHONWARNINGS"] = "ignore"
-    env.pop("POSE2RIG_THREADS", None)
     n_inputs = len(expected["good"]) + len(expected["bad"])
-    results: dict[str, list[dict[str, Any]]] = {k: [] for k in (*runs, *(f"rerun-{n}" for n in runs))}
+    results: dict[str, list[dict[str, Any]]] = {k: [] for k in (*RUNS, *(f"rerun-{n}" for n in RUNS))}
     problems: list[str] = []
     digests: dict[str, dict[str, str]] = {}
     for r in range(repeats):
-        order = list(runs[r % len(runs):] + runs[: r % len(runs)])
+        order = list(RUNS[r % len(RUNS):] + RUNS[: r % len(RUNS)])
         for name in order:
             out = out_root / f"r{r}-{name}"
-            res = run_batch(inputs, out, workers=_workers(name), ray=name == "ray-2", env=_env(name, env))
+            res = run_batch(inputs, out, workers=1 if name == "local-1" else 2, ray=name == "ray-2", env=env)
             res["skipped"] = n_inputs - res["done"] - res["failed"]
             results[name].append(res)
             print(f"repeat {r} {name}: {res['wall']:.1f} s, done {res['done']}, failed {res['failed']}, "
@@ -413,7 +397,7 @@ def run(inputs: Path, out_root: Path, *, repeats: int, threaded: bool = False) -
             digests[f"r{r}-{name}"] = _digests(out)
         for name in reversed(order):  # the last run's rerun first, then the others'
             out = out_root / f"r{r}-{name}"
-            res = run_batch(inputs, out, workers=_workers(name), ray=name == "ray-2", env=_env(name, env))
+            res = run_batch(inputs, out, workers=1 if name == "local-1" else 2, ray=name == "ray-2", env=env)
             res["skipped"] = n_inputs - res["done"] - res["failed"]
             results[f"rerun-{name}"].append(res)
             print(f"repeat {r} rerun of {name}: {res['wall']:.1f} s, done {res['done']}, failed {res['failed']}, "
@@ -437,7 +421,7 @@ def run(inputs: Path, out_root: Path, *, repeats: int, threaded: bool = False) -
         diffs.append(f"{name} vs {ref_name}: {len(differ)} file(s) differ "
                      f"({', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}); "
                      f"{len(only)} present in one only ({', '.join(only[:4])})")
-    report(inputs, expected, results, problems, diffs, len(ref), repeats, runs)
+    report(inputs, expected, results, problems, diffs, len(ref), repeats)
     (out_root / "bench.json").write_text(json.dumps(
         {k: [{kk: vv for kk, vv in x.items() if kk != "records"} for x in v] for k, v in results.items()},
         indent=1))
@@ -448,7 +432,7 @@ def _med(xs: list[float]) -> float:
 
 
 def report(inputs: Path, expected: dict[str, Any], results: dict[str, list[dict[str, Any]]], problems: list[str],
-           diffs: list[str], n_files: int, repeats: int, runs: tuple[str, ...] = RUNS) -> None:
+           diffs: list[str], n_files: int, repeats: int) -> None:
     n_good, n_bad = len(expected["good"]), len(expected["bad"])
     n_video = sum(1 for g in expected["good"] if g.endswith(".mp4"))
     print(f"\nInputs: {n_good + n_bad} in {inputs} ({n_video} videos, {n_good - n_video} BVH, {n_bad} broken); "
@@ -457,8 +441,9 @@ def report(inputs: Path, expected: dict[str, Any], results: dict[str, list[dict[
     print("| run | wall (s) | clips/min | done | failed | skipped | batch CPU (cores) | other work (cores) "
           "| video clip (s, median) | BVH clip (s, median) | failed clips (s, sum) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    labels = {**LABELS, **{f"rerun-{n}": f"rerun, {n} (resume)" for n in runs}}
-    for name in (*runs, *(f"rerun-{n}" for n in runs)):
+    labels = {"local-1": "1 local worker", "local-2": "2 local workers", "ray-2": "Ray (local instance), 2 workers",
+              **{f"rerun-{n}": f"rerun, {n} (resume)" for n in RUNS}}
+    for name in (*RUNS, *(f"rerun-{n}" for n in RUNS)):
         rs = results[name]
         if not rs:
             continue
@@ -474,14 +459,9 @@ def report(inputs: Path, expected: dict[str, Any], results: dict[str, list[dict[
     ray2 = _med([r["wall"] for r in results["ray-2"]])
     print(f"\nSpeed-up, 2 local workers / 1: {one / two:.2f}x; Ray 2 workers / 1 local: {one / ray2:.2f}x "
           f"(goal: 2 workers >= 1.7x one).")
-    if "local-1-threads" in runs:
-        one_t = _med([r["wall"] for r in results["local-1-threads"]])
-        two_t = _med([r["wall"] for r in results["local-2-threads"]])
-        print(f"With POSE2RIG_THREADS=0: 2 workers / 1: {one_t / two_t:.2f}x; 2 one-core workers / 2 threaded "
-              f"workers (wall): {two_t / two:.2f}x; 1 one-core worker / 1 threaded (wall): {one / one_t:.2f}x.")
-    for name in runs:
+    for name in RUNS:
         rs = results[name]
-        w = _workers(name)
+        w = 1 if name == "local-1" else 2
         util = _med([r["clip_seconds"] / (r["wall"] * w) for r in rs])
         print(f"- {labels[name]}: the clips' own seconds fill {100 * util:.0f}% of wall x workers "
               f"(the rest: start-up, pool/Ray spawn, imports, the driver's hashing and summary).")
@@ -567,8 +547,6 @@ def main() -> None:
     ap.add_argument("--run", type=Path, help="time the batch runs over this input folder")
     ap.add_argument("--out", type=Path, help="where the runs write (one folder each)")
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--threaded", action="store_true",
-                    help="also 1 and 2 local workers with POSE2RIG_THREADS=0 (decode-ahead and FFmpeg threads)")
     ap.add_argument("--startup", action="store_true", help="time the start-up costs a worker and a clip pay")
     args = ap.parse_args()
     if args.build is None and args.run is None and not args.startup:
@@ -581,7 +559,7 @@ def main() -> None:
     if args.run is not None:
         if args.out is None:
             ap.error("--run needs --out")
-        run(args.run, args.out, repeats=args.repeats, threaded=args.threaded)
+        run(args.run, args.out, repeats=args.repeats)
 
 
 if __name__ == "__main__":

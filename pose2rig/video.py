@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import queue
 import threading
 import warnings
@@ -41,30 +40,16 @@ from pose2rig.errors import Pose2RigError
 from pose2rig.io.atomic import atomic_path
 
 __all__ = [
-    "THREADS_ENV",
     "Frame",
     "VideoInfo",
     "VideoReader",
     "VideoWriter",
     "h264_available",
     "open_video",
-    "prefetch",
     "probe",
-    "single_threaded",
 ]
 
 log = logging.getLogger(__name__)
-
-THREADS_ENV = "POSE2RIG_THREADS"
-"""Set to ``1`` in a process that must keep to one core (a batch worker: ``pose2rig.batch`` sets
-it): FFmpeg decodes on the calling thread and :func:`prefetch` decodes in line instead of ahead
-in a second thread. Unset, FFmpeg picks its threads and decoding overlaps the caller's work."""
-
-
-def single_threaded() -> bool:
-    """True when :data:`THREADS_ENV` asks this process to keep to one thread."""
-    return os.environ.get(THREADS_ENV, "").strip() == "1"
-
 
 # Frame intervals that differ from the median by more than this make a clip variable-rate.
 _VFR_TOLERANCE = 0.10
@@ -383,10 +368,7 @@ class VideoReader:
             restart = False
             container, stream = _open_input(self.info.path)
             try:
-                if single_threaded():
-                    stream.thread_count = 1
-                else:
-                    stream.thread_type = "AUTO"
+                stream.thread_type = "AUTO"
                 if seek:
                     container.seek(target, stream=stream, backward=True, any_frame=False)
                 frames = container.decode(stream)
@@ -478,14 +460,10 @@ def prefetch(frames: Iterable[Frame], *, depth: int = 4) -> Iterator[Frame]:
     Yields the same frames in the same order, holding at most ``depth`` decoded frames (memory
     stays flat). FFmpeg decodes with the GIL released, so on two cores the detector and the
     decoder run side by side. An error in the decoder is raised in the caller at the frame where
-    it happened; leaving the loop early stops the thread. In a :func:`single_threaded` process
-    it decodes in line (the same frames, no thread).
+    it happened; leaving the loop early stops the thread.
     """
     if depth < 1:
         raise Pose2RigError(f"prefetch depth must be at least 1, got {depth}")
-    if single_threaded():
-        yield from frames
-        return
     q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 

@@ -597,29 +597,3 @@ def test_prefetch_raises_decoder_errors_in_the_caller_and_stops_early() -> None:
     assert not any(t.name == "pose2rig-decode" and t.is_alive() for t in threading.enumerate())
     assert n <= 5 + 3 + 2  # bounded read-ahead, then the thread stopped
 
-
-def test_a_single_threaded_process_decodes_in_line_on_one_ffmpeg_thread_to_the_same_frames(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """POSE2RIG_THREADS=1 (a batch worker): no decode-ahead thread, FFmpeg on the calling thread,
-    and the very same pixels as FFmpeg's own threading."""
-    import threading
-
-    from pose2rig.video import THREADS_ENV, prefetch, single_threaded
-
-    path = Path(__file__).resolve().parents[1] / "samples" / "sports2d_demo.mp4"
-    monkeypatch.delenv(THREADS_ENV, raising=False)
-    assert not single_threaded()
-    with open_video(path, end=2.0) as v:
-        threaded = [(f.index, f.image.copy()) for f in prefetch(v)]
-    monkeypatch.setenv(THREADS_ENV, "1")
-    assert single_threaded()
-    seen_threads = set()
-    with open_video(path, end=2.0) as v:
-        inline = []
-        for f in prefetch(v):
-            seen_threads.update(t.name for t in threading.enumerate())
-            inline.append((f.index, f.image))
-    assert "pose2rig-decode" not in seen_threads
-    assert len(inline) == len(threaded) == 60
-    assert [i for i, _ in inline] == [i for i, _ in threaded]
-    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(inline, threaded))

@@ -1,12 +1,11 @@
 """The local backend: a process pool on this machine, whose workers die with their parent.
 
 :func:`run_units` calls ``fn(unit)`` in ``workers`` spawned processes and yields each result as
-it completes. Each worker keeps to one core: one thread for torch (``OMP_NUM_THREADS=1``, set
-before anything imports torch) and for decoding (``POSE2RIG_THREADS=1``: no decode-ahead thread,
-FFmpeg on one thread; ``POSE2RIG_THREADS=0`` in the batch's environment lifts it), so that
-``workers`` workers scale on ``workers`` cores. It keeps native
-libraries' start-up chatter off the terminal and asks Linux to SIGKILL it when the batch process
-dies (``prctl(PR_SET_PDEATHSIG)``): no orphan keeps writing
+it completes. Each worker runs one thread for torch (``OMP_NUM_THREADS=1``, set before anything
+imports torch) but keeps its decode-ahead thread (:func:`pose2rig.video.prefetch`): workers kept
+to one core each were measured 8% slower with two workers on two cores (docs/BENCHMARKS.md). It
+keeps native libraries' start-up chatter off the terminal and asks Linux to SIGKILL it when the
+batch process dies (``prctl(PR_SET_PDEATHSIG)``): no orphan keeps writing
 into the next run. At most ``workers`` units are in flight, so when a worker process dies (a
 crash in a native library, the OOM killer) the units it may have held are known:
 :class:`WorkerLost` names them.
@@ -35,8 +34,6 @@ PID_DIR_ENV = "POSE2RIG_BATCH_PID_DIR"
 """Tests: a folder where each worker writes a file named after its pid."""
 _PR_SET_PDEATHSIG = 1
 _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-DECODE_THREADS_ENV = "POSE2RIG_THREADS"
-"""pose2rig.video.THREADS_ENV, spelt out so that the driver does not import PyAV."""
 
 
 def _init_worker(parent: int, quiet: bool) -> None:
@@ -48,7 +45,6 @@ def _init_worker(parent: int, quiet: bool) -> None:
             os._exit(1)
     for name in _THREAD_ENV:
         os.environ[name] = "1"
-    os.environ.setdefault(DECODE_THREADS_ENV, "1")  # decode in line, FFmpeg on one thread
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle

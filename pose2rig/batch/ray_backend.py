@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 U = TypeVar("U")
 R = TypeVar("R")
 
-THREAD_ENV: dict[str, str] = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "POSE2RIG_THREADS": "1"}
+THREAD_ENV: dict[str, str] = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 """The environment of every Ray worker that runs a unit: one thread each for torch's and MKL's
-pools and for decoding (:data:`pose2rig.video.THREADS_ENV`) (a task holds one CPU of the cluster; more threads would only contend with its neighbours).
+pools (a task holds one CPU of the cluster; more threads would only contend with its neighbours).
 Set before the worker imports torch, through the task's ``runtime_env``."""
 
 _LOST = ("WorkerCrashedError", "NodeDiedError", "RayTaskError", "ObjectLostError", "OutOfMemoryError")
