@@ -170,8 +170,10 @@ def test_bad_clips_fail_alone_good_ones_convert_and_the_tree_is_mirrored(tmp_pat
         r = latest[rel]
         assert r["status"] == "failed" and r["outputs"] == {}
         assert r["error"] and "\n" not in r["error"] and not r["error"].startswith("internal error"), r["error"]
+        assert str(tmp_path) not in r["error"], r["error"]  # inputs named relative to INPUT_DIR
     assert "truncated" in latest["cut_off.bvh"]["error"]
     assert "ROOTS" in latest["syntax.bvh"]["error"]
+    assert latest["takes/empty.mp4"]["error"].endswith("empty (0-byte) file: takes/empty.mp4")
     for rel in good:
         r = latest[rel]
         assert r["status"] == "done" and r["error"] is None and r["kind"] == ("video" if rel.endswith("mp4") else "bvh")

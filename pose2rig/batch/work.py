@@ -326,8 +326,11 @@ def run_unit(unit: WorkUnit) -> UnitResult:
     except Exception as e:  # one bad clip never stops the batch: its error goes in the manifest
         shutil.rmtree(tmp, ignore_errors=True)
         log.debug("%s failed", unit.rel, exc_info=True)
+        # The input by its path under INPUT_DIR: a manifest read on another machine or mount
+        # (a cluster's nodes, a copied output folder) names the same file.
+        error = one_line(e).replace(unit.source, unit.rel)
         return UnitResult(rel=unit.rel, key=unit.key, attempt=unit.attempt, status="failed",
-                          seconds=time.perf_counter() - t0, error=one_line(e))
+                          seconds=time.perf_counter() - t0, error=error)
 
 
 def _write_key(path: Path, key: str) -> None:
