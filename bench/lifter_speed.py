@@ -12,14 +12,18 @@ step alone); the data draw (``PoseViews.sample``: mirror, film, normalise; two p
 separately and reported with it.
 
 Inference: poses/s of the generator on ``--batch`` poses under ``torch.inference_mode``, eager
-(``Generator.forward``, whole and in chunks of ``--chunk``) and as ``Lifter`` runs it (oneDNN's
-fused kernels, ``pose2rig.lift.fused``, in chunks of ``fused.CHUNK`` rows), against bare chains on
+(``Generator.forward``, whole and in chunks of ``--chunk``, 1,024 rows: ``infer.CHUNK``, as
+``Lifter`` runs a torch generator), in numpy (:mod:`pose2rig.lift.numpy_infer`, as ``convert``
+runs the bundled lifter) and through oneDNN's fused kernels (the forward that
+``pose2rig/lift/fused.py`` ran until issue 17 measured it no faster than eager chunks: kept here
+as :func:`onednn_fused` for the record, in chunks of 2,048 and of ``--chunk``; ``--threads 1``
+prints eager chunks' time over the fused path's, per interleaved round), against bare chains on
 the same input sizes:
 
 - ``mm``: the Linear shapes only, ``h = h @ W^T`` (34->256, 256->256 x 2 per block, 256->17),
   whole and in chunks of ``--chunk``;
 - ``oneDNN mm``: the same chain through oneDNN's linear kernel without bias (what the fused
-  generator calls, minus its epilogues), whole and in chunks of ``fused.CHUNK``;
+  generator calls, minus its epilogues), whole and in chunks of 2,048;
 - ``addmm+act``: with bias adds fused (``torch.addmm``) and a LeakyReLU after every layer that has
   one in the model (no residual adds, no input scaling, no root subtraction).
 
@@ -162,8 +166,6 @@ def bare_chains(gen: Generator) -> dict[str, Callable[[torch.Tensor], torch.Tens
         return h
 
     chains = {"mm": mm, "addmm+act": addmm_act}
-    from pose2rig.lift.fused import _ops
-
     ops = _ops()
     if ops is not None:
         w_mk = [lin.weight.detach().contiguous() for lin in layers]
@@ -177,6 +179,43 @@ def bare_chains(gen: Generator) -> dict[str, Callable[[torch.Tensor], torch.Tens
 
         chains["oneDNN mm"] = onednn
     return chains
+
+
+def _ops():
+    """oneDNN's linear kernels in this torch build (plain, and with a fused binary op), or None."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        return torch.ops.mkldnn._linear_pointwise.default, torch.ops.mkldnn._linear_pointwise.binary
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def onednn_fused(gen: Generator) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The generator's forward through oneDNN's fused kernels (bias + LeakyReLU fused into ``fc1``,
+    bias + residual add into ``fc2``, the input scaling folded into the first layer), as
+    ``pose2rig/lift/fused.py`` ran it before issue 17; None where the ops are missing."""
+    ops = _ops()
+    if ops is None or gen.norm != "none" or gen.activation != "leaky_relu":
+        return None
+    linear, linear_add = ops
+    net, slope = gen.net, 0.2
+    with torch.no_grad():
+        w_in, b_in = (net.inp.weight * codec.DEPTH).contiguous(), net.inp.bias.detach().clone()
+        blocks = [(b.fc1.weight.detach().clone(), b.fc1.bias.detach().clone(),
+                   b.fc2.weight.detach().clone(), b.fc2.bias.detach().clone()) for b in net.blocks]
+        w_out, b_out = net.out.weight.detach().clone(), net.out.bias.detach().clone()
+    leaky = torch.nn.functional.leaky_relu
+
+    def forward(xy: torch.Tensor) -> torch.Tensor:
+        h = linear(xy.reshape(xy.shape[0], -1).contiguous(), w_in, b_in, "none", [], "")
+        for w1, b1, w2, b2 in blocks:
+            t = linear(leaky(h, slope), w1, b1, "leaky_relu", [slope], "")
+            h = linear_add(t, h, w2, b2, "add")
+        o = linear(leaky(h, slope), w_out, b_out, "none", [], "")
+        return o - o[:, :1] if gen.hold_root else o
+
+    return forward
 
 
 def machine() -> str:
@@ -193,7 +232,9 @@ def measure(
 
     Returns the figures (seconds per call, medians): ``t_step``, ``t_data``, ``t_full``, ``res``
     (inference case -> s per batch), ``faults``, ``t_lifter``, the ratios to the fastest bare
-    chain (``ratio_fused``, ``ratio_eager``, ``ratio_eager_chunk``, ``ratio_torch_mm``) and the sizes.
+    chain (``ratio_fused``, ``ratio_eager``, ``ratio_eager_chunk``, ``ratio_torch_mm``), eager chunks'
+    time over the fused path's (``fused_gain``, ``fused_gain_same``) and the numpy path's
+    (``numpy_gain``), and the sizes.
     ``poses``: world-frame h36m17 poses to draw batches from (default: :func:`pose_bank`).
     """
     say = print if verbose else (lambda *a, **k: None)
@@ -240,17 +281,26 @@ def measure(
     chunk = chunk_rows
 
     from pose2rig.lift import Lifter
-    from pose2rig.lift.fused import CHUNK, fused_generator
+
+    CHUNK = 2048  # the fused path's chunk (pose2rig/lift/fused.py's CHUNK)
 
     def chunked(fn: Callable[[torch.Tensor], torch.Tensor], inp: torch.Tensor, n: int) -> Callable[[], object]:
         return lambda: [fn(inp[i : i + n]) for i in range(0, len(inp), n)]
 
-    fast = fused_generator(gen)
-    fused_name = f"generator, oneDNN fused, chunks of {CHUNK} (as Lifter runs it)"
+    fast = onednn_fused(gen)
+    fused_name = f"generator, oneDNN fused, chunks of {CHUNK} (removed from the library)"
+    fused_chunk_name = f"generator, oneDNN fused, chunks of {chunk}"
+    numpy_name = f"generator, numpy (pose2rig.lift.numpy_infer), chunks of {chunk}"
+    from pose2rig.lift.numpy_infer import NumpyGenerator
+
+    np_gen = NumpyGenerator(gen.spec(), {k: v.detach().numpy() for k, v in gen.state_dict().items()})
+    x_np = x.numpy()
     cases: dict[str, Callable[[], object]] = {
         "generator (eager)": lambda: gen(x),
-        f"generator (eager), chunks of {chunk}": chunked(gen, x, chunk),
+        f"generator (eager), chunks of {chunk} (as Lifter runs it)": chunked(gen, x, chunk),
         **({fused_name: chunked(fast, x, CHUNK)} if fast is not None else {}),
+        **({fused_chunk_name: chunked(fast, x, chunk)} if fast is not None and chunk != CHUNK else {}),
+        numpy_name: lambda: [np_gen(x_np[i : i + chunk]) for i in range(0, len(x_np), chunk)],
         **{f"{name} chain": (lambda fn=fn: fn(flat)) for name, fn in chains.items()},
         f"mm chain, chunks of {chunk}": chunked(chains["mm"], flat, chunk),
     }
@@ -288,12 +338,21 @@ def measure(
         say(f"inference {name:26s} {1000 * t:7.2f} ms/batch  {batch / t:12,.0f} poses/s  "
               f"{flops / t / 1e9:6.1f} GFLOP/s  {statistics.median(faults[name]):7.0f} page faults/call")
     say(f"inference {lifter_name:26s} {1000 * t_lifter:7.2f} ms/batch  {batch / t_lifter:12,.0f} poses/s")
+    eager_chunk = f"generator (eager), chunks of {chunk} (as Lifter runs it)"
     ratio_fused = ratio(fused_name, "fastest bare chain") if fast is not None else float("nan")
     ratio_eager = ratio("generator (eager)", "fastest bare chain")
-    ratio_eager_chunk = ratio(f"generator (eager), chunks of {chunk}", "fastest bare chain")
+    ratio_eager_chunk = ratio(eager_chunk, "fastest bare chain")
     ratio_torch_mm = ratio("mm chain", "fastest bare chain")
-    summary = (f"generator as Lifter runs it (oneDNN fused) / fastest bare chain: {ratio_fused:.3f} (bar >= 0.8); "
-               f"eager generator: {ratio_eager:.3f}, in chunks of {chunk}: {ratio_eager_chunk:.3f}; "
+    # the fused path's worth: eager chunks' time over the fused path's, per interleaved round
+    fused_gain = ratio(fused_name, eager_chunk) if fast is not None else float("nan")
+    fused_gain_same = ratio(fused_chunk_name, eager_chunk) if fused_chunk_name in rounds else fused_gain
+    numpy_gain = ratio(numpy_name, eager_chunk)
+    say(f"eager chunks of {chunk} / oneDNN fused in chunks of {CHUNK}: {fused_gain:.3f} "
+        f"(fused in chunks of {chunk}: {fused_gain_same:.3f}; keep the fused path only at >= 1.05); "
+        f"eager chunks / numpy chunks: {numpy_gain:.3f}")
+    summary = (f"generator as Lifter runs it (eager, chunks of {chunk}) / fastest bare chain: "
+               f"{ratio_eager_chunk:.3f} (bar >= 0.8); oneDNN fused: {ratio_fused:.3f}; "
+               f"eager generator on the whole batch: {ratio_eager:.3f}; "
                f"torch.mm chain on the whole batch: {ratio_torch_mm:.3f}")
     say(summary)
 
@@ -302,7 +361,8 @@ def measure(
         t_step=t_step, t_data=t_data, t_full=t_full, res=res,
         faults={k: statistics.median(v) for k, v in faults.items()}, lifter_name=lifter_name,
         t_lifter=t_lifter, fastest_bare=statistics.median(rounds["fastest bare chain"]), ratio_fused=ratio_fused, ratio_eager=ratio_eager,
-        ratio_eager_chunk=ratio_eager_chunk, ratio_torch_mm=ratio_torch_mm,
+        ratio_eager_chunk=ratio_eager_chunk, ratio_torch_mm=ratio_torch_mm, fused_gain=fused_gain,
+        fused_gain_same=fused_gain_same, numpy_gain=numpy_gain,
     )
 
 
@@ -347,12 +407,12 @@ def main(argv: list[str] | None = None) -> int:
             "",
             *rows,
             "",
-            f"Generator inference as `Lifter` runs it (oneDNN fused kernels, chunks of {m.fused_chunk}) against the "
+            f"Generator inference as `Lifter` runs it (eager, chunks of {m.chunk}) against the "
             f"fastest bare chain of its Linear shapes in each round (`torch.mm` or oneDNN's linear "
-            f"without bias, whole batch or chunked): **{m.ratio_fused:.2f}** (bar 0.8); the eager "
-            f"generator: {m.ratio_eager:.2f}, in chunks of {m.chunk}: {m.ratio_eager_chunk:.2f}; the plain "
-            f"`torch.mm` chain on the whole batch: {m.ratio_torch_mm:.2f} (ratios: medians over "
-            "interleaved rounds).",
+            f"without bias, whole batch or chunked): **{m.ratio_eager_chunk:.2f}** (bar 0.8); the eager "
+            f"generator on the whole batch: {m.ratio_eager:.2f}; oneDNN's fused kernels (chunks of "
+            f"{m.fused_chunk}): {m.ratio_fused:.2f}; the plain `torch.mm` chain on the whole batch: "
+            f"{m.ratio_torch_mm:.2f} (ratios: medians over interleaved rounds).",
         ])
         begin, end = (mark.replace("lifter-speed", f"lifter-speed-t{args.threads}") for mark in (BEGIN, END))
         write_docs(body, DOCS, begin=begin, end=end, title=f"{SECTION_TITLE}, {args.threads} torch thread(s)")

@@ -122,20 +122,32 @@ def cached_lifter(checkpoint: str | Path | None = None) -> Lifter:
     """:func:`pose2rig.lift.load_lifter` of ``checkpoint`` (None: the bundled one), loaded once per
     process: a batch worker converts many clips with one copy. Keyed by the file's resolved path,
     size and modification time, so a checkpoint rewritten in place is read again. A lifter is not
-    changed by lifting, so the clips share it."""
-    from pose2rig.lift import load_lifter
+    changed by lifting, so the clips share it. A model that numpy runs exactly (the bundled one:
+    :func:`pose2rig.lift.numpy_infer.load_lifter_numpy`) is loaded without torch, which then is
+    never imported; others through torch."""
     from pose2rig.lift.infer import default_checkpoint
 
     path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
     try:
         st = path.stat()
     except OSError:
-        return load_lifter(path)  # its own one-line error for a missing file
+        return _load_lifter(path)  # its own one-line error for a missing file
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _LIFTERS:
         _LIFTERS.clear()  # one checkpoint at a time: a batch uses one
-        _LIFTERS[key] = load_lifter(path)
+        _LIFTERS[key] = _load_lifter(path)
     return _LIFTERS[key]
+
+
+def _load_lifter(path: Path) -> Lifter:
+    from pose2rig.lift.numpy_infer import load_lifter_numpy
+
+    lifter = load_lifter_numpy(path)
+    if lifter is not None:
+        return lifter
+    from pose2rig.lift import load_lifter
+
+    return load_lifter(path)
 
 
 def keypoints_cache_path(video: Path, out_dir: Path) -> Path:

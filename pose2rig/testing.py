@@ -41,7 +41,7 @@ def cut_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, end: 
     from pose2rig.video import VideoWriter, open_video
 
     path = Path(dst)
-    with open_video(src, end=end) as video:
+    with open_video(Path(src), end=end) as video:
         info = video.info
         with VideoWriter(path, fps=info.fps, size=(info.width, info.height)) as out:
             for frame in video:

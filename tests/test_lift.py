@@ -309,56 +309,13 @@ def test_lifter_averages_its_generator_over_the_default_rolls_and_mirror_images(
             turned = xn @ rot.T
             views += [gen(turned), gen(turned[:, perm] * torch.tensor([-1.0, 1.0]))[:, perm]]
         want = torch.stack(views).mean(0).numpy()
-    for fused in (True, False):
-        got = Lifter(gen, fused=fused).shapes_from_pixels(px)[..., 2]
-        assert np.allclose(got, want, atol=1e-5), fused
+    got = Lifter(gen).shapes_from_pixels(px)[..., 2]
+    assert np.allclose(got, want, atol=1e-5)
     # chunking does not change the answer
     assert np.allclose(Lifter(gen).shapes_from_pixels(px, batch=6)[..., 2], want, atol=1e-5)
     assert not np.allclose(Lifter(gen, rolls=(0.0,)).shapes_from_pixels(px)[..., 2], want, atol=1e-4)
     with pytest.raises(Pose2RigError, match="rolls"):
         Lifter(gen, rolls=(200.0,))
-
-
-@pytest.mark.parametrize("blocks", [1, 3])
-@pytest.mark.parametrize("hold_root", [True, False])
-def test_fused_generator_equals_the_eager_forward(blocks: int, hold_root: bool):
-    from pose2rig.lift.fused import fused_generator
-
-    torch.manual_seed(blocks)
-    gen = Generator(n_joints=17, width=32, blocks=blocks, hold_root=hold_root)
-    for p in gen.parameters():
-        torch.nn.init.normal_(p, std=0.2)
-    fast = fused_generator(gen)
-    assert fast is not None, "oneDNN's fused linear ops are missing from this torch build"
-    xy = torch.randn(300, 17, 2) * 0.1
-    with torch.no_grad():
-        want = gen.eval()(xy)
-    got = fast(xy)
-    assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5, rtol=1e-5)
-    assert not hold_root or bool(torch.all(got[:, 0] == 0))
-
-
-def test_fused_generator_declines_what_it_cannot_run(monkeypatch: pytest.MonkeyPatch):
-    from pose2rig.lift import fused
-
-    assert fused.fused_generator(Generator(n_joints=17, width=8, blocks=1, norm="batch")) is None
-    assert fused.fused_generator(Generator(n_joints=17, width=8, blocks=1, activation="relu")) is None
-    assert fused.fused_generator(Generator(n_joints=17, width=8, blocks=1).double()) is None
-    assert fused.fused_generator(torch.nn.Linear(34, 17)) is None
-    gen = Generator(n_joints=17, width=8, blocks=1)
-    torch.nn.init.normal_(gen.net.out.weight)
-    monkeypatch.setattr(fused, "_ops", lambda: None)
-    assert fused.fused_generator(gen) is None
-    # the Lifter then runs the eager module and gives the same answer
-    px = np.random.default_rng(4).normal(size=(3, 17, 2)).astype(np.float32) * 40 + 300
-    assert np.allclose(Lifter(gen).shapes_from_pixels(px), Lifter(gen, fused=False).shapes_from_pixels(px))
-    monkeypatch.undo()
-
-    def wrong(*a, **k):  # ops that run but compute something else are caught by the self-check
-        return torch.zeros(a[0].shape[0], a[1].shape[0])
-
-    monkeypatch.setattr(fused, "_ops", lambda: (wrong, wrong))
-    assert fused.fused_generator(gen) is None
 
 
 # --- the shipped checkpoint ----------------------------------------------------------------

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 FORMAT = "pose2rig-lifter"
 VERSION = 1
 
+CHUNK = 1024
+"""Generator rows per forward pass in :meth:`Lifter.shapes_from_pixels` (bench/lifter_speed.py)."""
+
 # Standing height from the skeleton: (mean leg hip-knee-ankle + pelvis-spine-thorax-neck-head
 # chain) x HEIGHT_PER_CHAIN. The factor (head top over the floor / chain, median over upright
 # frames of the CMU training clips: 1.008) covers the ankle height above the floor.
@@ -68,8 +71,7 @@ class Lifter:
 
     def __init__(
         self, generator=None, *, d: float = codec.DEPTH, meta: dict | None = None, mirror: bool = True,
-        joints: str = "h36m17", rolls: tuple[float, ...] = codec.DEFAULT_ROLLS, fused: bool = True,
-        discriminator=None,
+        joints: str = "h36m17", rolls: tuple[float, ...] = codec.DEFAULT_ROLLS, discriminator=None,
     ) -> None:
         self.generator = generator
         self.discriminator = discriminator
@@ -82,9 +84,6 @@ class Lifter:
         self.rolls = codec.check_rolls(rolls)
         """Camera rolls (degrees) whose views' depths are averaged (:func:`codec.view_averaged`);
         ``(0.0,)`` turns roll averaging off."""
-        self.fused = bool(fused)
-        """Run the generator through oneDNN's fused kernels where it can
-        (:func:`pose2rig.lift.fused.fused_generator`; eager torch otherwise)."""
         self.joint_set_name = str(joints)
         """The joints it predicts: ``h36m17`` (what :func:`lift` needs) or ``paper14``."""
 
@@ -102,18 +101,20 @@ class Lifter:
         """Root-relative shapes ``(N, J, 3)`` float64 (normalised units, camera axes, the root on
         the optical axis) of this lifter's joint set from h36m17 2D poses ``(N, 17, 2)``; the root
         is the set's (the pelvis, or the mid-hip point for ``paper14``). NaN rows where a pose
-        cannot be normalised. Runs on the generator's device, averaged over ``rolls`` and, when
-        ``mirror``, mirror images (:func:`codec.view_averaged`: all views of a pose in one batch),
-        in chunks of ``batch`` generator rows (default 2,048 fused, 1,024 eager): larger chunks make
-        glibc hand 4 MB buffers back to the OS and fault them in again on every call
-        (bench/lifter_speed.py).
+        cannot be normalised. Runs on the generator's device (numpy networks of
+        :mod:`pose2rig.lift.numpy_infer` in numpy), averaged over ``rolls`` and, when ``mirror``,
+        mirror images (:func:`codec.view_averaged`: all views of a pose in one batch), in chunks
+        of ``batch`` generator rows (default 1,024): larger chunks make glibc hand 4 MB buffers
+        back to the OS and fault them in again on every call (bench/lifter_speed.py).
         """
-        import torch
-
-        js = self.joints
         px = np.asarray(pixels, dtype=np.float32)
         if px.ndim != 3 or px.shape[1:] != (H36M17.num_joints, 2):
             raise Pose2RigError(f"lifter: expected h36m17 2D poses (N, 17, 2), got {px.shape}")
+        if self.runs_without_torch:
+            return self._shapes_numpy(px, batch=batch)
+        import torch
+
+        js = self.joints
         xy = js.from_h36m17(torch.from_numpy(px)).double().numpy()
         out = np.full(xy.shape[:-1] + (3,), np.nan)
         ok = np.all(np.isfinite(xy), axis=(1, 2))
@@ -121,13 +122,10 @@ class Lifter:
             return out
         offsets = np.zeros(xy[ok].shape[:-1])
         if self.generator is not None:
-            from pose2rig.lift.fused import CHUNK, fused_generator
-
             gen = self.generator
             dev = next(gen.parameters()).device
             perm = list(js.skeleton.mirror)
-            fast = fused_generator(gen) if self.fused else None
-            rows = batch if batch is not None else (CHUNK if fast is not None else 1024)
+            rows = batch if batch is not None else CHUNK
             batch = max(rows // (len(self.rolls) * (2 if self.mirror else 1)), 1)
             was_training = gen.training
             gen.eval()
@@ -136,7 +134,7 @@ class Lifter:
                 valid = xy[ok].astype(np.float32)
                 for i in range(0, len(valid), batch):
                     chunk = torch.from_numpy(valid[i : i + batch]).to(dev)
-                    o = codec.view_averaged(fast or gen, chunk, perm, mirror=self.mirror, rolls=self.rolls)
+                    o = codec.view_averaged(gen, chunk, perm, mirror=self.mirror, rolls=self.rolls)
                     chunks.append(o.float().cpu().double().numpy())
             gen.train(was_training)
             offsets = np.concatenate(chunks)
@@ -144,6 +142,62 @@ class Lifter:
         x3 = np.concatenate([xy[ok] * z[..., None], z[..., None]], axis=-1)
         out[ok] = x3 - x3[:, list(js.root)].mean(axis=1, keepdims=True)
         return out
+
+    @property
+    def runs_without_torch(self) -> bool:
+        """Whether its networks are numpy ones (:mod:`pose2rig.lift.numpy_infer`): lifting and
+        scoring then import no torch."""
+        from pose2rig.lift.numpy_infer import NumpyGenerator
+
+        return isinstance(self.generator, NumpyGenerator) and self.joint_set_name == H36M17.name
+
+    def _shapes_numpy(self, px: np.ndarray, *, batch: int | None) -> np.ndarray:
+        """:meth:`shapes_from_pixels` through numpy networks: the same steps in float32."""
+        from pose2rig.lift.numpy_infer import normalise_h36m17
+
+        xy = normalise_h36m17(px).astype(np.float64)
+        out = np.full(xy.shape[:-1] + (3,), np.nan)
+        ok = np.all(np.isfinite(xy), axis=(1, 2))
+        if not ok.any():
+            return out
+        valid = xy[ok].astype(np.float32)
+        views = len(self.rolls) * (2 if self.mirror else 1)
+        rows = max((batch if batch is not None else CHUNK) // views, 1)
+        perm = list(H36M17.mirror)
+        offsets = np.concatenate([
+            codec.view_averaged(self.generator, valid[i : i + rows], perm, mirror=self.mirror, rolls=self.rolls)
+            for i in range(0, len(valid), rows)
+        ]).astype(np.float64)
+        z = np.maximum(self.d + offsets, 1.0)
+        x3 = np.concatenate([xy[ok] * z[..., None], z[..., None]], axis=-1)
+        out[ok] = x3 - x3[:, codec.ROOT : codec.ROOT + 1]
+        return out
+
+
+def check_checkpoint(ck: object, path: Path) -> None:
+    """Raise :class:`Pose2RigError` naming ``path`` unless ``ck`` (a loaded checkpoint) is a pose2rig
+    lifter of this version, for a known joint set, with this version's normalisation."""
+    p = path
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise Pose2RigError(f"{p} is not a pose2rig lifter checkpoint (format {FORMAT!r} expected)")
+    if ck.get("version") != VERSION:
+        raise Pose2RigError(f"{p}: lifter checkpoint version {ck.get('version')}, expected {VERSION}")
+    names = list(ck.get("joint_names", []))
+    if not (ck.get("skeleton") == H36M17.name and names == list(H36M17.joint_names)):
+        # imports torch: not on the bundled lifter's path
+        from pose2rig.lift.joints import JOINT_SETS
+
+        js = JOINT_SETS.get(str(ck.get("skeleton")))
+        if js is None or names != list(js.skeleton.joint_names):
+            raise Pose2RigError(
+                f"{p}: lifter for joint set {ck.get('skeleton')!r}, expected one of {', '.join(JOINT_SETS)}"
+            )
+    cc = ck.get("codec", {})
+    if cc.get("root") != codec.ROOT or cc.get("head") != codec.HEAD or cc.get(
+        "min_head_ratio"
+    ) != codec.MIN_HEAD_RATIO:
+        raise Pose2RigError(f"{p}: normalisation {cc} differs from this version's {codec.constants()}")
+
 
 def load_lifter(
     path: Path | None = None, *, mirror: bool = True, rolls: tuple[float, ...] = codec.DEFAULT_ROLLS,
@@ -168,22 +222,11 @@ def load_lifter(
             f"lifter checkpoint {p} is corrupt or not a torch file ({type(e).__name__}); "
             "expected a pose2rig lifter checkpoint"
         ) from None
-    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-        raise Pose2RigError(f"{p} is not a pose2rig lifter checkpoint (format {FORMAT!r} expected)")
-    if ck.get("version") != VERSION:
-        raise Pose2RigError(f"{p}: lifter checkpoint version {ck.get('version')}, expected {VERSION}")
+    check_checkpoint(ck, p)
     from pose2rig.lift.joints import JOINT_SETS
 
-    js = JOINT_SETS.get(str(ck.get("skeleton")))
-    if js is None or list(ck.get("joint_names", [])) != list(js.skeleton.joint_names):
-        raise Pose2RigError(
-            f"{p}: lifter for joint set {ck.get('skeleton')!r}, expected one of {', '.join(JOINT_SETS)}"
-        )
+    js = JOINT_SETS[str(ck.get("skeleton"))]
     cc = ck.get("codec", {})
-    if cc.get("root") != codec.ROOT or cc.get("head") != codec.HEAD or cc.get(
-        "min_head_ratio"
-    ) != codec.MIN_HEAD_RATIO:
-        raise Pose2RigError(f"{p}: normalisation {cc} differs from this version's {codec.constants()}")
     try:
         g = ck["generator"]
         gen = Generator.from_spec(g)

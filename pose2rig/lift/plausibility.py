@@ -75,10 +75,6 @@ def plausibility(
         ``(T,)`` float64 scores: the logit averaged over the ``views x len(elevations)`` cameras
         (higher: more plausible); NaN for frames with a non-finite joint.
     """
-    import torch
-
-    from pose2rig.lift.projection import project, rotation_matrices
-
     disc = getattr(lifter, "discriminator", None)
     if disc is None:
         raise Pose2RigError(
@@ -96,11 +92,13 @@ def plausibility(
     if el.ndim != 1 or el.size == 0 or not np.all(np.isfinite(el)) or np.any(np.abs(el) >= 90.0):
         raise ArgumentError(f"{{elevations}} must be one or more angles within +-90 degrees, got {elevations!r}",
                             "elevations")
-    js = lifter.joints
-    if disc.n_joints != js.n_joints:
+    numpy_nets = bool(getattr(lifter, "runs_without_torch", False))
+    js = None if numpy_nets else lifter.joints
+    name, n_joints = (H36M17.name, H36M17.num_joints) if js is None else (js.name, js.n_joints)
+    if disc.n_joints != n_joints:
         raise Pose2RigError(
             f"plausibility: the discriminator takes {disc.n_joints} joints, the lifter's joint set "
-            f"{js.name!r} has {js.n_joints}"
+            f"{name!r} has {n_joints}"
         )
 
     out = np.full(x.shape[0], np.nan)
@@ -118,6 +116,16 @@ def plausibility(
 
     az = np.arange(int(views)) * (2.0 * np.pi / int(views))
     ee, aa = np.meshgrid(np.radians(el), az, indexing="ij")
+    scores = np.full(int(ok.sum()), np.nan)
+    if numpy_nets:
+        scores[good] = _scores_numpy(units, ee.ravel(), aa.ravel(), disc, d, batch=int(batch))
+        out[ok] = scores
+        return out
+    import torch
+
+    from pose2rig.lift.projection import project, rotation_matrices
+
+    js = lifter.joints
     rot = rotation_matrices(torch.from_numpy(ee.ravel()), torch.from_numpy(aa.ravel())).float()  # (V, 3, 3)
     n_views = rot.shape[0]
     pts = torch.from_numpy(units.astype(np.float32))  # (N, 17, 3)
@@ -138,10 +146,36 @@ def plausibility(
                 total[i : i + n] = logits.mean(dim=0)
     finally:
         disc.train(was_training)
-    scores = np.full(int(ok.sum()), np.nan)
     scores[good] = total.numpy()
     out[ok] = scores
     return out
+
+
+def _scores_numpy(units: np.ndarray, elevation: np.ndarray, azimuth: np.ndarray, disc, d: float, *,
+                  batch: int) -> np.ndarray:
+    """The torch branch of :func:`plausibility` in float32 numpy, for the numpy discriminator of
+    :mod:`pose2rig.lift.numpy_infer`: ``units (N, 17, 3)`` in the lifter's frame, the views'
+    angles ``(V,)`` in radians -> ``(N,)`` float64 mean logits."""
+    from pose2rig.lift.numpy_infer import normalise_h36m17
+
+    ce, se, ca, sa = np.cos(elevation), np.sin(elevation), np.cos(azimuth), np.sin(azimuth)
+    zero, one = np.zeros_like(ce), np.ones_like(ce)
+    rx = np.stack([one, zero, zero, zero, ce, -se, zero, se, ce], axis=-1).reshape(-1, 3, 3)
+    ry = np.stack([ca, zero, sa, zero, one, zero, -sa, zero, ca], axis=-1).reshape(-1, 3, 3)
+    rot_t = (rx @ ry).astype(np.float32).transpose(0, 2, 1)  # (V, 3, 3): rows times R^T
+    n_views = rot_t.shape[0]
+    pts = units.astype(np.float32)
+    t = np.array([0.0, 0.0, d], dtype=np.float32)
+    total = np.zeros(pts.shape[0])
+    per = max(batch // n_views, 1)
+    for i in range(0, pts.shape[0], per):
+        chunk = pts[i : i + per]  # (n, 17, 3)
+        n = chunk.shape[0]
+        p = (chunk[None] - t) @ rot_t[:, None] + t  # (V, n, 17, 3): projection.project
+        xy = p[..., :2] / np.maximum(p[..., 2:3], np.float32(1.0))
+        logits = disc(normalise_h36m17(xy.reshape(n_views * n, -1, 2)))
+        total[i : i + n] = logits.astype(np.float64).reshape(n_views, n).mean(axis=0)
+    return total
 
 
 __all__ = ["ELEVATIONS", "VIEWS", "plausibility"]
