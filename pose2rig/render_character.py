@@ -12,6 +12,10 @@ Convention:
     - :func:`render_character_overlay` draws the character over the clip instead, through the
       clip's own camera (its intrinsics and its pose in the world, OpenCV axes): no floor, no
       follow camera.
+    - The mesh is drawn with smooth shading: each vertex's normal is the mean of its faces' unit
+      normals weighted by the face's corner angle at the vertex (trimesh's ``vertex_normals``).
+    - The character's mesh goes to the GPU once; each frame rewrites its vertex buffer in place
+      (:class:`_PosedMesh`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,7 +33,7 @@ from pose2rig.extras import require
 from pose2rig.progress import Progress, progress_bar
 from pose2rig.render import follow_path
 from pose2rig.retarget.lbs import skin_frame
-from pose2rig.rig import RigAnimation
+from pose2rig.rig import RigAnimation, SkinnedMesh
 
 if TYPE_CHECKING:
     from pose2rig.video import Frame
@@ -69,6 +73,89 @@ def _checker_floor(center: np.ndarray, y: float, size: float = 12.0, tiles: int 
     return trimesh.Trimesh(np.array(verts), np.array(faces), vertex_colors=np.array(colors), process=False)
 
 
+def _vertex_normals(vertices: np.ndarray, corner_vertex: np.ndarray, corners: Any) -> np.ndarray:
+    """Unit vertex normals ``(V, 3)``: each face's unit normal weighted by its corner angle at the
+    vertex, summed and normalised (trimesh's ``Trimesh.vertex_normals``, one frame in a few
+    vectorised steps).
+
+    Args:
+        vertices: ``(V, 3)`` positions.
+        corner_vertex: ``(3, F)`` the faces' vertex indices, corner by corner (``faces.T``,
+            contiguous).
+        corners: ``(V, 3F)`` sparse, 1 where corner ``c`` (face ``c // 3``, its corner
+            ``c % 3``) is vertex ``v``.
+
+    Degenerate faces add nothing; a vertex of none but those gets a zero normal.
+    """
+    a, b, c = (vertices[i] for i in corner_vertex)
+    e0, e1, e2 = b - a, c - b, a - c  # edge k runs from corner k to corner k + 1
+    normal = np.cross(e0, e1)  # (F, 3), twice the face's area long
+    area2 = np.sqrt(np.einsum("fi,fi->f", normal, normal))
+    l0, l1, l2 = (np.sqrt(np.einsum("fi,fi->f", e, e)) for e in (e0, e1, e2))
+    weight = np.empty((len(a), 3))  # the corner's angle / |normal|
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # the angle at corner k lies between edge k and the reversed edge k - 1
+        for k, (ek, eprev, lk, lprev) in enumerate(((e0, e2, l0, l2), (e1, e0, l1, l0), (e2, e1, l2, l1))):
+            np.arccos(np.clip(-np.einsum("fi,fi->f", ek, eprev) / (lk * lprev), -1.0, 1.0), out=weight[:, k])
+        weight *= np.where(area2 > 1e-12, 1.0 / area2, 0.0)[:, None]
+    np.nan_to_num(weight, copy=False)  # a zero-length edge's corner
+    summed = corners @ (weight[:, :, None] * normal[:, None, :]).reshape(-1, 3)
+    norm = np.sqrt(np.einsum("vi,vi->v", summed, summed))[:, None]
+    return np.divide(summed, norm, out=np.zeros_like(summed), where=norm > 1e-12)
+
+
+class _PosedMesh:
+    """A skinned mesh as one pyrender primitive made once, posed frame by frame in place.
+
+    pyrender (0.1.45, pinned) sends a primitive to the GPU once, as one interleaved float32
+    vertex buffer (per vertex: position xyz, then normal xyz: ``Primitive._add_to_context``), and
+    has no call that changes it. Building a new mesh each frame (trimesh, its normals, new GL
+    buffers) cost a tenth of each frame at the demo's size (docs/BENCHMARKS.md, issue 17); here
+    :meth:`pose` skins the frame (:func:`pose2rig.retarget.lbs.skin_frame`), computes the normals
+    (:func:`_vertex_normals`) and writes both into the buffer pyrender made (``glBufferSubData``)
+    while the renderer's context is current. Before the first render the primitive is not on the GPU yet: its arrays are set
+    instead, and pyrender uploads them.
+
+    The primitive's ``positions`` stay the rest pose: pyrender reads them only for the scene's
+    bounds (shadow maps and the viewer, neither used here).
+    """
+
+    def __init__(self, pyrender: Any, mesh: SkinnedMesh, material: Any) -> None:
+        import scipy.sparse
+
+        self.gl = require("OpenGL.GL", "preview")
+        self.mesh = mesh
+        faces = mesh.faces.astype(np.intp)
+        self.corner_vertex = np.ascontiguousarray(faces.T)
+        n, corners = len(mesh.vertices), faces.size
+        self.corners = scipy.sparse.csr_matrix(
+            (np.ones(corners), (faces.ravel(), np.arange(corners))), shape=(n, corners)
+        )
+        self.buffer = np.empty((n, 6), np.float32)  # the GPU's layout: position, normal
+        rest = mesh.vertices.astype(np.float64)
+        self.primitive = pyrender.Primitive(
+            positions=rest, normals=_vertex_normals(rest, self.corner_vertex, self.corners),
+            indices=mesh.faces, material=material,  # mode: triangles, pyrender's default
+        )
+        self.node_mesh = pyrender.Mesh(primitives=[self.primitive])
+
+    def pose(self, renderer: Any, matrices: np.ndarray) -> None:
+        """Skin the mesh with one frame's skinning matrices ``(J, 4, 4)`` and put it on the GPU
+        of ``renderer`` (a ``pyrender.OffscreenRenderer``) for its next render."""
+        verts = skin_frame(self.mesh, matrices)
+        self.buffer[:, :3] = verts
+        self.buffer[:, 3:] = _vertex_normals(verts, self.corner_vertex, self.corners)
+        prim = self.primitive
+        if not prim._in_context():  # not uploaded yet: pyrender sends these arrays on its first render
+            prim.positions, prim.normals = self.buffer[:, :3], self.buffer[:, 3:]
+            return
+        gl = self.gl
+        renderer._platform.make_current()
+        gl.glBindBuffer(gl.GL_ARRAY_BUFFER, prim._buffers[0])
+        gl.glBufferSubData(gl.GL_ARRAY_BUFFER, 0, self.buffer.nbytes, self.buffer)
+        gl.glBindBuffer(gl.GL_ARRAY_BUFFER, 0)
+
+
 class CharacterRenderer:
     """Offscreen renders of one animated character; :meth:`render` gives frame ``t`` as BGR."""
 
@@ -100,7 +187,8 @@ class CharacterRenderer:
         self.material = pyrender.MetallicRoughnessMaterial(
             baseColorFactor=[0.72, 0.55, 0.45, 1.0], metallicFactor=0.0, roughnessFactor=0.7
         )
-        self.body = None
+        self.body = _PosedMesh(pyrender, self.mesh, self.material)
+        self.scene.add(self.body.node_mesh)
         aspect = self.size[0] / self.size[1]
         self.camera = pyrender.PerspectiveCamera(yfov=np.radians(40.0), aspectRatio=aspect)
         self.cam_node = self.scene.add(self.camera, pose=np.eye(4))
@@ -117,11 +205,7 @@ class CharacterRenderer:
     def render(self, t: int) -> np.ndarray:
         """Frame ``t`` of the animation: ``(H, W, 3)`` uint8 BGR."""
         t = int(np.clip(t, 0, self.animation.num_frames - 1))
-        verts = skin_frame(self.mesh, self.skinning[t])
-        tm = self.trimesh.Trimesh(verts, self.mesh.faces, process=False)
-        if self.body is not None:
-            self.scene.remove_node(self.body)
-        self.body = self.scene.add(self.pyrender.Mesh.from_trimesh(tm, material=self.material, smooth=True))
+        self.body.pose(self.renderer, self.skinning[t])
         target = self.follow[t]
         az, el = np.radians(25.0), np.radians(12.0)
         dist = 0.7 * self.height / np.tan(np.radians(20.0))  # the body fills ~70% of the height
