@@ -7,7 +7,9 @@ Convention:
       height, and follows its middle (smoothed over a second, never more than a tenth of its
       height behind: :func:`pose2rig.render.follow_path`), so it never leaves the frame, not
       even where a long detection gap's held pose jumps to the next seen one.
-    - A checkered floor at the lowest rest-pose vertex shows the travel.
+    - A checkered floor at the lowest rest-pose vertex shows the travel. It is drawn in 2D under
+      the body, which pyrender renders alone (:class:`_FlatFloor`; no depth test between them: the
+      character stands on or above the floor).
     - Output frames are BGR uint8 (OpenCV's order), like every other pose2rig image.
     - :func:`render_character_overlay` draws the character over the clip instead, through the
       clip's own camera (its intrinsics and its pose in the world, OpenCV axes): no floor, no
@@ -28,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pose2rig.errors import Pose2RigError
+from pose2rig.errors import ArgumentError, Pose2RigError
 from pose2rig.extras import require
 from pose2rig.progress import Progress, progress_bar
-from pose2rig.render import follow_path
+from pose2rig.render import downscale_interpolation, follow_path
 from pose2rig.retarget.lbs import skin_frame
 from pose2rig.rig import RigAnimation, SkinnedMesh
 
@@ -71,6 +73,173 @@ def _checker_floor(center: np.ndarray, y: float, size: float = 12.0, tiles: int 
             c = [200, 200, 205, 255] if (i + k) % 2 else [150, 150, 160, 255]
             colors += [c] * 4
     return trimesh.Trimesh(np.array(verts), np.array(faces), vertex_colors=np.array(colors), process=False)
+
+
+def _clip_near(points: np.ndarray, near: float) -> np.ndarray:
+    """A convex polygon ``(N, 3)`` in camera space (OpenGL: the camera looks down -z) clipped to
+    the half space in front of the near plane, ``z <= -near`` (Sutherland-Hodgman, one plane);
+    ``(0, 3)`` when none of it is in front."""
+    out: list[np.ndarray] = []
+    inside = points[:, 2] <= -near
+    for j in range(len(points)):
+        a, b = points[j - 1], points[j]
+        if inside[j] != inside[j - 1]:  # the edge crosses the plane
+            s = (-near - a[2]) / (b[2] - a[2])
+            out.append(a + s * (b - a))
+        if inside[j]:
+            out.append(b)
+    return np.array(out).reshape(-1, 3)
+
+
+class _FlatFloor:
+    """The checkered floor drawn in 2D (OpenCV polygons) as the picture's background, under a body
+    rendered alone; GL draws none of it.
+
+    On llvmpipe (software GL) the floor cost about as much as the body (docs/BENCHMARKS.md, issue
+    17). Here each frame projects the tiles' corners with the frame's camera (pyrender's own view
+    and projection matrices, the near plane clipped as GL clips it) and fills the tiles with
+    anti-aliased polygons. There is no depth test between floor and body: the character stands on
+    or above the floor (its lowest rest vertex defines the floor's height and the camera looks
+    down on it), so the body always hides the floor, never the other way round.
+
+    Shading: one flat colour per kind of tile, the average of GL's. :meth:`calibrate` renders,
+    once, with pyrender itself, a plane of each tile colour (lit by the scene's lights, seen by
+    the first frame's camera) and takes its mean over the pixels the floor covers. The follow
+    camera keeps its azimuth and elevation and the light its direction, and pyrender's shader
+    depends only on the normal, the light's direction and the direction from the point to the
+    camera, so each screen pixel is lit the same in every frame: the average holds for all.
+    GL's own floor varies by a few grey levels across the picture (its specular term).
+
+    Convention: corners in the world, metres (y up); pictures ``(H, W, 3)`` uint8 BGR.
+    """
+
+    def __init__(self, center: np.ndarray, y: float, size: float, tiles: int = 24) -> None:
+        step = size / tiles
+        g = np.arange(tiles + 1) * step - size / 2
+        x, z = np.meshgrid(center[0] + g, center[2] + g, indexing="ij")  # corner (i, k)
+        self.corners = np.stack([x, np.full_like(x, y), z, np.ones_like(x)], axis=-1)  # (T+1, T+1, 4)
+        i, k = np.meshgrid(np.arange(tiles), np.arange(tiles), indexing="ij")
+        dark = ((i + k) % 2 == 0).ravel()  # _checker_floor's colours: (i + k) odd is the light tile
+        quad = np.stack([(i, k), (i + 1, k), (i + 1, k + 1), (i, k + 1)], axis=-1).reshape(2, -1, 4)  # (2, T*T, 4)
+        self.dark_quads = quad[:, dark]  # (2, n, 4) the dark tiles' corner indices
+        self.all_quads = quad
+        self.outer = np.array([[0, 0], [tiles, 0], [tiles, tiles], [0, tiles]])
+        self.center, self.y, self.size, self.tiles = np.asarray(center, float), float(y), float(size), tiles
+        # set by calibrate: the sky alone (H, W, 3) uint8 BGR, and the two tiles' lit colours (BGR)
+        self.sky: np.ndarray | None = None
+        self.light_bgr: tuple[int, ...] = (0, 0, 0)
+        self.dark_bgr: tuple[int, ...] = (0, 0, 0)
+
+    def polygons(self, view: np.ndarray, proj: np.ndarray, size: tuple[int, int], near: float,
+                 which: str = "dark") -> list[Any]:
+        """The dark tiles (``"dark"``), the floor's outline (``"outer"``) or every tile in
+        ``_checker_floor``'s order, None for those wholly behind the near plane (``"tiles"``), in
+        pixels: ``(N, 2)`` float (x right, y down, pixel centres at integers, as OpenCV draws),
+        clipped at the near plane.
+
+        Args:
+            view: ``(4, 4)`` world to camera (OpenGL axes); proj: ``(4, 4)`` pyrender's projection.
+            size: the picture's ``(width, height)``.
+        """
+        cam = self.corners @ view.T  # (T+1, T+1, 4)
+        if which == "outer":
+            quads = [cam[self.outer[:, 0], self.outer[:, 1], :3]]
+        elif which == "tiles":
+            return [None if len(p) < 3 else self._pixels(p, proj, size)
+                    for p in (_clip_near(q, near) for q in cam[self.all_quads[0], self.all_quads[1], :3])]
+        else:
+            q = cam[self.dark_quads[0], self.dark_quads[1], :3]  # (n, 4, 3)
+            front = (q[..., 2] <= -near).all(axis=1)
+            part = ~front & (q[..., 2] <= -near).any(axis=1)
+            quads = [q[front]] if front.any() else []
+            quads = list(quads) + [q[j] for j in np.nonzero(part)[0]]
+        out = []
+        for poly in quads:
+            poly = poly if poly.ndim == 3 else _clip_near(poly, near)[None]
+            if poly.shape[1] >= 3:
+                out += list(self._pixels(poly, proj, size))
+        return out
+
+    @staticmethod
+    def _pixels(points: np.ndarray, proj: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Camera-space points ``(..., 3)`` (in front of the near plane) in pixels ``(..., 2)``."""
+        clip = np.concatenate([points, np.ones(points.shape[:-1] + (1,))], axis=-1) @ proj.T
+        ndc = clip[..., :2] / clip[..., 3:4]
+        w, h = size
+        return np.stack([(ndc[..., 0] + 1.0) * 0.5 * w - 0.5, (1.0 - ndc[..., 1]) * 0.5 * h - 0.5], axis=-1)
+
+    def calibrate(self, pyrender: Any, trimesh: Any, renderer: Any, scene: Any) -> None:
+        """Render the two lit tile colours once (see the class), the scene's camera and light as
+        they are, its other meshes hidden by the caller; each tile colour is the mean of its
+        lit plane over the pixels the floor covers."""
+        import cv2
+
+        shots = []
+        for rgba in ([200, 200, 205, 255], [150, 150, 160, 255]):  # light, dark: _checker_floor's
+            half = 50.0 * self.size
+            c, y = self.center, self.y
+            verts = np.array([[c[0] - half, y, c[2] - half], [c[0] + half, y, c[2] - half],
+                              [c[0] + half, y, c[2] + half], [c[0] - half, y, c[2] + half]])
+            plane = trimesh.Trimesh(verts, np.array([[0, 2, 1], [0, 3, 2]]), vertex_colors=np.array([rgba] * 4),
+                                    process=False)
+            node = scene.add(pyrender.Mesh.from_trimesh(plane, smooth=False))
+            try:
+                color, _ = renderer.render(scene)
+            finally:
+                scene.remove_node(node)
+            shots.append(color.astype(np.float32))
+        h, w = shots[0].shape[:2]
+        cam = scene.get_pose(scene.main_camera_node)
+        proj = scene.main_camera_node.camera.get_projection_matrix(w, h)
+        seen = np.zeros((h, w), np.uint8)  # where the floor is at this camera
+        polys = self.polygons(np.linalg.inv(cam), proj, (w, h), scene.main_camera_node.camera.znear, "outer")
+        cv2.fillPoly(seen, [np.round(p * 16).astype(np.int32) for p in polys], (1,), shift=4)
+        light, dark = (shot[seen > 0].mean(axis=0) if seen.any() else shot[-1, w // 2] for shot in shots)
+        self.light_bgr = tuple(int(round(v)) for v in light[::-1])
+        self.dark_bgr = tuple(int(round(v)) for v in dark[::-1])
+        # the top row is sky: the camera looks down 12 degrees, its view reaches 20 up
+        self.sky = np.ascontiguousarray(np.broadcast_to(shots[0][0, 0, ::-1].astype(np.uint8), (h, w, 3)))
+
+    def background(self, view: np.ndarray, proj: np.ndarray, near: float) -> np.ndarray:
+        """The frame's background, ``(H, W, 3)`` uint8 BGR: the sky, the floor's outline filled
+        with the light tiles' colour over it, the dark tiles over that, anti-aliased edges."""
+        import cv2
+
+        assert self.sky is not None
+        h, w = self.sky.shape[:2]
+        image = self.sky.copy()
+        for which, color in (("outer", self.light_bgr), ("dark", self.dark_bgr)):
+            polys = [np.round(p * 16).astype(np.int32) for p in self.polygons(view, proj, (w, h), near, which)]
+            if polys:
+                cv2.fillPoly(image, polys, color, lineType=cv2.LINE_AA, shift=4)
+        return image
+
+
+def _set_msaa_samples(renderer: Any, samples: int) -> None:
+    """Make a ``pyrender.OffscreenRenderer`` draw with ``samples`` samples a pixel (0: no
+    multisampling) instead of the 4 pyrender always asks for.
+
+    pyrender 0.1.45 (pinned) allocates its multisampled colour and depth renderbuffers in
+    ``Renderer._configure_main_framebuffer`` with a literal 4, and blits them into the plain
+    framebuffer it reads back. This wraps that method on this renderer only: after pyrender
+    (re)creates its framebuffers, the two multisampled renderbuffers get their storage again with
+    ``samples`` (both the same, as a framebuffer needs); the rest of pyrender is untouched.
+    """
+    gl = require("OpenGL.GL", "preview")
+    inner = renderer._renderer
+    original = inner._configure_main_framebuffer
+
+    def configure() -> None:
+        before = inner._main_cb_ms
+        original()
+        if inner._main_cb_ms is not before:  # pyrender has just made them
+            w, h = inner._main_fb_dims
+            for buffer, fmt in ((inner._main_cb_ms, gl.GL_RGBA), (inner._main_db_ms, gl.GL_DEPTH_COMPONENT24)):
+                gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, buffer)
+                gl.glRenderbufferStorageMultisample(gl.GL_RENDERBUFFER, samples, fmt, w, h)
+            gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, 0)
+
+    inner._configure_main_framebuffer = configure
 
 
 def _vertex_normals(vertices: np.ndarray, corner_vertex: np.ndarray, corners: Any) -> np.ndarray:
@@ -157,11 +326,23 @@ class _PosedMesh:
 
 
 class CharacterRenderer:
-    """Offscreen renders of one animated character; :meth:`render` gives frame ``t`` as BGR."""
+    """Offscreen renders of one animated character; :meth:`render` gives frame ``t`` as BGR.
 
-    def __init__(self, animation: RigAnimation, *, size: tuple[int, int] = (540, 720)) -> None:
+    Args:
+        animation: the character's animation.
+        size: the picture's ``(width, height)`` in pixels.
+        flat_floor: draw the checkered floor in 2D under a body rendered alone
+            (:class:`_FlatFloor`; False: pyrender draws it, as before).
+        msaa: samples a pixel of pyrender's multisampled framebuffer, 0 (none) to 4 (pyrender's
+            own; :func:`_set_msaa_samples`).
+    """
+
+    def __init__(self, animation: RigAnimation, *, size: tuple[int, int] = (540, 720), flat_floor: bool = True,
+                 msaa: int = 4) -> None:
         if animation.rig.mesh is None:
             raise Pose2RigError(f"rig {animation.rig.name!r} has no skinned mesh to preview")
+        if not (isinstance(msaa, int) and 0 <= msaa <= 4):
+            raise ArgumentError(f"{{msaa}} must be an integer from 0 to 4, got {msaa!r}", "msaa")
         os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
         logging.getLogger("OpenGL").setLevel(logging.WARNING)  # "No OpenGL_accelerate module" is noise
         pyrender = require("pyrender", "preview")  # or the one line naming the extra
@@ -181,9 +362,12 @@ class CharacterRenderer:
         middle = 0.5 * (lo + hi) - animation.rig.heads[[j for j, p in enumerate(animation.rig.parents) if p < 0]].mean(axis=0)
         self.follow = follow_path(roots + middle, animation.fps, max_offset=0.1 * self.height)
         self.scene = pyrender.Scene(bg_color=[0.93, 0.94, 0.96, 1.0], ambient_light=[0.35, 0.35, 0.35])
-        floor = _checker_floor(np.array([roots[:, 0].mean(), 0.0, roots[:, 2].mean()]), self.floor - 1e-3,
-                               size=max(12.0, 3 * float(np.ptp(roots[:, [0, 2]], axis=0).max())))
-        self.scene.add(pyrender.Mesh.from_trimesh(floor, smooth=False))
+        floor_center = np.array([roots[:, 0].mean(), 0.0, roots[:, 2].mean()])
+        floor_size = max(12.0, 3 * float(np.ptp(roots[:, [0, 2]], axis=0).max()))
+        self.flat_floor = _FlatFloor(floor_center, self.floor - 1e-3, floor_size) if flat_floor else None
+        if self.flat_floor is None:
+            self.scene.add(pyrender.Mesh.from_trimesh(_checker_floor(floor_center, self.floor - 1e-3, floor_size),
+                                                      smooth=False))
         self.material = pyrender.MetallicRoughnessMaterial(
             baseColorFactor=[0.72, 0.55, 0.45, 1.0], metallicFactor=0.0, roughnessFactor=0.7
         )
@@ -201,11 +385,19 @@ class CharacterRenderer:
                 f"cannot open an offscreen OpenGL context for the character preview ({type(e).__name__}: {e}); "
                 "it needs EGL (Debian: libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libgbm1)"
             ) from None
+        if msaa != 4:
+            _set_msaa_samples(self.renderer, msaa)
+        if self.flat_floor is not None:
+            self._place_camera(0)
+            self.body.node_mesh.is_visible = False
+            try:
+                self.flat_floor.calibrate(pyrender, trimesh, self.renderer, self.scene)
+            finally:
+                self.body.node_mesh.is_visible = True
+            self.scene.bg_color = np.zeros(4)  # the body alone, premultiplied over transparent black
 
-    def render(self, t: int) -> np.ndarray:
-        """Frame ``t`` of the animation: ``(H, W, 3)`` uint8 BGR."""
-        t = int(np.clip(t, 0, self.animation.num_frames - 1))
-        self.body.pose(self.renderer, self.skinning[t])
+    def _place_camera(self, t: int) -> np.ndarray:
+        """Set the camera's and the light's poses for frame ``t``; the camera's pose."""
         target = self.follow[t]
         az, el = np.radians(25.0), np.radians(12.0)
         dist = 0.7 * self.height / np.tan(np.radians(20.0))  # the body fills ~70% of the height
@@ -213,8 +405,25 @@ class CharacterRenderer:
         pose = _look_at(eye, target)
         self.scene.set_pose(self.cam_node, pose)
         self.scene.set_pose(self.light_node, _look_at(target + np.array([1.0, 3.0, 2.0]), target))
-        color, _ = self.renderer.render(self.scene)
-        return np.ascontiguousarray(color[..., ::-1])
+        return pose
+
+    def render(self, t: int) -> np.ndarray:
+        """Frame ``t`` of the animation: ``(H, W, 3)`` uint8 BGR."""
+        t = int(np.clip(t, 0, self.animation.num_frames - 1))
+        self.body.pose(self.renderer, self.skinning[t])
+        pose = self._place_camera(t)
+        if self.flat_floor is None:
+            color, _ = self.renderer.render(self.scene)
+            return np.ascontiguousarray(color[..., ::-1])
+        rgba, _ = self.renderer.render(self.scene, flags=self.pyrender.RenderFlags.RGBA)
+        out = self.flat_floor.background(np.linalg.inv(pose), self.camera.get_projection_matrix(*self.size),
+                                         self.camera.znear)
+        # the body's pixels only; pyrender's colour is premultiplied here (cleared to transparent black)
+        ys, xs = np.nonzero(rgba[..., 3])
+        fg = rgba[ys, xs].astype(np.int32)
+        back = out[ys, xs].astype(np.int32)
+        out[ys, xs] = np.minimum(fg[:, 2::-1] + (back * (255 - fg[:, 3:]) + 127) // 255, 255)
+        return out
 
     def close(self) -> None:
         self.renderer.delete()
@@ -265,7 +474,7 @@ def render_character_preview(
         if image is None:
             return view
         w = int(round(image.shape[1] * panel[1] / image.shape[0])) // 2 * 2
-        return np.concatenate([cv2.resize(image, (w, panel[1]), interpolation=cv2.INTER_AREA), view], axis=1)
+        return np.concatenate([cv2.resize(image, (w, panel[1]), interpolation=downscale_interpolation(image.shape[0], panel[1])), view], axis=1)
 
     renderer = CharacterRenderer(animation, size=panel)
     try:
