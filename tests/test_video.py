@@ -596,4 +596,3 @@ def test_prefetch_raises_decoder_errors_in_the_caller_and_stops_early() -> None:
     n = len(produced)
     assert not any(t.name == "pose2rig-decode" and t.is_alive() for t in threading.enumerate())
     assert n <= 5 + 3 + 2  # bounded read-ahead, then the thread stopped
-
